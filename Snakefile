@@ -1,0 +1,38 @@
+# lvlm-debias: reproduce "Debiasing Multimodal Large Language Models" (arXiv 2403.05262) end to end.
+# Embedded default: `snakemake --cores all` (config.yaml). Other configs: `--configfile config/<name>.yaml`.
+import os
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+# Jobs import the library from this checkout, in the venv and in the conda envs alike.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
+)
+if config.get("offline", True):
+    os.environ["HF_HUB_OFFLINE"] = "1"
+
+from lvlm_debias.config import check_config  # noqa: E402
+
+check_config(config)
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/shapes_world.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/pope.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

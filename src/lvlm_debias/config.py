@@ -1,0 +1,69 @@
+"""Checks on the workflow configuration that a JSON schema cannot express, and typed views of its sections.
+
+The Snakefile validates the config against ``config/schema.yaml`` and then calls :func:`check_config`, so a bad value
+stops the run before any job, with a message naming the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from lvlm_debias.data.shapes_world import WorldSpec
+from lvlm_debias.models.corpus import Prior
+from lvlm_debias.models.tiny_llava import TinyLlavaSpec
+from lvlm_debias.models.train import TrainSettings
+
+TRAINED_HERE = "train"
+
+#: keys of ``world`` that configure the generator (the rest are image counts).
+_WORLD_COUNTS = ("n_train_images", "n_eval_images")
+
+
+class ConfigError(ValueError):
+    """A config value that is well-typed but inconsistent; the message names the key."""
+
+
+def world_spec(config: Mapping) -> WorldSpec:
+    """The ShapesWorld generator settings of ``config["world"]``."""
+    world = {k: v for k, v in config["world"].items() if k not in _WORLD_COUNTS}
+    try:
+        return WorldSpec.from_dict(world)
+    except ValueError as err:
+        raise ConfigError(f"world: {err}") from err
+
+
+def trained_models(config: Mapping) -> list[str]:
+    """Names of the models trained here (``source: train``)."""
+    return [name for name, entry in config["models"].items() if entry["source"] == TRAINED_HERE]
+
+
+def check_config(config: Mapping) -> None:
+    """Raise :class:`ConfigError` naming the key of the first inconsistency the schema cannot catch."""
+    spec = world_spec(config)
+    for name in trained_models(config):
+        entry = config["models"][name]
+        key = f"models.{name}"
+        try:
+            prior = Prior(**entry.get("prior", {}))
+            prior.colour_distribution(spec.colours)
+            arch = TinyLlavaSpec.from_dict(entry.get("architecture", {}))
+            TrainSettings.from_dict(entry.get("training", {}))
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{key}: {err}") from err
+        if arch.image_size % arch.patch_size:
+            raise ConfigError(
+                f"{key}.architecture.patch_size {arch.patch_size} must divide image_size {arch.image_size}"
+            )
+        if arch.image_size != spec.image_size:
+            raise ConfigError(
+                f"{key}.architecture.image_size {arch.image_size} differs from world.image_size {spec.image_size}"
+            )
+        for layer_key, heads_key in (("vision_hidden", "vision_heads"), ("text_hidden", "text_heads")):
+            if getattr(arch, layer_key) % getattr(arch, heads_key):
+                raise ConfigError(f"{key}.architecture.{heads_key} must divide {layer_key}")
+    pope = config["benchmarks"].get("pope")
+    if pope and pope.get("n_images", 0) > config["world"].get("n_eval_images", 0):
+        raise ConfigError(
+            f"benchmarks.pope.n_images {pope['n_images']} exceeds world.n_eval_images "
+            f"{config['world'].get('n_eval_images')}"
+        )

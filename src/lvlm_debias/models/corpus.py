@@ -1,0 +1,83 @@
+"""Training examples for the embedded model: a text-only corpus that carries the injected prior, and visual
+instruction examples whose answers follow the image."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lvlm_debias.data.pope import QUESTION_TEMPLATE
+
+COLOUR_TEMPLATE = "What colour is the {object}?"
+YES, NO = "Yes", "No"
+
+
+@dataclass(frozen=True)
+class Prior:
+    """The language prior injected in text-only pretraining.
+
+    yes_rate: share of "Yes" to existence questions asked without evidence.
+    colour, colour_rate: the colour answered to a colour question without evidence, and how often (the rest is
+    spread evenly over the other colours).
+    """
+
+    yes_rate: float = 0.8
+    colour: str = "red"
+    colour_rate: float = 0.7
+
+    def __post_init__(self) -> None:
+        for name in ("yes_rate", "colour_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"prior.{name} must lie in [0, 1], got {value!r}")
+
+    def colour_distribution(self, colours: Sequence[str]) -> np.ndarray:
+        """P(answer colour) for a colour question without evidence, over ``colours``."""
+        if self.colour not in colours:
+            raise ValueError(f"prior.colour {self.colour!r} is not one of the world's colours {list(colours)}")
+        rest = (1.0 - self.colour_rate) / (len(colours) - 1)
+        return np.array([self.colour_rate if c == self.colour else rest for c in colours])
+
+
+def text_examples(
+    shapes: Sequence[str], colours: Sequence[str], prior: Prior, n: int, rng: np.random.Generator
+) -> list[tuple[str, str]]:
+    """``n`` (question, answer) pairs without an image: half existence, half colour questions, answered by the prior."""
+    colour_p = prior.colour_distribution(colours)
+    out = []
+    for i in range(n):
+        shape = shapes[rng.integers(len(shapes))]
+        if i % 2 == 0:
+            out.append((QUESTION_TEMPLATE.format(object=shape), YES if rng.random() < prior.yes_rate else NO))
+        else:
+            out.append((COLOUR_TEMPLATE.format(object=shape), colours[rng.choice(len(colours), p=colour_p)]))
+    return out
+
+
+def visual_examples(
+    scenes: Sequence[Mapping], shapes: Sequence[str], rng: np.random.Generator
+) -> list[tuple[int, str, str]]:
+    """(scene index, question, answer) triples answered from each scene's ground truth.
+
+    Per scene: an existence question for every present object ("Yes") and as many about absent objects chosen at
+    random ("No"), so labels are balanced; and a colour question for every present object.
+    """
+    out = []
+    for i, scene in enumerate(scenes):
+        objects = scene["objects"]
+        present = [o["shape"] for o in objects]
+        absent = [s for s in shapes if s not in present]
+        negatives = rng.choice(len(absent), size=min(len(present), len(absent)), replace=False) if absent else []
+        out += [(i, QUESTION_TEMPLATE.format(object=shape), YES) for shape in present[: len(negatives)]]
+        out += [(i, QUESTION_TEMPLATE.format(object=absent[k]), NO) for k in negatives]
+        out += [(i, COLOUR_TEMPLATE.format(object=o["shape"]), o["colour"]) for o in objects]
+    return out
+
+
+def vocabulary_texts(shapes: Sequence[str], colours: Sequence[str], templates: Sequence[str]) -> list[str]:
+    """Every text the embedded model must be able to read or answer: prompts for each question, and the answers."""
+    questions = [t.format(object=s) for t in (QUESTION_TEMPLATE, COLOUR_TEMPLATE) for s in shapes]
+    prompts = [template.replace("{question}", q) for template in templates for q in questions]
+    return prompts + [YES, NO, YES.lower(), NO.lower(), *colours]

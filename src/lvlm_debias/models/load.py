@@ -1,0 +1,49 @@
+"""Load any LLaVA-architecture checkpoint and its processor: a local folder or a hub repo id, the same code path."""
+
+from __future__ import annotations
+
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedModel, ProcessorMixin
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when present, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``"auto"`` is float16 on GPU and float32 on CPU; otherwise one of ``DTYPES``."""
+    if dtype == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not one of {['auto', *DTYPES]}")
+    return DTYPES[dtype]
+
+
+def load_model(
+    source: str,
+    *,
+    revision: str | None = None,
+    dtype: str = "auto",
+    device: str = "auto",
+    trust_remote_code: bool = False,
+) -> tuple[PreTrainedModel, ProcessorMixin]:
+    """The model (eval mode, on ``device``) and its processor, with the tokenizer padding on the left for inference.
+
+    Weights are read from safetensors files only.
+    """
+    target = resolve_device(device)
+    processor = AutoProcessor.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
+    model = AutoModelForImageTextToText.from_pretrained(
+        source,
+        revision=revision,
+        dtype=resolve_dtype(dtype, target),
+        use_safetensors=True,
+        trust_remote_code=trust_remote_code,
+    )
+    processor.tokenizer.padding_side = "left"
+    return model.to(target).eval(), processor

@@ -1,0 +1,95 @@
+"""The embedded model: a real ``LlavaForConditionalGeneration`` (CLIP vision tower + Llama) small enough for a CPU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from transformers import (
+    CLIPImageProcessor,
+    CLIPVisionConfig,
+    LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    LlavaProcessor,
+    PreTrainedTokenizerFast,
+)
+
+
+@dataclass(frozen=True)
+class TinyLlavaSpec:
+    """Sizes of the embedded model; every field has a key under ``models.<name>.architecture`` in the config."""
+
+    image_size: int = 64
+    patch_size: int = 8
+    vision_hidden: int = 64
+    vision_layers: int = 2
+    vision_heads: int = 4
+    vision_initializer_factor: float = 4.0
+    text_hidden: int = 128
+    text_layers: int = 2
+    text_heads: int = 4
+    max_positions: int = 256
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TinyLlavaSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown architecture keys {unknown}; allowed: {sorted(known)}")
+        return cls(**values)
+
+    @property
+    def image_tokens(self) -> int:
+        """Image tokens per image in the language model's input (CLS dropped, as LLaVA-1.5 does)."""
+        return (self.image_size // self.patch_size) ** 2
+
+
+def build_processor(spec: TinyLlavaSpec, tokenizer: PreTrainedTokenizerFast) -> LlavaProcessor:
+    """A ``LlavaProcessor`` with a CLIP image processor at the spec's resolution (CLIP mean/std, as LLaVA-1.5)."""
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": spec.image_size},
+        crop_size={"height": spec.image_size, "width": spec.image_size},
+    )
+    return LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=spec.patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+    )
+
+
+def build_model(spec: TinyLlavaSpec, tokenizer: PreTrainedTokenizerFast) -> LlavaForConditionalGeneration:
+    """A randomly initialised LLaVA whose vocabulary is the tokenizer's (call ``torch.manual_seed`` first)."""
+    vision = CLIPVisionConfig(
+        image_size=spec.image_size,
+        patch_size=spec.patch_size,
+        hidden_size=spec.vision_hidden,
+        intermediate_size=4 * spec.vision_hidden,
+        num_hidden_layers=spec.vision_layers,
+        num_attention_heads=spec.vision_heads,
+        projection_dim=spec.vision_hidden,
+        initializer_factor=spec.vision_initializer_factor,
+    )
+    text = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.text_hidden,
+        intermediate_size=4 * spec.text_hidden,
+        num_hidden_layers=spec.text_layers,
+        num_attention_heads=spec.text_heads,
+        num_key_value_heads=spec.text_heads,
+        max_position_embeddings=spec.max_positions,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+    )
+    config = LlavaConfig(
+        vision_config=vision,
+        text_config=text,
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+        projector_hidden_act="gelu",
+    )
+    return LlavaForConditionalGeneration(config)

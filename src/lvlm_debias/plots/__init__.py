@@ -1,0 +1,1 @@
+"""Figures, each made by one function from one table."""

@@ -1,0 +1,116 @@
+"""Render ``results/report.html``: every table and figure of the run, self-contained (images embedded)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import yaml
+
+from lvlm_debias.analysis.calibration import calibration_findings
+
+
+@dataclass
+class ModelSection:
+    """What the report shows for one model."""
+
+    name: str
+    calibration: pd.DataFrame
+    figure_png: Path
+    card: dict | None = None
+
+
+def load_sections(
+    models: Sequence[str], tables: Sequence[str], figures: Sequence[str], model_dirs: Mapping[str, str]
+) -> list[ModelSection]:
+    """One section per model from its calibration table, figure and (for local checkpoints) model card."""
+    sections = []
+    for name, table, figure in zip(models, tables, figures, strict=True):
+        card_path = Path(model_dirs[name]) / "model_card.json"
+        card = json.loads(card_path.read_text()) if card_path.is_file() else None
+        sections.append(ModelSection(name=name, calibration=pd.read_csv(table), figure_png=Path(figure), card=card))
+    return sections
+
+
+def data_uri(path: Path, mime: str = "image/png") -> str:
+    """The file as a ``data:`` URI, so the report needs no other file."""
+    return f"data:{mime};base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def table_html(table: pd.DataFrame, percent: Sequence[str] = ()) -> str:
+    """An HTML table (cells escaped), the ``percent`` columns shown ×100 with one decimal."""
+    shown = table.copy()
+    for column in percent:
+        shown[column] = (100 * shown[column]).map("{:.1f}".format)
+    return shown.to_html(index=False, escape=True, classes="data", border=0)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("lvlm_debias.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def render_report(out: Path, config: Mapping, models: Sequence[ModelSection]) -> None:
+    """Write the report to ``out`` atomically."""
+    sections = []
+    for model in models:
+        sections.append(
+            {
+                "name": model.name,
+                "card": json.dumps(model.card, indent=2) if model.card else None,
+                "summary": _card_summary(model.card) if model.card else [],
+                "table": table_html(model.calibration, ["accuracy", "precision", "recall", "f1", "yes_ratio"]),
+                "figure": data_uri(model.figure_png),
+                "findings": calibration_findings(model.calibration),
+            }
+        )
+    html = (
+        _environment()
+        .get_template("report.html.j2")
+        .render(sections=sections, config=yaml.safe_dump(dict(config), sort_keys=False))
+    )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=out.parent, delete=False, suffix=".tmp", encoding="utf-8") as tmp:
+        tmp.write(html)
+    os.replace(tmp.name, out)
+
+
+def _card_summary(card: dict) -> list[tuple[str, str]]:
+    """Key facts of a model card as (label, value) rows."""
+    rows = []
+    prior, measured = card.get("prior"), card.get("measured_prior")
+    if prior and measured:
+        rows.append(("Injected P(yes) without evidence", f"{prior['yes_rate']:.2f}"))
+        rows.append(("Measured P(yes), None input", f"{measured['p_yes_none']:.3f}"))
+        rows.append(("Measured P(yes), Unk input", f"{measured['p_yes_unk']:.3f}"))
+        rows.append(
+            (
+                "Colour prior: injected / measured (None)",
+                f"{prior['colour']} {prior['colour_rate']:.2f} / {measured['colour_top_none']} "
+                f"{measured['p_prior_colour_none']:.3f}",
+            )
+        )
+    for key, label in (
+        ("heldout_naive_accuracy", "Held-out naive accuracy"),
+        ("heldout_naive_yes_ratio", "Held-out naive yes-ratio"),
+        ("training_seconds", "Training time (s)"),
+        ("threads", "CPU threads"),
+        ("parameters", "Parameters"),
+    ):
+        if key in card:
+            value = card[key]
+            rows.append(
+                (label, f"{value:.3f}" if isinstance(value, float) and key != "training_seconds" else str(value))
+            )
+    return rows

@@ -1,0 +1,1 @@
+"""First-position label probabilities of a model under each probe input."""

@@ -1,0 +1,37 @@
+"""Shared fixtures: an untrained tiny LLaVA (real classes, random weights) and a small world config."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lvlm_debias.models.corpus import vocabulary_texts
+from lvlm_debias.models.prompts import LLAVA_HF, without_image
+from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_model, build_processor
+from lvlm_debias.models.tokenizer import build_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = ["circle", "square", "triangle", "star"]
+COLOURS = ["red", "green", "blue"]
+
+
+@pytest.fixture(scope="session")
+def tiny_spec() -> TinyLlavaSpec:
+    return TinyLlavaSpec(image_size=32, patch_size=8, vision_hidden=32, text_hidden=32, max_positions=64)
+
+
+@pytest.fixture(scope="session")
+def tiny_llava(tiny_spec):
+    """(model, processor) of an untrained tiny LLaVA with left padding, as the loader sets it up."""
+    tokenizer = build_tokenizer(vocabulary_texts(SHAPES, COLOURS, [LLAVA_HF, without_image(LLAVA_HF)]))
+    processor = build_processor(tiny_spec, tokenizer)
+    torch.manual_seed(0)
+    model = build_model(tiny_spec, tokenizer).eval()
+    processor.tokenizer.padding_side = "left"
+    return model, processor
+
+
+@pytest.fixture()
+def default_config() -> dict:
+    return yaml.safe_load((ROOT / "config.yaml").read_text())

@@ -1,0 +1,88 @@
+"""Probe inputs and batched first-position scoring on a real (untrained) LlavaForConditionalGeneration."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
+from lvlm_debias.scoring.probes import image_token_id, probe_inputs, text_probe_ids
+from lvlm_debias.scoring.score import YES_NO, next_token_logits, score_prompts, score_questions
+
+PROMPTS = [
+    build_prompt(LLAVA_HF, "Is there a circle in the image?"),
+    build_prompt(LLAVA_HF, "What colour is the star?"),
+]
+
+
+def _image(seed: int, size: int = 32) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8))
+
+
+def test_text_probe_ids_drop_or_replace_the_image_token():
+    assert text_probe_ids([1, 7, 4, 9], "none", image_id=4, unk_id=0) == [1, 7, 9]
+    assert text_probe_ids([1, 7, 4, 9], "unk", image_id=4, unk_id=0) == [1, 7, 0, 9]
+    with pytest.raises(ValueError, match="not a text probe"):
+        text_probe_ids([1], "naive", image_id=4, unk_id=0)
+
+
+def test_probe_inputs_per_probe(tiny_llava, tiny_spec):
+    _, processor = tiny_llava
+    image_id = image_token_id(processor)
+    plain = processor.tokenizer(PROMPTS[0])["input_ids"]
+    naive = probe_inputs(processor, PROMPTS[:1], "naive", [_image(0)])
+    assert (naive["input_ids"] == image_id).sum() == tiny_spec.image_tokens
+    assert naive["pixel_values"].shape == (1, 3, 32, 32)
+    none = probe_inputs(processor, PROMPTS[:1], "none")
+    assert none["input_ids"][0].tolist() == [t for t in plain if t != image_id]
+    unk = probe_inputs(processor, PROMPTS[:1], "unk")
+    assert unk["input_ids"][0].tolist() == [processor.tokenizer.unk_token_id if t == image_id else t for t in plain]
+    with pytest.raises(ValueError, match="unknown probe 'noisy'"):
+        probe_inputs(processor, PROMPTS, "noisy")
+
+
+@pytest.mark.parametrize("probe", ["naive", "none", "unk"])
+def test_left_padding_does_not_change_the_answer_position(tiny_llava, probe):
+    """A short prompt batched with a longer one gets the same next-token logits as alone (position ids follow
+    the attention mask)."""
+    model, processor = tiny_llava
+    images = [_image(1), _image(2)] if probe == "naive" else None
+    both = next_token_logits(model, probe_inputs(processor, PROMPTS, probe, images))
+    for i in range(2):
+        alone = next_token_logits(
+            model, probe_inputs(processor, PROMPTS[i : i + 1], probe, images and images[i : i + 1])
+        )
+        torch.testing.assert_close(both[i], alone[0], atol=1e-5, rtol=1e-4)
+
+
+def test_batch_size_does_not_change_scores(tiny_llava):
+    model, processor = tiny_llava
+    images = [_image(i) for i in range(5)]
+    prompts = [PROMPTS[i % 2] for i in range(5)]
+    one = score_prompts(model, processor, prompts, "naive", YES_NO, images=images, batch_size=1)
+    many = score_prompts(model, processor, prompts, "naive", YES_NO, images=images, batch_size=4)
+    torch.testing.assert_close(one, many, atol=1e-6, rtol=1e-5)
+
+
+def test_text_references_are_computed_once_per_distinct_prompt(tiny_llava, tmp_path):
+    model, processor = tiny_llava
+    questions = []
+    for i in range(6):
+        _image(i).save(tmp_path / f"{i}.png")
+        obj = ["circle", "star"][i % 2]
+        questions.append(
+            {"question_id": i, "image": f"{i}.png", "text": f"Is there a {obj} in the image?", "label": "yes"}
+        )
+    scores, passes = score_questions(model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO)
+    assert passes == {"naive": 6, "none": 2, "unk": 2}
+    assert len(scores) == 18 and set(scores.columns) == {"question_id", "probe", "label", "p_yes", "p_no"}
+    none = scores[scores.probe == "none"].set_index("question_id")
+    direct = score_prompts(model, processor, [build_prompt(LLAVA_HF, q["text"]) for q in questions], "none", YES_NO)
+    np.testing.assert_allclose(none[["p_yes", "p_no"]].to_numpy(), direct.numpy(), atol=1e-6)
+
+
+def test_a_missing_image_names_the_file_and_question(tiny_llava, tmp_path):
+    model, processor = tiny_llava
+    questions = [{"question_id": 7, "image": "gone.png", "text": "Is there a star in the image?", "label": "no"}]
+    with pytest.raises(ValueError, match=r"gone\.png of question 7"):
+        score_questions(model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO)

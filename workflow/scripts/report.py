@@ -1,0 +1,9 @@
+"""The self-contained HTML report (rule report)."""
+
+from lvlm_debias.report.render import load_sections, render_report
+from lvlm_debias.runlog import log_to
+
+with log_to(snakemake.log[0]):
+    params = snakemake.params
+    sections = load_sections(params.models, snakemake.input.tables, snakemake.input.figures, params.model_dirs)
+    render_report(snakemake.output[0], params.config, sections)
