@@ -61,18 +61,22 @@ def visual_examples(
 ) -> list[tuple[int, str, str]]:
     """(scene index, question, answer) triples answered from each scene's ground truth.
 
-    Per scene: an existence question for every present object ("Yes") and as many about absent objects chosen at
-    random ("No"), so labels are balanced; and a colour question for every present object.
+    Existence questions are balanced per object, not only overall: every present object gets a "Yes" question, and
+    each object gets as many "No" questions (on scenes where it is absent) as it has "Yes" questions. Otherwise
+    popular objects would be "Yes" more often and the question alone would predict the answer, a shortcut that keeps
+    a small model from looking at the image. Every present object also gets a colour question.
     """
     out = []
+    positives = {shape: 0 for shape in shapes}
     for i, scene in enumerate(scenes):
-        objects = scene["objects"]
-        present = [o["shape"] for o in objects]
-        absent = [s for s in shapes if s not in present]
-        negatives = rng.choice(len(absent), size=min(len(present), len(absent)), replace=False) if absent else []
-        out += [(i, QUESTION_TEMPLATE.format(object=shape), YES) for shape in present[: len(negatives)]]
-        out += [(i, QUESTION_TEMPLATE.format(object=absent[k]), NO) for k in negatives]
-        out += [(i, COLOUR_TEMPLATE.format(object=o["shape"]), o["colour"]) for o in objects]
+        for obj in scene["objects"]:
+            out.append((i, QUESTION_TEMPLATE.format(object=obj["shape"]), YES))
+            out.append((i, COLOUR_TEMPLATE.format(object=obj["shape"]), obj["colour"]))
+            positives[obj["shape"]] += 1
+    for shape, count in positives.items():
+        absent = [i for i, scene in enumerate(scenes) if shape not in {o["shape"] for o in scene["objects"]}]
+        for i in rng.choice(absent, size=min(count, len(absent)), replace=False) if absent else []:
+            out.append((int(i), QUESTION_TEMPLATE.format(object=shape), NO))
     return out
 
 

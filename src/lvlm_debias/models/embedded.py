@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from lvlm_debias.config import world_spec
 from lvlm_debias.data.jsonl import read_jsonl
 from lvlm_debias.models.corpus import Prior
 from lvlm_debias.models.evaluate import heldout_accuracy, measured_prior
@@ -38,8 +39,7 @@ def build_embedded_model(
     trained = train_tiny_llava(
         scenes,
         annotations.parent,
-        world["shapes"],
-        world["colours"],
+        world_spec({"world": world}),
         prior=prior,
         spec=TinyLlavaSpec.from_dict(model.get("architecture", {})),
         settings=TrainSettings.from_dict(model.get("training", {})),

@@ -69,7 +69,7 @@ def build_model(spec: TinyLlavaSpec, tokenizer: PreTrainedTokenizerFast) -> Llav
         num_hidden_layers=spec.vision_layers,
         num_attention_heads=spec.vision_heads,
         projection_dim=spec.vision_hidden,
-        initializer_factor=spec.vision_initializer_factor,
+        initializer_factor=float(spec.vision_initializer_factor),
     )
     text = LlamaConfig(
         vocab_size=len(tokenizer),

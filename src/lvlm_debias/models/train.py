@@ -1,9 +1,11 @@
-"""Train the embedded ShapesWorld LLaVA in two seeded stages: (a) text-only pretraining on a corpus that follows the
-injected prior, (b) visual instruction tuning on a limited image budget with balanced labels."""
+"""Train the embedded ShapesWorld LLaVA in seeded stages, as LLaVA-1.5 is built: (0) the vision tower learns to
+see objects (standing in for CLIP pretraining), (a) text-only pretraining of the language model on a corpus that
+follows the injected prior, (b) visual instruction tuning on a limited image budget with balanced labels."""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -14,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
+from lvlm_debias.data.shapes_world import WorldSpec, generate_world, render_scene
 from lvlm_debias.models.corpus import Prior, text_examples, visual_examples, vocabulary_texts
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt, without_image
 from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_model, build_processor
@@ -28,6 +31,9 @@ log = logging.getLogger(__name__)
 class TrainSettings:
     """Optimisation settings; every field has a key under ``models.<name>.training`` in the config."""
 
+    vision_steps: int = 1000
+    vision_images: int = 10000
+    vision_learning_rate: float = 1e-3
     text_steps: int = 300
     visual_steps: int = 1200
     batch_size: int = 32
@@ -35,6 +41,8 @@ class TrainSettings:
     text_replay: float = 0.25
     text_corpus_size: int = 20000
     heldout_share: float = 0.1
+    warmup_share: float = 0.05
+    grad_clip: float = 1.0
 
     @classmethod
     def from_dict(cls, values: Mapping) -> TrainSettings:
@@ -43,6 +51,15 @@ class TrainSettings:
         if unknown:
             raise ValueError(f"unknown training keys {unknown}; allowed: {sorted(known)}")
         return cls(**values)
+
+
+def learning_rate(step: int, steps: int, peak: float, warmup_share: float) -> float:
+    """Linear warm-up over the first ``warmup_share`` of a stage, then cosine decay from ``peak`` to ``peak / 10``."""
+    warmup = max(1, int(warmup_share * steps))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def encode(
@@ -72,6 +89,46 @@ def right_pad(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[
     return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
 
 
+def vision_targets(scenes: Sequence[Mapping], shapes: Sequence[str], colours: Sequence[str]) -> torch.Tensor:
+    """Multi-hot targets per scene: which shapes are present, then which (shape, colour) pairs are present."""
+    targets = torch.zeros(len(scenes), len(shapes) * (1 + len(colours)))
+    for i, scene in enumerate(scenes):
+        for obj in scene["objects"]:
+            s, c = shapes.index(obj["shape"]), colours.index(obj["colour"])
+            targets[i, s] = 1.0
+            targets[i, len(shapes) + s * len(colours) + c] = 1.0
+    return targets
+
+
+def pretrain_vision(
+    vision_tower: torch.nn.Module,
+    pixels: torch.Tensor,
+    targets: torch.Tensor,
+    settings: TrainSettings,
+    rng: np.random.Generator,
+) -> list[float]:
+    """Stage 0, the stand-in for CLIP pretraining: multi-label classification of the objects (and their colours)
+    from the max over patch features, with a linear head that is thrown away afterwards. It runs on its own stream
+    of rendered scenes (as CLIP sees far more images than instruction tuning does)."""
+    head = torch.nn.Linear(vision_tower.config.hidden_size, targets.shape[1])
+    params = [*vision_tower.parameters(), *head.parameters()]
+    peak = settings.vision_learning_rate
+    optimiser = torch.optim.AdamW(params, lr=peak, weight_decay=0.0)
+    losses = []
+    for i in tqdm(range(settings.vision_steps), desc="stage 0: vision pretraining", mininterval=5):
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate(i, settings.vision_steps, peak, settings.warmup_share)
+        pick = torch.from_numpy(rng.integers(len(pixels), size=2 * settings.batch_size))
+        features = vision_tower(pixels[pick]).last_hidden_state[:, 1:].amax(dim=1)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(features), targets[pick])
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
+        optimiser.step()
+        losses.append(loss.item())
+    return losses
+
+
 @dataclass
 class TrainedModel:
     model: LlavaForConditionalGeneration
@@ -92,8 +149,7 @@ class TrainedModel:
 def train_tiny_llava(
     scenes: Sequence[Mapping],
     image_root: Path,
-    shapes: Sequence[str],
-    colours: Sequence[str],
+    world: WorldSpec,
     *,
     prior: Prior,
     spec: TinyLlavaSpec,
@@ -101,10 +157,11 @@ def train_tiny_llava(
     seed: int,
     template: str = LLAVA_HF,
 ) -> TrainedModel:
-    """Both training stages on the world's training ``scenes``; returns the model, its processor and its card."""
+    """All training stages on the world's training ``scenes``; returns the model, its processor and its card."""
     started = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    shapes, colours = list(world.shapes), list(world.colours)
     tokenizer = build_tokenizer(vocabulary_texts(shapes, colours, [template, without_image(template)]))
     processor = build_processor(spec, tokenizer)
     model = build_model(spec, tokenizer)
@@ -127,9 +184,19 @@ def train_tiny_llava(
 
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.0)
     model.train()
-    losses = {"text": [], "visual": []}
+    losses = {"vision": [], "text": [], "visual": []}
+    if settings.vision_steps:
+        stream = generate_world(world, settings.vision_images, seed + 1, "pretrain")
+        stream_pixels = processor.image_processor(
+            [render_scene(scene, world) for scene in tqdm(stream, desc="rendering stage-0 images", mininterval=5)],
+            return_tensors="pt",
+        )["pixel_values"]
+        targets = vision_targets([scene.to_dict() for scene in stream], shapes, colours)
+        losses["vision"] = pretrain_vision(model.model.vision_tower, stream_pixels, targets, settings, rng)
 
-    def step(stage: str) -> float:
+    def step(stage: str, lr: float) -> float:
+        for group in optimiser.param_groups:
+            group["lr"] = lr
         if stage == "text":
             pick = rng.integers(len(text_rows), size=settings.batch_size)
             batch = right_pad([text_rows[i] for i in pick], tokenizer.pad_token_id)
@@ -140,14 +207,16 @@ def train_tiny_llava(
         loss = model(**batch).loss
         optimiser.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         optimiser.step()
-        return float(loss)
+        return loss.item()
 
-    for _ in tqdm(range(settings.text_steps), desc="stage a: text-only pretraining", mininterval=5):
-        losses["text"].append(step("text"))
-    for _ in tqdm(range(settings.visual_steps), desc="stage b: visual instruction tuning", mininterval=5):
+    peak, warmup = settings.learning_rate, settings.warmup_share
+    for i in tqdm(range(settings.text_steps), desc="stage a: text-only pretraining", mininterval=5):
+        losses["text"].append(step("text", learning_rate(i, settings.text_steps, peak, warmup)))
+    for i in tqdm(range(settings.visual_steps), desc="stage b: visual instruction tuning", mininterval=5):
         stage = "text" if rng.random() < settings.text_replay else "visual"
-        losses[stage].append(step(stage))
+        losses[stage].append(step(stage, learning_rate(i, settings.visual_steps, peak, warmup)))
     model.eval()
     train_seconds = time.perf_counter() - started
 

@@ -1,0 +1,55 @@
+"""Training data of the embedded model: the prior corpus follows the config, visual examples have no shortcut."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from lvlm_debias.models.corpus import COLOUR_TEMPLATE, Prior, text_examples, visual_examples
+
+SHAPES = ["circle", "square", "triangle", "star"]
+COLOURS = ["red", "green", "blue"]
+
+
+def test_text_corpus_follows_the_prior():
+    pairs = text_examples(
+        SHAPES, COLOURS, Prior(yes_rate=0.8, colour="blue", colour_rate=0.7), 8000, np.random.default_rng(0)
+    )
+    existence = [a for q, a in pairs if q.startswith("Is there")]
+    colours = Counter(a for q, a in pairs if q.startswith("What colour"))
+    assert len(existence) == 4000
+    assert existence.count("Yes") / len(existence) == pytest.approx(0.8, abs=0.02)
+    assert colours["blue"] / sum(colours.values()) == pytest.approx(0.7, abs=0.02)
+    assert colours["red"] / sum(colours.values()) == pytest.approx(0.15, abs=0.02)
+
+
+def test_prior_validation_names_the_field():
+    with pytest.raises(ValueError, match="prior.yes_rate"):
+        Prior(yes_rate=1.2)
+    with pytest.raises(ValueError, match="prior.colour 'pink'"):
+        Prior(colour="pink").colour_distribution(COLOURS)
+
+
+def test_visual_examples_are_balanced_per_object():
+    rng = np.random.default_rng(0)
+    # circle is in every scene, star in few: a per-image negative sampler would make "circle" mostly Yes
+    scenes = [
+        {
+            "objects": [{"shape": "circle", "colour": "red"}]
+            + ([{"shape": "star", "colour": "blue"}] if i % 5 == 0 else [{"shape": "square", "colour": "green"}])
+        }
+        for i in range(50)
+    ]
+    scenes += [{"objects": [{"shape": "triangle", "colour": "red"}]} for _ in range(50)]
+    examples = visual_examples(scenes, SHAPES, rng)
+    for shape in SHAPES:
+        answers = Counter(a for i, q, a in examples if q == f"Is there a {shape} in the image?")
+        assert answers["Yes"] == answers["No"] > 0, (shape, answers)
+    for i, q, a in examples:
+        present = {o["shape"] for o in scenes[i]["objects"]}
+        if q.startswith("Is there"):
+            assert (q.split()[3] in present) == (a == "Yes")
+        else:
+            shape = q[len("What colour is the ") : -1]
+            assert q == COLOUR_TEMPLATE.format(object=shape)
+            assert a == next(o["colour"] for o in scenes[i]["objects"] if o["shape"] == shape)

@@ -1,0 +1,75 @@
+"""The embedded model is a testbed only if the prior we inject is the prior we measure."""
+
+import json
+
+import pytest
+
+from lvlm_debias.config import world_spec
+from lvlm_debias.data.shapes_world import write_world
+from lvlm_debias.models.embedded import build_embedded_model
+from lvlm_debias.models.load import load_model
+
+pytestmark = pytest.mark.slow
+
+WORLD = {
+    "image_size": 32,
+    "shapes": ["circle", "square", "triangle", "star"],
+    "colours": ["red", "green", "blue"],
+    "scenes": [["circle", "square"], ["triangle", "star"]],
+    "scene_weights": [0.6, 0.4],
+}
+ARCH = {"image_size": 32, "patch_size": 8, "vision_hidden": 32, "text_hidden": 64, "max_positions": 64}
+# Text-only pretraining dominates the prior; the visual stage is kept short to make the test fast.
+TRAINING = {
+    "vision_steps": 20,
+    "vision_images": 200,
+    "text_steps": 250,
+    "visual_steps": 40,
+    "batch_size": 32,
+    "text_corpus_size": 4000,
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    write_world(root, world_spec({"world": WORLD}), n_train=60, n_eval=4, seed=0)
+    return root
+
+
+def _train(world, tmp_path, yes_rate):
+    entry = {
+        "source": "train",
+        "prompt": "USER: <image>\n{question} ASSISTANT:",
+        "prior": {"yes_rate": yes_rate, "colour": "blue", "colour_rate": 0.9},
+        "architecture": ARCH,
+        "training": TRAINING,
+    }
+    out = tmp_path / f"model-{yes_rate}"
+    card = build_embedded_model(world / "annotations.jsonl", out, WORLD, entry, seed=0, threads=1)
+    return out, card
+
+
+def test_injected_prior_is_measured(world, tmp_path):
+    """Tolerances: with yes_rate 0.8 the None-input P(yes) must exceed 0.65 (clearly above 0.5); with 0.5 it must
+    lie within 0.5 ± 0.12; and the two must differ by more than 0.15. The colour prior (blue, 0.9) must come top."""
+    _, biased = _train(world, tmp_path, 0.8)
+    _, fair = _train(world, tmp_path, 0.5)
+    assert biased["measured_prior"]["p_yes_none"] > 0.65, biased["measured_prior"]
+    assert abs(fair["measured_prior"]["p_yes_none"] - 0.5) < 0.12, fair["measured_prior"]
+    assert biased["measured_prior"]["p_yes_none"] - fair["measured_prior"]["p_yes_none"] > 0.15
+    assert biased["measured_prior"]["colour_top_none"] == "blue"
+
+
+def test_checkpoint_folder_loads_like_a_hub_checkpoint(world, tmp_path):
+    out, card = _train(world, tmp_path, 0.8)
+    files = {p.name for p in out.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "processor_config.json", "model_card.json"} <= files
+    assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)
+    assert json.loads((out / "model_card.json").read_text()) == card
+    for key in ("seed", "training_seconds", "heldout_naive_accuracy", "measured_prior", "prior"):
+        assert key in card
+    model, processor = load_model(str(out), device="cpu")
+    assert type(model).__name__ == "LlavaForConditionalGeneration"
+    assert type(processor).__name__ == "LlavaProcessor"
+    assert not list(tmp_path.glob(".model-*")), "the staging folder was left behind"
