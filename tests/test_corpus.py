@@ -41,7 +41,7 @@ def test_visual_examples_are_balanced_per_object():
         for i in range(50)
     ]
     scenes += [{"objects": [{"shape": "triangle", "colour": "red"}]} for _ in range(50)]
-    examples = visual_examples(scenes, SHAPES, rng)
+    examples = visual_examples(scenes, SHAPES, rng, colour_questions=True)
     for shape in SHAPES:
         answers = Counter(a for i, q, a in examples if q == f"Is there a {shape} in the image?")
         assert answers["Yes"] == answers["No"] > 0, (shape, answers)
@@ -53,3 +53,4 @@ def test_visual_examples_are_balanced_per_object():
             shape = q[len("What colour is the ") : -1]
             assert q == COLOUR_TEMPLATE.format(object=shape)
             assert a == next(o["colour"] for o in scenes[i]["objects"] if o["shape"] == shape)
+    assert not any(q.startswith("What colour") for _, q, _ in visual_examples(scenes, SHAPES, rng))

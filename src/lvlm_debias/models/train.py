@@ -39,6 +39,7 @@ class TrainSettings:
     batch_size: int = 32
     learning_rate: float = 3e-4
     text_replay: float = 0.25
+    colour_questions: bool = False
     text_corpus_size: int = 20000
     heldout_share: float = 0.1
     warmup_share: float = 0.05
@@ -176,7 +177,7 @@ def train_tiny_llava(
         encode(tokenizer, without_image(build_prompt(template, q)), a)
         for q, a in text_examples(shapes, colours, prior, settings.text_corpus_size, rng)
     ]
-    visual = visual_examples(train, shapes, rng)
+    visual = visual_examples(train, shapes, rng, settings.colour_questions)
     visual_rows = [encode(tokenizer, build_prompt(template, q), a, image_id, spec.image_tokens) for _, q, a in visual]
     images = [load_image(image_root, scene) for scene in train]
     pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
