@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from transformers import (
     CLIPImageProcessor,
@@ -13,6 +13,8 @@ from transformers import (
     LlavaProcessor,
     PreTrainedTokenizerFast,
 )
+
+from lvlm_debias.settings import from_section
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,7 @@ class TinyLlavaSpec:
 
     @classmethod
     def from_dict(cls, values: dict) -> TinyLlavaSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown architecture keys {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
+        return from_section(cls, values, "architecture")
 
     @property
     def image_tokens(self) -> int:

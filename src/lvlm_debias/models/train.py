@@ -8,7 +8,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_model, build_proc
 from lvlm_debias.models.tokenizer import build_tokenizer
 from lvlm_debias.scoring.probes import image_token_id
 from lvlm_debias.scoring.score import load_image
+from lvlm_debias.settings import from_section
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,7 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, values: Mapping) -> TrainSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training keys {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
+        return from_section(cls, values, "training")
 
 
 def learning_rate(step: int, steps: int, peak: float, warmup_share: float) -> float:
