@@ -4,11 +4,12 @@ import math
 
 import torch
 
-from lvlm_debias.scoring.labels import YES_NO, label_of_token, label_probs, normalise_token
+from lvlm_debias.scoring.labels import YES_NO, display_token, label_of_token, label_probs, normalise_token
 
 
 def test_normalise_token_merges_case_and_boundary_marks():
     assert [normalise_token(t) for t in ["\u2581Yes", "\u0120no", " YES", "No"]] == ["yes", "no", "yes", "no"]
+    assert [display_token(t) for t in ["\u2581Yes", "\u0120A", "\u2581"]] == ["Yes", "A", "\u2581"]
 
 
 def test_label_of_token_maps_variants_and_leaves_others():

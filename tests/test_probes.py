@@ -41,7 +41,7 @@ def test_probe_inputs_per_probe(tiny_llava, tiny_spec):
         probe_inputs(processor, PROMPTS, "noisy")
 
 
-@pytest.mark.parametrize("probe", ["naive", "none", "unk"])
+@pytest.mark.parametrize("probe", ["naive", "none", "unk", "zero"])
 def test_left_padding_does_not_change_the_answer_position(tiny_llava, probe):
     """A short prompt batched with a longer one gets the same next-token logits as alone (position ids follow
     the attention mask)."""
@@ -59,8 +59,8 @@ def test_batch_size_does_not_change_scores(tiny_llava):
     model, processor = tiny_llava
     images = [_image(i) for i in range(5)]
     prompts = [PROMPTS[i % 2] for i in range(5)]
-    one = score_prompts(model, processor, prompts, "naive", YES_NO, images=images, batch_size=1)
-    many = score_prompts(model, processor, prompts, "naive", YES_NO, images=images, batch_size=4)
+    one, _ = score_prompts(model, processor, prompts, "naive", YES_NO, images=images, batch_size=1)
+    many, _ = score_prompts(model, processor, prompts, "naive", YES_NO, images=images, batch_size=4)
     torch.testing.assert_close(one, many, atol=1e-6, rtol=1e-5)
 
 
@@ -73,12 +73,44 @@ def test_text_references_are_computed_once_per_distinct_prompt(tiny_llava, tmp_p
         questions.append(
             {"question_id": i, "image": f"{i}.png", "text": f"Is there a {obj} in the image?", "label": "yes"}
         )
-    scores, passes = score_questions(model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO)
-    assert passes == {"naive": 6, "none": 2, "unk": 2}
-    assert len(scores) == 18 and set(scores.columns) == {"question_id", "probe", "label", "p_yes", "p_no"}
-    none = scores[scores.probe == "none"].set_index("question_id")
-    direct = score_prompts(model, processor, [build_prompt(LLAVA_HF, q["text"]) for q in questions], "none", YES_NO)
-    np.testing.assert_allclose(none[["p_yes", "p_no"]].to_numpy(), direct.numpy(), atol=1e-6)
+    scores, _, passes = score_questions(model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO)
+    # naive and noise depend on the image: once per question; the other four once per distinct prompt
+    assert passes == {"naive": 6, "none": 2, "unk": 2, "noise": 6, "zero": 2, "one": 2}
+    assert len(scores) == 36 and set(scores.columns) == {"question_id", "probe", "label", "p_yes", "p_no"}
+    prompts = [build_prompt(LLAVA_HF, q["text"]) for q in questions]
+    for probe in ("none", "zero"):
+        cached = scores[scores.probe == probe].set_index("question_id")
+        direct, _ = score_prompts(model, processor, prompts, probe, YES_NO)
+        np.testing.assert_allclose(cached[["p_yes", "p_no"]].to_numpy(), direct.numpy(), atol=1e-6)
+
+
+def test_zero_and_one_do_not_depend_on_the_image_and_noise_is_seeded(tiny_llava, tmp_path):
+    model, processor = tiny_llava
+    prompt = [build_prompt(LLAVA_HF, "Is there a star in the image?")]
+    for probe in ("zero", "one"):
+        a, _ = score_prompts(model, processor, prompt, probe, YES_NO, images=[_image(1)])
+        b, _ = score_prompts(model, processor, prompt, probe, YES_NO, images=[_image(2)])
+        torch.testing.assert_close(a, b)
+    same = [
+        score_prompts(model, processor, prompt, "noise", YES_NO, images=[_image(1)], noise_seeds=[s])[0]
+        for s in (3, 3, 4)
+    ]
+    torch.testing.assert_close(same[0], same[1])
+    assert not torch.allclose(same[0], same[2])
+
+
+def test_pixel_probes_replace_the_processed_tensor(tiny_llava, tiny_spec):
+    _, processor = tiny_llava
+    zero = probe_inputs(processor, PROMPTS[:1], "zero")
+    one = probe_inputs(processor, PROMPTS[:1], "one")
+    assert (zero["pixel_values"] == 0).all() and (one["pixel_values"] == 1).all()
+    assert (zero["input_ids"] == image_token_id(processor)).sum() == tiny_spec.image_tokens
+    naive = probe_inputs(processor, PROMPTS[:1], "naive", [_image(0)])
+    noise = probe_inputs(processor, PROMPTS[:1], "noise", [_image(0)], noise_seeds=[7])
+    assert noise["pixel_values"].shape == naive["pixel_values"].shape
+    assert not torch.allclose(noise["pixel_values"], naive["pixel_values"])
+    with pytest.raises(ValueError, match="one noise seed per image"):
+        probe_inputs(processor, PROMPTS[:1], "noise", [_image(0)])
 
 
 def test_a_missing_image_names_the_file_and_question(tiny_llava, tmp_path):

@@ -30,10 +30,10 @@ def measured_prior(
     colour_prompts = [build_prompt(template, COLOUR_TEMPLATE.format(object=s)) for s in shapes]
     out: dict[str, float | str] = {}
     for probe in ("none", "unk"):
-        p = normalise(score_prompts(model, processor, existence, probe, YES_NO).numpy())
+        p = normalise(score_prompts(model, processor, existence, probe, YES_NO)[0].numpy())
         out[f"p_yes_{probe}"] = float(p[:, 0].mean())
     colour_labels = {c: [c] for c in colours}
-    p_colour = normalise(score_prompts(model, processor, colour_prompts, "none", colour_labels).numpy()).mean(axis=0)
+    p_colour = normalise(score_prompts(model, processor, colour_prompts, "none", colour_labels)[0].numpy()).mean(axis=0)
     out["colour_top_none"] = colours[int(p_colour.argmax())]
     out["p_prior_colour_none"] = float(p_colour[list(colours).index(prior_colour)])
     return out
@@ -59,7 +59,7 @@ def heldout_accuracy(
             prompts.append(build_prompt(template, QUESTION_TEMPLATE.format(object=shape)))
             images.append(image)
             labels.append(label)
-    p = normalise(score_prompts(model, processor, prompts, "naive", YES_NO, images=images).numpy())
+    p = normalise(score_prompts(model, processor, prompts, "naive", YES_NO, images=images)[0].numpy())
     predictions = np.where(p[:, 0] >= p[:, 1], "yes", "no")
     correct = predictions == np.array(labels)
     return {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedModel, ProcessorMixin
 
@@ -47,3 +49,14 @@ def load_model(
     )
     processor.tokenizer.padding_side = "left"
     return model.to(target).eval(), processor
+
+
+def load_entry(source: str, entry: Mapping) -> tuple[PreTrainedModel, ProcessorMixin]:
+    """``load_model`` with the settings of a config model entry (revision, dtype, device, trust_remote_code)."""
+    return load_model(
+        source,
+        revision=entry.get("revision"),
+        dtype=entry.get("dtype", "auto"),
+        device=entry.get("device", "auto"),
+        trust_remote_code=entry.get("trust_remote_code", False),
+    )

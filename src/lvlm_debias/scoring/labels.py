@@ -13,6 +13,14 @@ YES_NO: dict[str, list[str]] = {"yes": ["yes"], "no": ["no"]}
 _BOUNDARY_MARKS = ("\u2581", "\u0120")
 
 
+def display_token(token: str) -> str:
+    """A vocabulary entry as it reads: boundary marks removed, case kept (the token itself when nothing is left)."""
+    shown = token
+    for mark in _BOUNDARY_MARKS:
+        shown = shown.replace(mark, " ")
+    return shown.strip() or token
+
+
 def normalise_token(token: str) -> str:
     """A vocabulary entry as a bare lower-case word: boundary marks and surrounding space removed."""
     for mark in _BOUNDARY_MARKS:

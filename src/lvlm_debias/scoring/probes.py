@@ -1,6 +1,8 @@
-"""Model inputs for each probe: the real image (Naive) or an input without visual information (None, Unk).
+"""Model inputs for each probe: the real image (Naive) or an input without visual information.
 
-One function builds the inputs for every model; it relies only on the processor's own image token.
+None and Unk change the prompt's image token (removed, or replaced by ``<unk>``); Noise, Zero and One keep the image
+tokens and replace the processed pixel tensor (VCD's diffusion noise at step 999, all zeros, all ones). One function
+builds the inputs for every model; it relies only on the processor's own image token and image processor.
 """
 
 from __future__ import annotations
@@ -11,10 +13,17 @@ import torch
 from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 
-#: probes that need the image; the others depend on the prompt text alone.
-IMAGE_PROBES = ("naive",)
+from lvlm_debias.methods.noise import NOISE_PROBE_STEP, diffusion_noise
+
+#: probes whose input depends on the image content.
+IMAGE_PROBES = ("naive", "noise")
+#: probes that feed a constant pixel tensor: the input depends on the prompt text alone.
+PIXEL_PROBES = ("zero", "one")
+#: probes without image tokens' content: the image token is removed or replaced.
 TEXT_PROBES = ("none", "unk")
-PROBES = IMAGE_PROBES + TEXT_PROBES
+PROBES = ("naive", "none", "unk", "noise", "zero", "one")
+#: the probes whose answer depends on the prompt text alone (cached once per distinct prompt).
+PROMPT_ONLY_PROBES = TEXT_PROBES + PIXEL_PROBES
 
 
 def image_token_id(processor: ProcessorMixin) -> int:
@@ -51,22 +60,47 @@ def text_probe_ids(ids: Sequence[int], probe: str, image_id: int, unk_id: int) -
     raise ValueError(f"probe {probe!r} is not a text probe; text probes: {list(TEXT_PROBES)}")
 
 
+def probe_pixels(pixels: torch.Tensor, probe: str, noise_seeds: Sequence[int] | None = None) -> torch.Tensor:
+    """The processed pixel tensor (N, C, H, W) a probe feeds: unchanged (naive), ``zeros_like`` (zero),
+    ``ones_like`` (one), or each image noised at step 999 with its own seed (noise)."""
+    if probe == "naive":
+        return pixels
+    if probe == "zero":
+        return torch.zeros_like(pixels)
+    if probe == "one":
+        return torch.ones_like(pixels)
+    if probe == "noise":
+        if noise_seeds is None or len(noise_seeds) != len(pixels):
+            raise ValueError("probe 'noise' needs one noise seed per image")
+        return torch.stack([diffusion_noise(x, NOISE_PROBE_STEP, s) for x, s in zip(pixels, noise_seeds, strict=True)])
+    raise ValueError(f"probe {probe!r} does not feed pixels; pixel probes: {list(IMAGE_PROBES + PIXEL_PROBES)}")
+
+
 def probe_inputs(
     processor: ProcessorMixin,
     prompts: Sequence[str],
     probe: str,
     images: Sequence[Image.Image] | None = None,
+    noise_seeds: Sequence[int] | None = None,
 ) -> BatchFeature | dict[str, torch.Tensor]:
-    """Left-padded model inputs for ``prompts`` (each holding one image placeholder) under ``probe``."""
+    """Left-padded model inputs for ``prompts`` (each holding one image placeholder) under ``probe``.
+
+    naive and noise need one image per prompt (noise also one seed per prompt); zero and one need no image: a blank
+    one is processed only to get the pixel tensor's shape and the image-token count, then replaced.
+    """
     if probe not in PROBES:
         raise ValueError(f"unknown probe {probe!r}; known probes: {list(PROBES)}")
     tokenizer = processor.tokenizer
-    if probe in IMAGE_PROBES:
-        if images is None or len(images) != len(prompts):
-            raise ValueError(f"probe {probe!r} needs one image per prompt")
-        tokenizer.padding_side = "left"
-        return processor(text=list(prompts), images=list(images), padding=True, return_tensors="pt")
-    image_id = image_token_id(processor)
-    encoded = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
-    rows = [text_probe_ids(ids, probe, image_id, tokenizer.unk_token_id) for ids in encoded]
-    return left_pad(rows, tokenizer.pad_token_id)
+    if probe in TEXT_PROBES:
+        image_id = image_token_id(processor)
+        encoded = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+        rows = [text_probe_ids(ids, probe, image_id, tokenizer.unk_token_id) for ids in encoded]
+        return left_pad(rows, tokenizer.pad_token_id)
+    if probe in PIXEL_PROBES:
+        images = [Image.new("RGB", (64, 64))] * len(prompts)
+    elif images is None or len(images) != len(prompts):
+        raise ValueError(f"probe {probe!r} needs one image per prompt")
+    tokenizer.padding_side = "left"
+    inputs = processor(text=list(prompts), images=list(images), padding=True, return_tensors="pt")
+    inputs["pixel_values"] = probe_pixels(inputs["pixel_values"], probe, noise_seeds)
+    return inputs

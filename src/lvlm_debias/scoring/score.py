@@ -6,17 +6,20 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
+from lvlm_debias.methods.noise import stable_seed
 from lvlm_debias.models.prompts import build_prompt
+from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
 from lvlm_debias.scoring.labels import YES_NO, label_of_token, label_probs
 from lvlm_debias.scoring.probes import IMAGE_PROBES, PROBES, probe_inputs
 
-__all__ = ["YES_NO", "load_image", "next_token_logits", "score_prompts", "score_questions"]
+__all__ = ["YES_NO", "load_image", "next_token_logits", "score_prompts", "score_questions", "token_label_index"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,12 @@ def next_token_logits(model: PreTrainedModel, inputs: Mapping[str, torch.Tensor]
     return out.logits[:, -1].float()
 
 
+def token_label_index(processor: ProcessorMixin, labels: Mapping[str, Sequence[str]]) -> torch.Tensor:
+    """For each vocabulary id of the processor's tokenizer, the index of the label it spells, or -1."""
+    tokenizer = processor.tokenizer
+    return label_of_token(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))), labels)
+
+
 def score_prompts(
     model: PreTrainedModel,
     processor: ProcessorMixin,
@@ -50,20 +59,46 @@ def score_prompts(
     labels: Mapping[str, Sequence[str]],
     *,
     images: Sequence[Image.Image] | None = None,
+    noise_seeds: Sequence[int] | None = None,
     top_k: int = 100,
     batch_size: int = 32,
+    store: FirstTokenSpec | None = None,
     desc: str | None = None,
-) -> torch.Tensor:
-    """Raw label probabilities (len(prompts), len(labels)) under ``probe``, in batches."""
-    tokenizer = processor.tokenizer
-    token_labels = label_of_token(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))), labels)
-    out = []
+) -> tuple[torch.Tensor, FirstToken | None]:
+    """Raw label probabilities (len(prompts), len(labels)) under ``probe``, in batches of ``batch_size`` rows.
+
+    With ``store``, also the first-position distribution (top tokens and log-normalisers) of every row.
+    """
+    token_labels = token_label_index(processor, labels)
+    out, stored = [], []
     for start in tqdm(range(0, len(prompts), batch_size), desc=desc or probe, unit="batch", mininterval=2):
-        chunk = prompts[start : start + batch_size]
-        chunk_images = None if images is None else images[start : start + batch_size]
-        inputs = probe_inputs(processor, chunk, probe, chunk_images)
-        out.append(label_probs(next_token_logits(model, inputs), token_labels, len(labels), top_k).cpu())
-    return torch.cat(out) if out else torch.zeros(0, len(labels))
+        rows = slice(start, start + batch_size)
+        inputs = probe_inputs(
+            processor,
+            prompts[rows],
+            probe,
+            None if images is None else images[rows],
+            None if noise_seeds is None else noise_seeds[rows],
+        )
+        logits = next_token_logits(model, inputs)
+        out.append(label_probs(logits, token_labels, len(labels), top_k).cpu())
+        if store is not None:
+            stored.append(store.take(logits))
+    probs = torch.cat(out) if out else torch.zeros(0, len(labels))
+    return probs, (FirstToken.concat(stored) if store is not None and stored else None)
+
+
+def _frame(questions: Sequence[Mapping], probe: str, probs: torch.Tensor, labels: Mapping) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "question_id": [q["question_id"] for q in questions],
+            "probe": probe,
+            "label": [q["label"] for q in questions],
+        }
+    )
+    for k, name in enumerate(labels):
+        frame[f"p_{name}"] = probs[:, k].numpy().astype(np.float64)
+    return frame
 
 
 def score_questions(
@@ -77,27 +112,45 @@ def score_questions(
     probes: Sequence[str] = PROBES,
     top_k: int = 100,
     batch_size: int = 32,
-) -> tuple[pd.DataFrame, dict[str, int]]:
+    seed: int = 0,
+    store: FirstTokenSpec | None = None,
+) -> tuple[pd.DataFrame, FirstToken | None, dict[str, int]]:
     """One row per question and probe: ``question_id``, ``probe``, ``label`` and raw ``p_<label>`` for each label.
 
-    Image probes run once per question; text probes run once per distinct prompt, since without the image the input
-    depends on the prompt text alone. The second value counts forward passes (rows scored) per probe.
+    Probes that depend on the image (naive, noise) run once per question, in order, in batches of ``batch_size``;
+    the others run once per distinct prompt, since their input depends on the prompt text alone. The Noise probe's
+    noise is seeded by ``(seed, image)``, so it does not depend on batching or sharding. With ``store``, the naive
+    probe's first-position distribution is returned too. The third value counts forward passes (rows) per probe.
     """
     unknown = [p for p in probes if p not in PROBES]
     if unknown:
         raise ValueError(f"unknown probes {unknown}; known probes: {list(PROBES)}")
     prompts = [build_prompt(template, q["text"]) for q in questions]
-    frames, passes = [], {}
+    frames, passes, first_token = [], {}, None
+    images = None
     for probe in probes:
         if probe in IMAGE_PROBES:
-            images = [load_image(image_root, q) for q in questions]
-            probs = score_prompts(
-                model, processor, prompts, probe, labels, images=images, top_k=top_k, batch_size=batch_size
+            if images is None:
+                images = [load_image(image_root, q) for q in questions]
+            seeds = [stable_seed(seed, "noise", q["image"]) for q in questions] if probe == "noise" else None
+            probs, stored = score_prompts(
+                model,
+                processor,
+                prompts,
+                probe,
+                labels,
+                images=images,
+                noise_seeds=seeds,
+                top_k=top_k,
+                batch_size=batch_size,
+                store=store if probe == "naive" else None,
             )
+            if stored is not None:
+                first_token = stored.with_ids([q["question_id"] for q in questions])
             passes[probe] = len(prompts)
         else:
             distinct = list(dict.fromkeys(prompts))
-            distinct_probs = score_prompts(
+            distinct_probs, _ = score_prompts(
                 model, processor, distinct, probe, labels, top_k=top_k, batch_size=batch_size
             )
             row_of = {prompt: i for i, prompt in enumerate(distinct)}
@@ -110,14 +163,5 @@ def score_questions(
                 len(prompts),
                 len(prompts) - len(distinct),
             )
-        frame = pd.DataFrame(
-            {
-                "question_id": [q["question_id"] for q in questions],
-                "probe": probe,
-                "label": [q["label"] for q in questions],
-            }
-        )
-        for k, name in enumerate(labels):
-            frame[f"p_{name}"] = probs[:, k].numpy()
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True), passes
+        frames.append(_frame(questions, probe, probs, labels))
+    return pd.concat(frames, ignore_index=True), first_token, passes

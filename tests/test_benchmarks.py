@@ -1,0 +1,56 @@
+"""The benchmark registry: questions with subsets, headline metrics, answer parsers."""
+
+import pandas as pd
+import pytest
+
+from lvlm_debias.benchmarks import answer_parser, build_questions, metrics
+from lvlm_debias.data.shapes_world import WorldSpec, generate_world
+
+
+def _annotations():
+    scenes = generate_world(WorldSpec(), 6, 0, "eval")
+    return [{"image": f"images/{s.image_id}.png", **s.to_dict()} for s in scenes]
+
+
+def test_questions_carry_their_subset():
+    annotations = _annotations()
+    mme = build_questions("mme", annotations, "all", {"subtasks": ["existence", "shape_facts"]}, 0)
+    assert {q["subset"] for q in mme} == {"existence", "shape_facts"}
+    pope = build_questions("pope", annotations, "popular", {"n_images": 3}, 0)
+    assert {q["subset"] for q in pope} == {"popular"}
+    with pytest.raises(ValueError, match="benchmark 'mme' has no split 'random'"):
+        build_questions("mme", annotations, "random", {}, 0)
+    with pytest.raises(ValueError, match="unknown benchmark 'vqa'"):
+        build_questions("vqa", annotations, "all", {}, 0)
+
+
+def test_pope_counts_an_answer_that_is_neither_label_as_wrong():
+    answers = pd.DataFrame({"label": ["yes", "no", "yes", "no"], "prediction": ["yes", "other", "other", "no"]})
+    # other on a "no" question is a false positive, on a "yes" question a false negative: TP 1, FP 1, FN 1, TN 1
+    m = metrics("pope", answers)
+    assert m["accuracy"] == 0.5 and m["precision"] == 0.5 and m["recall"] == 0.5 and m["yes_ratio"] == 0.5
+
+
+def test_mme_metrics_by_hand():
+    # existence: image a both right, image b one right -> acc 3/4, acc+ 1/2, score 125
+    # shape_facts: image a both wrong -> 0; perception 125, cognition 0
+    answers = pd.DataFrame(
+        {
+            "subset": ["existence"] * 4 + ["shape_facts"] * 2,
+            "image": ["a", "a", "b", "b", "a", "a"],
+            "label": ["yes", "no", "yes", "no", "yes", "no"],
+            "prediction": ["yes", "no", "yes", "yes", "no", "yes"],
+        }
+    )
+    m = metrics("mme", answers)
+    assert m["score"] == pytest.approx(125) and m["perception_score"] == pytest.approx(125)
+    assert m["cognition_score"] == 0 and m["accuracy"] == pytest.approx(3 / 6)
+
+
+def test_answer_parsers():
+    assert answer_parser("pope")("I don't know", "no") == "no"  # VCD's substring rule
+    assert answer_parser("pope", "llava")("No, there is not.", "yes") == "no"
+    assert answer_parser("mmmu")("The answer is (C).", "A") == "C"
+    assert answer_parser("mmmu")("circle", "A") == "other"
+    with pytest.raises(ValueError, match="unknown yes/no parser 'gpt'"):
+        answer_parser("pope", "gpt")
