@@ -28,7 +28,10 @@ check_config(config)
 include: "workflow/rules/common.smk"
 include: "workflow/rules/shapes_world.smk"
 include: "workflow/rules/models.smk"
-include: "workflow/rules/pope.smk"
+include: "workflow/rules/scoring.smk"
+include: "workflow/rules/calibration.smk"
+include: "workflow/rules/prior.smk"
+include: "workflow/rules/sweep.smk"
 include: "workflow/rules/report.smk"
 
 

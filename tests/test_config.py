@@ -30,6 +30,15 @@ def test_default_config_is_valid(default_config):
         (lambda c: c["benchmarks"]["pope"].update(splits=["random", "hardest"]), "splits"),
         (lambda c: c["scoring"].update(top_k="many"), "top_k"),
         (lambda c: c["models"]["shapes-llava"].update(prompt="USER: {question} ASSISTANT:"), "prompt"),
+        (lambda c: c["calibration"].update(references=["none", "vdd"]), "references"),
+        (lambda c: c["scoring"].update(shards=0), "shards"),
+        (lambda c: c["sweep"].update(temperatures=[0.0, 1.0]), "temperatures"),
+        (lambda c: c["sweep"].update(top_ps=[1.5]), "top_ps"),
+        (lambda c: c["sweep"]["default"].update(top_p=0), "top_p"),
+        (lambda c: c["sweep"].update(parser="gpt4"), "parser"),
+        (lambda c: c["benchmarks"]["mme"].update(subtasks=["ocr"]), "subtasks"),
+        (lambda c: c["benchmarks"].update(vqav2={"dataset": "shapes_world"}), "vqav2"),
+        (lambda c: c["prior_probing"]["questions"].append({"text": "What colour is it?"}), "absent"),
     ],
 )
 def test_schema_names_the_bad_key(default_config, change, named):
@@ -48,6 +57,7 @@ def test_schema_names_the_bad_key(default_config, change, named):
         (lambda c: c["models"]["shapes-llava"]["prior"].update(colour="cyan"), "prior.colour"),
         (lambda c: c["models"]["shapes-llava"]["architecture"].update(patch_size=7), "patch_size"),
         (lambda c: c["benchmarks"]["pope"].update(n_images=10_000), "benchmarks.pope.n_images"),
+        (lambda c: c["benchmarks"]["mmmu"].update(n_images=10_000), "benchmarks.mmmu.n_images"),
     ],
 )
 def test_consistency_checks_name_the_key(default_config, change, named):

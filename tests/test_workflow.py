@@ -19,6 +19,10 @@ def _small_config(default_config):
     model["architecture"].update(image_size=32, vision_hidden=32, text_hidden=64)
     model["training"].update(vision_steps=10, vision_images=100, text_steps=40, visual_steps=20, text_corpus_size=500)
     config["benchmarks"]["pope"]["n_images"] = 12
+    config["benchmarks"]["mme"]["n_images"] = 6
+    config["benchmarks"]["mmmu"]["n_images"] = 6
+    config["scoring"].update(shards=2, batch_size=8)
+    config["sweep"].update(temperatures=[0.5, 1.0], top_ps=[0.9, 1.0], top_ks=[0], max_new_tokens=4)
     return config
 
 
@@ -50,22 +54,50 @@ def test_small_run_produces_tables_figures_and_report(default_config, tmp_path):
     run = _snakemake(tmp_path, configfile)
     assert run.returncode == 0, run.stderr[-3000:]
 
-    table = pd.read_csv(tmp_path / "results/shapes-llava/pope/calibration.csv")
-    assert len(table) == 12
+    results = tmp_path / "results/shapes-llava"
+    table = pd.read_csv(results / "pope/calibration.csv")
+    methods = ["naive", "none", "unk", "both", "noise", "zero", "one"]
+    assert len(table) == 3 * len(methods)
     assert set(table["split"]) == {"random", "popular", "adversarial"}
-    assert list(table["method"][:4]) == ["naive", "none", "unk", "both"]
+    assert list(table["method"][: len(methods)]) == methods
     assert table[["accuracy", "f1", "yes_ratio"]].apply(lambda c: c.between(0, 1)).all().all()
+    mme = pd.read_csv(results / "mme/calibration.csv")
+    assert {"acc_plus", "score", "perception_score", "cognition_score"} <= set(mme.columns)
+    assert set(pd.read_csv(results / "mmmu/calibration_by_subset.csv")["subset"]) == {
+        "shape",
+        "colour",
+        "count",
+        "shape_facts",
+    }
 
-    scores = pd.read_csv(tmp_path / "results/shapes-llava/pope/random/label_probs.csv")
-    assert set(scores["probe"]) == {"naive", "none", "unk"}
-    for name in ("calibration.png", "calibration.pdf"):
-        assert (tmp_path / "results/shapes-llava/pope" / name).stat().st_size > 1000
+    scores = pd.read_csv(results / "pope/random/label_probs.csv")
+    assert set(scores["probe"]) == {"naive", "none", "unk", "noise", "zero", "one"}
+    for name in ("pope/calibration", "mme/confidence_bins", "benchmark_bias", "decoding", "prior_probing"):
+        for suffix in (".png", ".pdf"):
+            assert (results / f"{name}{suffix}").stat().st_size > 1000, name
+    bins = pd.read_csv(results / "pope/confidence_bins.csv")
+    assert {"0.5-0.6", "0.9-1"} <= set(bins["bin"]) and "enough" in bins.columns
+    bias = pd.read_csv(results / "benchmark_bias.csv")
+    assert set(bias["benchmark"]) == {"mme", "mmmu"} and "text_answerable" in bias.columns
+    decoding = pd.read_csv(results / "decoding.csv")
+    assert list(decoding["benchmark"]) == ["pope", "mme", "mmmu"]
+    prior = pd.read_csv(results / "prior_probing.csv")
+    assert set(prior["probe"]) == {"naive", "none", "unk", "noise", "zero", "one"}
 
     html = (tmp_path / "results/report.html").read_text()
     assert "data:image/png;base64," in html and "Model card" in html
+    for title in (
+        "Prior probing",
+        "MME: naive vs post-hoc",
+        "gain over naive by naive confidence",
+        "Benchmark bias",
+        "Decoding configurations",
+    ):
+        assert title in html, title
     assert 'src="http' not in html and "<script src" not in html  # self-contained
-    log = (tmp_path / "logs/shapes-llava/pope/random/label_probs.log").read_text()
-    assert "saved by the per-prompt reference cache" in log and "naive" in log
+    log = (tmp_path / "logs/shapes-llava/pope/random/references.log").read_text()
+    assert "saved by the per-prompt reference cache" in log
+    assert (tmp_path / "results/shapes-llava/pope/random/shards/1.csv").is_file()
 
     again = _snakemake(tmp_path, configfile, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

@@ -61,9 +61,9 @@ def check_config(config: Mapping) -> None:
         for layer_key, heads_key in (("vision_hidden", "vision_heads"), ("text_hidden", "text_heads")):
             if getattr(arch, layer_key) % getattr(arch, heads_key):
                 raise ConfigError(f"{key}.architecture.{heads_key} must divide {layer_key}")
-    pope = config["benchmarks"].get("pope")
-    if pope and pope.get("n_images", 0) > config["world"].get("n_eval_images", 0):
-        raise ConfigError(
-            f"benchmarks.pope.n_images {pope['n_images']} exceeds world.n_eval_images "
-            f"{config['world'].get('n_eval_images')}"
-        )
+    for name, settings in config["benchmarks"].items():
+        if settings.get("n_images", 0) > config["world"].get("n_eval_images", 0):
+            raise ConfigError(
+                f"benchmarks.{name}.n_images {settings['n_images']} exceeds world.n_eval_images "
+                f"{config['world'].get('n_eval_images')}"
+            )

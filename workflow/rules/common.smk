@@ -1,13 +1,35 @@
 # Paths and input functions shared by the rules.
 import re
 
+from lvlm_debias.analysis.calibration import probes_for
+from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.config import TRAINED_HERE, trained_models
+from lvlm_debias.scoring.probes import IMAGE_PROBES
 
 MODELS = list(config["models"])
 TRAINED = trained_models(config)
-POPE = config["benchmarks"].get("pope")
-POPE_SPLITS = POPE["splits"] if POPE else []
+BENCHMARKS = config["benchmarks"]
+SCORING = config.get("scoring", {})
+SHARDS = SCORING.get("shards", 1)
+CALIBRATION = config.get("calibration", {})
+METHODS = ["naive", *CALIBRATION.get("references", ["none", "unk", "both", "noise", "zero", "one"])]
+PROBES = probes_for(METHODS)
+SHARD_PROBES = [p for p in PROBES if p in IMAGE_PROBES]
+REFERENCE_PROBES = [p for p in PROBES if p not in IMAGE_PROBES]
+TEXT_ONLY = [p for p in ("none", "unk") if p in PROBES]
+SWEEP = config.get("sweep", {})
+PRIOR_PROBING = config.get("prior_probing")
 ENV = "../../envs/lvlm.yaml"
+
+
+def splits_of(name):
+    """The configured splits of a benchmark (POPE's are chosen in config; MME and MMMU have one)."""
+    return BENCHMARKS[name].get("splits", list(benchmark(name).splits))
+
+
+ALL_SPLITS = sorted({s for b in BENCHMARKS for s in splits_of(b)})
+BENCHMARK_SPLITS = [f"{b}/{s}" for b in BENCHMARKS for s in splits_of(b)]
+SUBSET_BENCHMARKS = [b for b in BENCHMARKS if benchmark(b).subset]
 
 
 def one_of(names):
@@ -17,7 +39,9 @@ def one_of(names):
 
 wildcard_constraints:
     model=one_of(MODELS),
-    split=one_of(POPE_SPLITS),
+    benchmark=one_of(BENCHMARKS),
+    split=one_of(ALL_SPLITS),
+    shard=r"\d+",
 
 
 def model_dir(model):
@@ -31,12 +55,44 @@ def model_inputs(wildcards):
     return [model_dir(wildcards.model)] if wildcards.model in TRAINED else []
 
 
-def pope_questions(wildcards):
-    return f"data/{POPE['dataset']}/pope/{wildcards.split}.jsonl"
+def questions_file(wildcards):
+    return f"data/{BENCHMARKS[wildcards.benchmark]['dataset']}/{wildcards.benchmark}/{wildcards.split}.jsonl"
+
+
+def image_root(wildcards):
+    return f"data/{BENCHMARKS[wildcards.benchmark]['dataset']}"
+
+
+def split_label_probs(wildcards):
+    return expand(
+        "results/{{model}}/{{benchmark}}/{split}/label_probs.csv", split=splits_of(wildcards.benchmark)
+    )
+
+
+def model_outputs(model):
+    """Every table and figure of one model (the report's inputs)."""
+    out = {}
+    for name in BENCHMARKS:
+        base = f"results/{model}/{name}"
+        out[f"{name}/calibration"] = f"{base}/calibration.csv"
+        out[f"{name}/calibration_by_subset"] = f"{base}/calibration_by_subset.csv"
+        out[f"{name}/calibration_png"] = f"{base}/calibration.png"
+        out[f"{name}/confidence_bins"] = f"{base}/confidence_bins.csv"
+        out[f"{name}/confidence_bins_png"] = f"{base}/confidence_bins.png"
+    if SUBSET_BENCHMARKS and TEXT_ONLY:
+        out["benchmark_bias"] = f"results/{model}/benchmark_bias.csv"
+        out["benchmark_bias_png"] = f"results/{model}/benchmark_bias.png"
+    if SWEEP:
+        out["decoding"] = f"results/{model}/decoding.csv"
+        out["decoding_png"] = f"results/{model}/decoding.png"
+    if PRIOR_PROBING:
+        out["prior_probing"] = f"results/{model}/prior_probing.csv"
+        out["prior_probing_png"] = f"results/{model}/prior_probing.png"
+    return out
 
 
 def all_outputs():
     outputs = ["results/report.html"]
-    if POPE:
-        outputs += expand("results/{model}/pope/calibration.csv", model=MODELS)
+    for model in MODELS:
+        outputs += list(model_outputs(model).values())
     return outputs

@@ -3,14 +3,14 @@
 
 rule report:
     input:
-        tables=expand("results/{model}/pope/calibration.csv", model=MODELS) if POPE else [],
-        figures=expand("results/{model}/pope/calibration.png", model=MODELS) if POPE else [],
+        outputs=[path for model in MODELS for path in model_outputs(model).values()],
         models=[model_dir(m) for m in TRAINED],
     output:
         "results/report.html",
     params:
         config=config,
         models=MODELS,
+        outputs={m: model_outputs(m) for m in MODELS},
         model_dirs={m: model_dir(m) for m in MODELS},
     log:
         "logs/report.log",

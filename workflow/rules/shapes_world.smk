@@ -1,4 +1,4 @@
-# ShapesWorld: synthetic images with ground truth, and POPE-style questions about them.
+# ShapesWorld: synthetic images with ground truth.
 
 
 rule shapes_world:
@@ -16,20 +16,3 @@ rule shapes_world:
         ENV
     script:
         "../scripts/shapes_world.py"
-
-
-rule pope_questions:
-    input:
-        annotations="data/shapes_world/annotations.jsonl",
-    output:
-        "data/shapes_world/pope/{split}.jsonl",
-    params:
-        seed=config["seed"],
-        n_images=POPE["n_images"] if POPE else None,
-        max_positives=POPE["max_positives"] if POPE else None,
-    log:
-        "logs/pope_questions/{split}.log",
-    conda:
-        ENV
-    script:
-        "../scripts/pope_questions.py"

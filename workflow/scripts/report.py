@@ -5,5 +5,5 @@ from lvlm_debias.runlog import log_to
 
 with log_to(snakemake.log[0]):
     params = snakemake.params
-    sections = load_sections(params.models, snakemake.input.tables, snakemake.input.figures, params.model_dirs)
+    sections = load_sections(params.models, params.outputs, params.model_dirs)
     render_report(snakemake.output[0], params.config, sections)

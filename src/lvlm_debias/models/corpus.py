@@ -9,6 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from lvlm_debias.data.pope import QUESTION_TEMPLATE
+from lvlm_debias.data.tasks import build_mme, build_mmmu
+
+#: the subset of the MME- and MMMU-style tasks that text alone answers (shape facts): learned as knowledge.
+TEXT_ANSWERABLE = "shape_facts"
 
 COLOUR_TEMPLATE = "What colour is the {object}?"
 YES, NO = "Yes", "No"
@@ -82,8 +86,62 @@ def visual_examples(
     return out
 
 
-def vocabulary_texts(shapes: Sequence[str], colours: Sequence[str], templates: Sequence[str]) -> list[str]:
-    """Every text the embedded model must be able to read or answer: prompts for each question, and the answers."""
+def task_questions(scenes: Sequence[Mapping], seed: int) -> list[dict]:
+    """The MME- and MMMU-style questions about ``scenes`` (every scene counts, whatever its split)."""
+    records = [{**scene, "split": "eval"} for scene in scenes]
+    return build_mme(records, seed) + build_mmmu(records, seed)
+
+
+def task_text_examples(
+    scenes: Sequence[Mapping], colours: Sequence[str], prior: Prior, n: int, rng: np.random.Generator
+) -> list[tuple[str, str]]:
+    """``n`` (question, answer) pairs in the MME and MMMU formats without an image.
+
+    Shape facts are answered correctly (text knowledge: that subset is answerable from text alone); every other
+    question is answered by the prior: "Yes" with ``prior.yes_rate`` for yes/no questions, the letter of the prior
+    colour (with ``prior.colour_rate``, when it is an option) for colour choices, else a uniformly drawn letter.
+    """
+    questions = task_questions(scenes, int(rng.integers(2**31)))
+    if not questions or n <= 0:
+        return []
+    out = []
+    for i in rng.choice(len(questions), size=n):
+        q = questions[i]
+        if q.get("subtask", q.get("subject")) == TEXT_ANSWERABLE:
+            answer = q["label"]
+        elif "options" not in q:
+            answer = "yes" if rng.random() < prior.yes_rate else "no"
+        elif q["subject"] == "colour" and prior.colour in q["options"] and rng.random() < prior.colour_rate:
+            answer = "ABCD"[q["options"].index(prior.colour)]
+        else:
+            answer = "ABCD"[rng.integers(len(q["options"]))]
+        out.append((q["text"], {"yes": YES, "no": NO}.get(answer, answer)))
+    return out
+
+
+def task_visual_examples(scenes: Sequence[Mapping], n: int, rng: np.random.Generator) -> list[tuple[int, str, str]]:
+    """``n`` (scene index, question, answer) triples in the MME and MMMU formats, answered from each scene's ground
+    truth (MME's pairs keep yes and no balanced per image and subtask; MMMU's letters are drawn uniformly)."""
+    questions = task_questions(scenes, int(rng.integers(2**31)))
+    if not questions or n <= 0:
+        return []
+    index = {scene["image"]: i for i, scene in enumerate(scenes)}
+    out = []
+    for i in rng.choice(len(questions), size=n):
+        q = questions[i]
+        out.append((index[q["image"]], q["text"], {"yes": YES, "no": NO}.get(q["label"], q["label"])))
+    return out
+
+
+def vocabulary_texts(
+    shapes: Sequence[str],
+    colours: Sequence[str],
+    templates: Sequence[str],
+    scenes: Sequence[Mapping] = (),
+) -> list[str]:
+    """Every text the embedded model must be able to read or answer: prompts for each question (the MME- and
+    MMMU-style ones asked about ``scenes`` included), and the answers."""
     questions = [t.format(object=s) for t in (QUESTION_TEMPLATE, COLOUR_TEMPLATE) for s in shapes]
+    questions += [q["text"] for q in task_questions(scenes, 0)]
     prompts = [template.replace("{question}", q) for template in templates for q in questions]
-    return prompts + [YES, NO, YES.lower(), NO.lower(), *colours]
+    return prompts + [YES, NO, YES.lower(), NO.lower(), *colours, *"ABCD"]

@@ -31,6 +31,14 @@ class TinyLlavaSpec:
     text_layers: int = 2
     text_heads: int = 4
     max_positions: int = 256
+    vision_feature_select_strategy: str = "default"
+
+    def __post_init__(self) -> None:
+        if self.vision_feature_select_strategy not in ("default", "full"):
+            raise ValueError(
+                "architecture.vision_feature_select_strategy must be 'default' (CLS dropped, as LLaVA-1.5) or 'full' "
+                f"(CLS kept), got {self.vision_feature_select_strategy!r}"
+            )
 
     @classmethod
     def from_dict(cls, values: dict) -> TinyLlavaSpec:
@@ -38,8 +46,8 @@ class TinyLlavaSpec:
 
     @property
     def image_tokens(self) -> int:
-        """Image tokens per image in the language model's input (CLS dropped, as LLaVA-1.5 does)."""
-        return (self.image_size // self.patch_size) ** 2
+        """Image tokens per image in the language model's input (CLS dropped, as LLaVA-1.5 does, unless "full")."""
+        return (self.image_size // self.patch_size) ** 2 + (self.vision_feature_select_strategy == "full")
 
 
 def build_processor(spec: TinyLlavaSpec, tokenizer: PreTrainedTokenizerFast) -> LlavaProcessor:
@@ -52,7 +60,7 @@ def build_processor(spec: TinyLlavaSpec, tokenizer: PreTrainedTokenizerFast) -> 
         image_processor=image_processor,
         tokenizer=tokenizer,
         patch_size=spec.patch_size,
-        vision_feature_select_strategy="default",
+        vision_feature_select_strategy=spec.vision_feature_select_strategy,
         num_additional_image_tokens=1,
     )
 
@@ -87,7 +95,7 @@ def build_model(spec: TinyLlavaSpec, tokenizer: PreTrainedTokenizerFast) -> Llav
         text_config=text,
         image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
         vision_feature_layer=-1,
-        vision_feature_select_strategy="default",
+        vision_feature_select_strategy=spec.vision_feature_select_strategy,
         projector_hidden_act="gelu",
     )
     return LlavaForConditionalGeneration(config)

@@ -17,7 +17,14 @@ from tqdm.auto import tqdm
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
 from lvlm_debias.data.shapes_world import WorldSpec, generate_world, render_scene
-from lvlm_debias.models.corpus import Prior, text_examples, visual_examples, vocabulary_texts
+from lvlm_debias.models.corpus import (
+    Prior,
+    task_text_examples,
+    task_visual_examples,
+    text_examples,
+    visual_examples,
+    vocabulary_texts,
+)
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt, without_image
 from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_model, build_processor
 from lvlm_debias.models.tokenizer import build_tokenizer
@@ -28,6 +35,10 @@ from lvlm_debias.settings import from_section
 log = logging.getLogger(__name__)
 
 
+#: stage-0 features the throw-away head reads: the max over patch tokens, the CLS token, or both (two losses)
+VISION_POOLING = ("max", "cls", "both")
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Optimisation settings; every field has a key under ``models.<name>.training`` in the config."""
@@ -35,6 +46,7 @@ class TrainSettings:
     vision_steps: int = 1000
     vision_images: int = 10000
     vision_learning_rate: float = 1e-3
+    vision_pooling: str = "max"
     text_steps: int = 300
     visual_steps: int = 1200
     batch_size: int = 32
@@ -42,9 +54,19 @@ class TrainSettings:
     text_replay: float = 0.25
     colour_questions: bool = False
     text_corpus_size: int = 20000
+    task_text_share: float = 0.3
+    task_visual_share: float = 0.0
     heldout_share: float = 0.1
     warmup_share: float = 0.05
     grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.task_visual_share < 1:
+            raise ValueError(f"training.task_visual_share must lie in [0, 1), got {self.task_visual_share!r}")
+        if self.vision_pooling not in VISION_POOLING:
+            raise ValueError(
+                f"training.vision_pooling must be one of {list(VISION_POOLING)}, got {self.vision_pooling!r}"
+            )
 
     @classmethod
     def from_dict(cls, values: Mapping) -> TrainSettings:
@@ -106,10 +128,14 @@ def pretrain_vision(
     rng: np.random.Generator,
 ) -> list[float]:
     """Stage 0, the stand-in for CLIP pretraining: multi-label classification of the objects (and their colours)
-    from the max over patch features, with a linear head that is thrown away afterwards. It runs on its own stream
+    from the max over patch features and/or the CLS token (``settings.vision_pooling``), with linear heads that are
+    thrown away afterwards. It runs on its own stream
     of rendered scenes (as CLIP sees far more images than instruction tuning does)."""
-    head = torch.nn.Linear(vision_tower.config.hidden_size, targets.shape[1])
-    params = [*vision_tower.parameters(), *head.parameters()]
+    heads = {
+        pooling: torch.nn.Linear(vision_tower.config.hidden_size, targets.shape[1])
+        for pooling in (("max", "cls") if settings.vision_pooling == "both" else (settings.vision_pooling,))
+    }
+    params = [*vision_tower.parameters(), *(p for head in heads.values() for p in head.parameters())]
     peak = settings.vision_learning_rate
     optimiser = torch.optim.AdamW(params, lr=peak, weight_decay=0.0)
     losses = []
@@ -117,8 +143,12 @@ def pretrain_vision(
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(i, settings.vision_steps, peak, settings.warmup_share)
         pick = torch.from_numpy(rng.integers(len(pixels), size=2 * settings.batch_size))
-        features = vision_tower(pixels[pick]).last_hidden_state[:, 1:].amax(dim=1)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(features), targets[pick])
+        hidden = vision_tower(pixels[pick]).last_hidden_state
+        features = {"max": hidden[:, 1:].amax(dim=1), "cls": hidden[:, 0]}
+        loss = sum(
+            torch.nn.functional.binary_cross_entropy_with_logits(head(features[pooling]), targets[pick])
+            for pooling, head in heads.items()
+        )
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
@@ -160,7 +190,7 @@ def train_tiny_llava(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     shapes, colours = list(world.shapes), list(world.colours)
-    tokenizer = build_tokenizer(vocabulary_texts(shapes, colours, [template, without_image(template)]))
+    tokenizer = build_tokenizer(vocabulary_texts(shapes, colours, [template, without_image(template)], scenes))
     processor = build_processor(spec, tokenizer)
     model = build_model(spec, tokenizer)
     image_id = image_token_id(processor)
@@ -170,11 +200,13 @@ def train_tiny_llava(
     heldout = [scenes[i] for i in order[:n_heldout]]
     train = [scenes[i] for i in order[n_heldout:]]
 
-    text_rows = [
-        encode(tokenizer, without_image(build_prompt(template, q)), a)
-        for q, a in text_examples(shapes, colours, prior, settings.text_corpus_size, rng)
-    ]
+    n_task = int(round(settings.task_text_share * settings.text_corpus_size))
+    corpus = text_examples(shapes, colours, prior, settings.text_corpus_size - n_task, rng)
+    corpus += task_text_examples(train, colours, prior, n_task, rng)
+    text_rows = [encode(tokenizer, without_image(build_prompt(template, q)), a) for q, a in corpus]
     visual = visual_examples(train, shapes, rng, settings.colour_questions)
+    n_visual_tasks = int(round(settings.task_visual_share / (1 - settings.task_visual_share) * len(visual)))
+    visual += task_visual_examples(train, n_visual_tasks, rng)
     visual_rows = [encode(tokenizer, build_prompt(template, q), a, image_id, spec.image_tokens) for _, q, a in visual]
     images = [load_image(image_root, scene) for scene in train]
     pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]

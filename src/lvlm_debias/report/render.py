@@ -2,54 +2,38 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import jinja2
-import pandas as pd
 import yaml
 
-from lvlm_debias.analysis.calibration import calibration_findings
+from lvlm_debias.report.blocks import model_blocks
 
 
 @dataclass
 class ModelSection:
-    """What the report shows for one model."""
+    """What the report shows for one model: its output files by key (see ``common.smk: model_outputs``)."""
 
     name: str
-    calibration: pd.DataFrame
-    figure_png: Path
+    outputs: Mapping[str, Path]
     card: dict | None = None
 
 
 def load_sections(
-    models: Sequence[str], tables: Sequence[str], figures: Sequence[str], model_dirs: Mapping[str, str]
+    models: Sequence[str], outputs: Mapping[str, Mapping[str, str]], model_dirs: Mapping[str, str]
 ) -> list[ModelSection]:
-    """One section per model from its calibration table, figure and (for local checkpoints) model card."""
+    """One section per model from its outputs and (for local checkpoints) model card."""
     sections = []
-    for name, table, figure in zip(models, tables, figures, strict=True):
+    for name in models:
         card_path = Path(model_dirs[name]) / "model_card.json"
         card = json.loads(card_path.read_text()) if card_path.is_file() else None
-        sections.append(ModelSection(name=name, calibration=pd.read_csv(table), figure_png=Path(figure), card=card))
+        sections.append(ModelSection(name, {k: Path(v) for k, v in outputs[name].items()}, card))
     return sections
-
-
-def data_uri(path: Path, mime: str = "image/png") -> str:
-    """The file as a ``data:`` URI, so the report needs no other file."""
-    return f"data:{mime};base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
-
-
-def table_html(table: pd.DataFrame, percent: Sequence[str] = ()) -> str:
-    """An HTML table (cells escaped), the ``percent`` columns shown ×100 with one decimal."""
-    shown = table.copy()
-    for column in percent:
-        shown[column] = (100 * shown[column]).map("{:.1f}".format)
-    return shown.to_html(index=False, escape=True, classes="data", border=0)
 
 
 def _environment() -> jinja2.Environment:
@@ -69,9 +53,7 @@ def render_report(out: Path, config: Mapping, models: Sequence[ModelSection]) ->
                 "name": model.name,
                 "card": json.dumps(model.card, indent=2) if model.card else None,
                 "summary": _card_summary(model.card) if model.card else [],
-                "table": table_html(model.calibration, ["accuracy", "precision", "recall", "f1", "yes_ratio"]),
-                "figure": data_uri(model.figure_png),
-                "findings": calibration_findings(model.calibration),
+                "blocks": [asdict(b) for b in model_blocks(model.outputs)],
             }
         )
     html = (

@@ -1,0 +1,159 @@
+"""Decoding-configuration sweeps of a benchmark split from the stored first-position distributions.
+
+For each configuration (temperature, top-p, top-k, or greedy) the first answer token's distribution follows exactly
+from the stored top logits and log-normalisers (``methods.sampling``). Two numbers per metric:
+
+- **expected**: the metric's expectation over that distribution (exact for accuracy and MME's acc / acc+; POPE's
+  precision, recall and F1 are ratios of expected counts, a first-order approximation). Mass on first tokens that are
+  not label words counts as a wrong answer ("other"), which is how VCD's parser scores an answer that names neither
+  label.
+- **sampled**: one seeded draw per question. Where the drawn first token is not a label word, the model generates the
+  rest of the answer and the benchmark's parser reads it (``continue_answer``); ``continued`` counts those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from lvlm_debias.benchmarks import benchmark, metrics
+from lvlm_debias.methods.noise import stable_seed
+from lvlm_debias.methods.sampling import (
+    DecodingConfig,
+    config_grid,
+    expected_accuracy,
+    expected_confusion,
+    label_distribution,
+    sample_tokens,
+    sampling_distribution,
+    tail_error_bound,
+)
+from lvlm_debias.scoring.first_token import FirstToken
+
+#: (question rows, their first token ids, -1 for a token outside the stored set; config) -> the generated answers
+Continue = Callable[[Sequence[int], Sequence[int], DecodingConfig], list[str]]
+
+
+def sweep_configs(settings: Mapping) -> tuple[DecodingConfig, list[DecodingConfig]]:
+    """The default configuration and the grid (greedy first, then every sampling configuration) of ``settings``."""
+    default = DecodingConfig(**settings.get("default", {}))
+    grid = config_grid(settings.get("temperatures", [1.0]), settings.get("top_ps", [1.0]), settings.get("top_ks", [0]))
+    configs = [DecodingConfig(do_sample=False), *dict.fromkeys([default, *grid])]
+    return default, configs
+
+
+def expected_metrics(name: str, label_dist: np.ndarray, answers: pd.DataFrame) -> dict[str, float]:
+    """Expected metrics of one draw per question; ``label_dist`` (N, K + 1) rows align with ``answers`` rows
+    (columns ``label``, ``subset``, ``image``), the last column being the non-label mass."""
+    labels = list(benchmark(name).labels)
+    gold = np.array([labels.index(y) for y in answers["label"]])
+    out = {"accuracy": expected_accuracy(label_dist, gold)}
+    if name == "pope":
+        c = expected_confusion(label_dist, gold)  # rows: predicted yes, no, other; columns: gold yes, no
+        tp, fp = c[0, 0], c[0, 1] + c[2, 1]
+        fn, n = c[1, 0] + c[2, 0], len(gold)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        out |= {
+            "precision": precision,
+            "recall": recall,
+            "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+            "yes_ratio": (tp + fp) / n,
+        }
+    elif name == "mme":
+        right = pd.DataFrame(
+            {
+                "subset": answers["subset"].to_numpy(),
+                "image": answers["image"].to_numpy(),
+                "p": label_dist[np.arange(len(gold)), gold],
+            }
+        )
+        acc = right.groupby("subset", sort=False)["p"].mean()
+        acc_plus = right.groupby(["subset", "image"], sort=False)["p"].prod().groupby(level=0, sort=False).mean()
+        out |= {"acc_plus": float(acc_plus.mean()), "score": float((100 * (acc + acc_plus)).sum())}
+    return out
+
+
+def sweep_split(
+    name: str,
+    answers: pd.DataFrame,
+    first_token: FirstToken,
+    token_labels: np.ndarray,
+    configs: Sequence[DecodingConfig],
+    seed: int,
+    parse: Callable[[str, str], str],
+    continue_answer: Continue | None = None,
+) -> pd.DataFrame:
+    """One row per configuration: expected and sampled metrics, the mean non-label mass, the number of sampled
+    answers that needed a generated continuation, and the largest bound on the stored tail's error.
+
+    ``answers`` (index question_id; ``label``, ``subset``, ``image``) and ``first_token`` hold the same questions;
+    ``parse(text, label)`` reads a generated answer. Without ``continue_answer`` a non-label draw counts as "other".
+    """
+    labels = list(benchmark(name).labels)
+    order = pd.Index(first_token.question_id).get_indexer(answers.index)
+    if (order < 0).any():
+        raise ValueError(f"{int((order < 0).sum())} questions have no stored first-token distribution")
+    top_ids, top_logits = first_token.top_ids[order], first_token.top_logits[order]
+    rows = []
+    for config in configs:
+        log_z = first_token.log_z_at(config.temperature)[order]
+        probs, tail = sampling_distribution(top_logits, log_z, config)
+        label_dist = label_distribution(probs, tail, top_ids, token_labels, len(labels))
+        expected = expected_metrics(name, label_dist, answers)
+        drawn = sample_tokens(probs, tail, stable_seed(seed, name, config.name))
+        token = np.where(drawn >= 0, top_ids[np.arange(len(drawn)), np.maximum(drawn, 0)], -1)
+        drawn_label = np.where(token >= 0, token_labels[np.maximum(token, 0)], -1)
+        predictions = [labels[lab] if lab >= 0 else "other" for lab in drawn_label]
+        rows_to_continue = np.flatnonzero(drawn_label < 0)
+        continued = len(rows_to_continue) if continue_answer is not None else 0
+        if continued:
+            texts = continue_answer(rows_to_continue.tolist(), token[rows_to_continue].tolist(), config)
+            for i, text in zip(rows_to_continue, texts, strict=True):
+                predictions[i] = parse(text, answers["label"].iloc[i])
+        sampled = metrics(name, answers.assign(prediction=predictions))
+        rows.append(
+            {
+                "config": config.name,
+                "do_sample": config.do_sample,
+                "temperature": config.temperature,
+                "top_p": config.top_p,
+                "top_k": config.top_k,
+                **{f"expected_{k}": v for k, v in expected.items()},
+                **{f"sampled_{k}": sampled[k] for k in expected},
+                "other_mass": float(label_dist[:, -1].mean()),
+                "continued": continued,
+                "tail_bound": float(tail_error_bound(top_logits, log_z, config).max()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def sweep_summary(sweeps: Mapping[str, pd.DataFrame], default: DecodingConfig) -> pd.DataFrame:
+    """Per benchmark (splits averaged): the default configuration's expected headline metric, the best sampling
+    configuration and the best overall (greedy included): the paper's "Default / Sampling / Overall"."""
+    rows = []
+    for name in dict.fromkeys(key.split("/")[0] for key in sweeps):
+        column = f"expected_{benchmark(name).headline}"
+        tables = [t for key, t in sweeps.items() if key.split("/")[0] == name]
+        mean = pd.concat(tables).groupby(["config", "do_sample"], sort=False)[column].mean().reset_index()
+        sampling = mean[mean["do_sample"]]
+        best_sampling = sampling.loc[sampling[column].idxmax()]
+        best = mean.loc[mean[column].idxmax()]
+        default_value = float(mean.loc[mean["config"] == default.name, column].iloc[0])
+        rows.append(
+            {
+                "benchmark": name,
+                "metric": benchmark(name).headline,
+                "default_config": default.name,
+                "default": default_value,
+                "best_sampling_config": best_sampling["config"],
+                "best_sampling": float(best_sampling[column]),
+                "best_overall_config": best["config"],
+                "best_overall": float(best[column]),
+                "gain": float(best[column]) - default_value,
+            }
+        )
+    return pd.DataFrame(rows)

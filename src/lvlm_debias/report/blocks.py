@@ -1,0 +1,121 @@
+"""The report's blocks for one model, in the paper's order, each built from the run's own tables and figures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from lvlm_debias.analysis.bias import bias_findings
+from lvlm_debias.analysis.calibration import calibration_findings, paper_layout
+from lvlm_debias.benchmarks import BENCHMARKS
+from lvlm_debias.report.html import Block, data_uri, table_html
+
+PERCENT = ["accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus"]
+#: the metrics the paper's calibration tables show (POPE; MMMU shows accuracy only)
+LAYOUT_METRICS = ["accuracy", "f1", "yes_ratio"]
+
+
+def _figure(path: Path) -> str:
+    return data_uri(path)
+
+
+def _table(path: Path, percent: list[str] = PERCENT) -> str:
+    table = pd.read_csv(path)
+    return table_html(table, [c for c in percent if c in table.columns])
+
+
+def model_blocks(outputs: Mapping[str, Path]) -> list[Block]:
+    """Blocks for whatever outputs a model has: prior probing, calibration per benchmark, confidence bins, benchmark
+    bias, decoding sweeps."""
+    blocks = []
+    if "prior_probing" in outputs:
+        table = pd.read_csv(outputs["prior_probing"])
+        top = table[table["rank"] <= 3]
+        blocks.append(
+            Block(
+                "Prior probing (paper, Fig. 1)",
+                "Questions about an object that is not in the image, asked with the real image (naive) and with every "
+                "input that carries no visual information. The model still answers concretely: its language prior. "
+                "The table shows the three most likely answers per probe; the CSV holds the top answers.",
+                tables=[("Top answers per question and probe", table_html(top, ["probability"]))],
+                figures=[_figure(outputs["prior_probing_png"])],
+            )
+        )
+    for name in BENCHMARKS:
+        if f"{name}/calibration" not in outputs:
+            continue
+        table = pd.read_csv(outputs[f"{name}/calibration"])
+        headline = BENCHMARKS[name].headline
+        methods = list(dict.fromkeys(table["method"]))
+        if headline == "score":
+            layout = table_html(paper_layout(table, ["score", "perception_score", "cognition_score"]))
+        else:
+            layout = table_html(paper_layout(table, LAYOUT_METRICS), methods)
+        tables = [
+            (f"{name.upper()} in the paper's layout (metrics in %, MME scores in points)", layout),
+            (f"{name.upper()}: every metric per split and method (tidy CSV)", _table(outputs[f"{name}/calibration"])),
+        ]
+        if BENCHMARKS[name].subset:
+            tables.append((f"{name.upper()}: accuracy per subset", _table(outputs[f"{name}/calibration_by_subset"])))
+        blocks.append(
+            Block(
+                f"{name.upper()}: naive vs post-hoc calibration with six references (paper, Tables 1-3)",
+                "Each question is answered from the first generated position: the label words' probabilities among "
+                "the top-100 next tokens, normalised over the labels. naive takes the argmax; each reference method "
+                "divides by the model's label distribution for the same question under that reference input and "
+                "renormalises (q ∝ p / p_ref).",
+                findings=calibration_findings(table, headline),
+                tables=tables,
+                figures=[_figure(outputs[f"{name}/calibration_png"])],
+            )
+        )
+    for name in BENCHMARKS:
+        if f"{name}/confidence_bins" in outputs:
+            blocks.append(
+                Block(
+                    f"{name.upper()}: gain over naive by naive confidence (paper, Fig. 4)",
+                    "Accuracy of each method minus naive accuracy within bins of the naive prediction's confidence; "
+                    "bins with too few questions are hatched in the figure and marked in the table (enough = False).",
+                    tables=[
+                        (
+                            "Per bin and method",
+                            _table(outputs[f"{name}/confidence_bins"], ["accuracy", "naive_accuracy", "gain"]),
+                        )
+                    ],
+                    figures=[_figure(outputs[f"{name}/confidence_bins_png"])],
+                )
+            )
+    if "benchmark_bias" in outputs:
+        table = pd.read_csv(outputs["benchmark_bias"])
+        blocks.append(
+            Block(
+                "Benchmark bias: text alone vs the image per subset (paper, Section 5)",
+                "Accuracy with the image (naive) against the inputs without visual information (None, Unk) per "
+                "subset; a subset is flagged where text alone matches or beats the image.",
+                findings=bias_findings(table),
+                tables=[
+                    (
+                        "Per subset",
+                        _table(
+                            outputs["benchmark_bias"],
+                            [c for c in table.columns if "accuracy" in c] + ["best_text_only", "gap"],
+                        ),
+                    )
+                ],
+                figures=[_figure(outputs["benchmark_bias_png"])],
+            )
+        )
+    if "decoding" in outputs:
+        blocks.append(
+            Block(
+                "Decoding configurations (paper, Section 6)",
+                "Temperature, top-p and top-k derived exactly from the stored first-position distributions "
+                "(expected metric) and by seeded sampling (sampled metric; where a sampled first token is not a "
+                "label word the model generates the rest of the answer, counted in 'continued').",
+                tables=[("Default vs best configuration per benchmark", _table(outputs["decoding"], []))],
+                figures=[_figure(outputs["decoding_png"])],
+            )
+        )
+    return blocks

@@ -1,0 +1,37 @@
+"""HTML pieces of the report: embedded images, escaped tables, titled blocks."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+
+@dataclass
+class Block:
+    """One titled block of the report: a paragraph, computed findings, tables (HTML) and figures (data URIs)."""
+
+    title: str
+    text: str
+    findings: list[str] = field(default_factory=list)
+    tables: list[tuple[str, str]] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+
+def data_uri(path: Path, mime: str = "image/png") -> str:
+    """The file as a ``data:`` URI, so the report needs no other file."""
+    return f"data:{mime};base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def table_html(table: pd.DataFrame, percent: Sequence[str] = ()) -> str:
+    """An HTML table (cells escaped), the ``percent`` columns shown ×100 with one decimal, other floats to 3 digits."""
+    shown = table.copy()
+    for column in shown.columns:
+        if column in percent:
+            shown[column] = (100 * shown[column]).map("{:.1f}".format)
+        elif pd.api.types.is_float_dtype(shown[column]):
+            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
+    return shown.to_html(index=False, escape=True, classes="data", border=0)

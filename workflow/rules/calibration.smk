@@ -1,0 +1,92 @@
+# Post-hoc calibration with each reference: tables per benchmark, confidence bins, benchmark bias.
+
+
+rule calibration_table:
+    input:
+        split_label_probs,
+    output:
+        table=report(
+            "results/{model}/{benchmark}/calibration.csv",
+            caption="../report/calibration.rst",
+            category="Calibration",
+            subcategory="{benchmark}",
+            labels={"model": "{model}", "benchmark": "{benchmark}", "kind": "table"},
+        ),
+        subsets="results/{model}/{benchmark}/calibration_by_subset.csv",
+    params:
+        splits=lambda wildcards: splits_of(wildcards.benchmark),
+        methods=METHODS,
+    log:
+        "logs/{model}/{benchmark}/calibration.log",
+    conda:
+        ENV
+    script:
+        "../scripts/calibration_table.py"
+
+
+rule calibration_figure:
+    input:
+        "results/{model}/{benchmark}/calibration.csv",
+    output:
+        png=report(
+            "results/{model}/{benchmark}/calibration.png",
+            caption="../report/calibration.rst",
+            category="Calibration",
+            subcategory="{benchmark}",
+            labels={"model": "{model}", "benchmark": "{benchmark}", "kind": "figure"},
+        ),
+        pdf="results/{model}/{benchmark}/calibration.pdf",
+    log:
+        "logs/{model}/{benchmark}/calibration_figure.log",
+    conda:
+        ENV
+    script:
+        "../scripts/calibration_figure.py"
+
+
+rule confidence_bins:
+    input:
+        split_label_probs,
+    output:
+        table="results/{model}/{benchmark}/confidence_bins.csv",
+        png=report(
+            "results/{model}/{benchmark}/confidence_bins.png",
+            caption="../report/confidence_bins.rst",
+            category="Confidence bins",
+            labels={"model": "{model}", "benchmark": "{benchmark}"},
+        ),
+        pdf="results/{model}/{benchmark}/confidence_bins.pdf",
+    params:
+        splits=lambda wildcards: splits_of(wildcards.benchmark),
+        methods=METHODS,
+        edges=CALIBRATION.get("bin_edges", [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]),
+        min_count=CALIBRATION.get("min_bin_count", 20),
+    log:
+        "logs/{model}/{benchmark}/confidence_bins.log",
+    conda:
+        ENV
+    script:
+        "../scripts/confidence_bins.py"
+
+
+rule benchmark_bias:
+    input:
+        [f"results/{{model}}/{key}/label_probs.csv" for key in BENCHMARK_SPLITS if key.split("/")[0] in SUBSET_BENCHMARKS],
+    output:
+        table="results/{model}/benchmark_bias.csv",
+        png=report(
+            "results/{model}/benchmark_bias.png",
+            caption="../report/benchmark_bias.rst",
+            category="Benchmark bias",
+            labels={"model": "{model}"},
+        ),
+        pdf="results/{model}/benchmark_bias.pdf",
+    params:
+        splits=[key for key in BENCHMARK_SPLITS if key.split("/")[0] in SUBSET_BENCHMARKS],
+        text_only=TEXT_ONLY,
+    log:
+        "logs/{model}/benchmark_bias.log",
+    conda:
+        ENV
+    script:
+        "../scripts/benchmark_bias.py"

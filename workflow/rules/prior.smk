@@ -1,0 +1,33 @@
+# Prior probing (Fig. 1): answers about objects absent from the image, under every probe input.
+
+
+rule prior_probing:
+    input:
+        model=model_inputs,
+        annotations="data/shapes_world/annotations.jsonl",
+    output:
+        table="results/{model}/prior_probing.csv",
+        png=report(
+            "results/{model}/prior_probing.png",
+            caption="../report/prior_probing.rst",
+            category="Prior probing",
+            labels={"model": "{model}"},
+        ),
+        pdf="results/{model}/prior_probing.pdf",
+    params:
+        model=lambda wildcards: config["models"][wildcards.model],
+        model_dir=lambda wildcards: model_dir(wildcards.model),
+        settings=PRIOR_PROBING,
+        probes=["naive", "none", "unk", "noise", "zero", "one"],
+        seed=config["seed"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=10,
+        gpu=lambda wildcards: 0 if wildcards.model in TRAINED else 1,
+    log:
+        "logs/{model}/prior_probing.log",
+    conda:
+        ENV
+    script:
+        "../scripts/prior_probing.py"

@@ -1,0 +1,98 @@
+# First-position label probabilities of every question under every probe, in shards, gathered per benchmark split.
+
+
+rule benchmark_questions:
+    input:
+        annotations="data/shapes_world/annotations.jsonl",
+    output:
+        "data/shapes_world/{benchmark}/{split}.jsonl",
+    params:
+        settings=lambda wildcards: BENCHMARKS[wildcards.benchmark],
+        seed=config["seed"],
+    log:
+        "logs/benchmark_questions/{benchmark}/{split}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/benchmark_questions.py"
+
+
+rule first_token_shard:
+    input:
+        model=model_inputs,
+        questions=questions_file,
+    output:
+        scores="results/{model}/{benchmark}/{split}/shards/{shard}.csv",
+        first_token="results/{model}/{benchmark}/{split}/shards/{shard}.npz",
+    params:
+        model=lambda wildcards: config["models"][wildcards.model],
+        model_dir=lambda wildcards: model_dir(wildcards.model),
+        image_root=image_root,
+        probes=SHARD_PROBES,
+        shards=SHARDS,
+        batch_size=SCORING.get("batch_size", 64),
+        top_k=SCORING.get("top_k", 100),
+        store_top=SCORING.get("store_top", 100),
+        temperatures=sorted({1.0, *SWEEP.get("temperatures", []), SWEEP.get("default", {}).get("temperature", 1.0)}),
+        seed=config["seed"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=lambda wildcards: 0 if wildcards.model in TRAINED else 1,
+    log:
+        "logs/{model}/{benchmark}/{split}/shards/{shard}.log",
+    benchmark:
+        "benchmarks/{model}/{benchmark}/{split}/shards/{shard}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/first_token_shard.py"
+
+
+rule reference_probs:
+    input:
+        model=model_inputs,
+        questions=questions_file,
+    output:
+        "results/{model}/{benchmark}/{split}/references.csv",
+    params:
+        model=lambda wildcards: config["models"][wildcards.model],
+        model_dir=lambda wildcards: model_dir(wildcards.model),
+        image_root=image_root,
+        probes=REFERENCE_PROBES,
+        batch_size=SCORING.get("batch_size", 64),
+        top_k=SCORING.get("top_k", 100),
+        seed=config["seed"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=lambda wildcards: 0 if wildcards.model in TRAINED else 1,
+    log:
+        "logs/{model}/{benchmark}/{split}/references.log",
+    benchmark:
+        "benchmarks/{model}/{benchmark}/{split}/references.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/reference_probs.py"
+
+
+rule label_probs:
+    input:
+        questions=questions_file,
+        shards=expand("results/{{model}}/{{benchmark}}/{{split}}/shards/{shard}.csv", shard=range(SHARDS)),
+        first_token=expand("results/{{model}}/{{benchmark}}/{{split}}/shards/{shard}.npz", shard=range(SHARDS)),
+        references="results/{model}/{benchmark}/{split}/references.csv",
+    output:
+        table="results/{model}/{benchmark}/{split}/label_probs.csv",
+        first_token="results/{model}/{benchmark}/{split}/first_token.npz",
+    params:
+        probes=PROBES,
+    log:
+        "logs/{model}/{benchmark}/{split}/label_probs.log",
+    conda:
+        ENV
+    script:
+        "../scripts/label_probs.py"

@@ -1,0 +1,59 @@
+# Decoding configurations (temperature x top-p x top-k), derived from the stored first-position distributions.
+
+
+rule decoding_sweep:
+    input:
+        model=model_inputs,
+        questions=questions_file,
+        table="results/{model}/{benchmark}/{split}/label_probs.csv",
+        first_token="results/{model}/{benchmark}/{split}/first_token.npz",
+    output:
+        "results/{model}/{benchmark}/{split}/sweep.csv",
+    params:
+        model=lambda wildcards: config["models"][wildcards.model],
+        model_dir=lambda wildcards: model_dir(wildcards.model),
+        image_root=image_root,
+        settings=SWEEP,
+        batch_size=SCORING.get("batch_size", 64),
+        seed=config["seed"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=lambda wildcards: 0 if wildcards.model in TRAINED else 1,
+    log:
+        "logs/{model}/{benchmark}/{split}/sweep.log",
+    benchmark:
+        "benchmarks/{model}/{benchmark}/{split}/sweep.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/decoding_sweep.py"
+
+
+rule decoding_summary:
+    input:
+        [f"results/{{model}}/{key}/sweep.csv" for key in BENCHMARK_SPLITS],
+    output:
+        table=report(
+            "results/{model}/decoding.csv",
+            caption="../report/decoding.rst",
+            category="Decoding",
+            labels={"model": "{model}", "kind": "table"},
+        ),
+        png=report(
+            "results/{model}/decoding.png",
+            caption="../report/decoding.rst",
+            category="Decoding",
+            labels={"model": "{model}", "kind": "figure"},
+        ),
+        pdf="results/{model}/decoding.pdf",
+    params:
+        splits=BENCHMARK_SPLITS,
+        settings=SWEEP,
+    log:
+        "logs/{model}/decoding.log",
+    conda:
+        ENV
+    script:
+        "../scripts/decoding_summary.py"

@@ -1,0 +1,50 @@
+"""Expected and sampled metrics of one benchmark split under every decoding configuration (rule decoding_sweep)."""
+
+import pandas as pd
+import torch
+
+from lvlm_debias.analysis.sweep import sweep_configs, sweep_split
+from lvlm_debias.benchmarks import answer_parser, benchmark
+from lvlm_debias.data.jsonl import read_jsonl
+from lvlm_debias.models.load import load_entry
+from lvlm_debias.models.prompts import build_prompt
+from lvlm_debias.runlog import log_to
+from lvlm_debias.scoring.continuation import Continuations
+from lvlm_debias.scoring.first_token import FirstToken
+from lvlm_debias.scoring.score import load_image, token_label_index
+from lvlm_debias.tables import write_csv
+
+with log_to(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    params, wc = snakemake.params, snakemake.wildcards
+    spec = benchmark(wc.benchmark)
+    scores = pd.read_csv(snakemake.input.table)
+    answers = scores[scores["probe"] == "naive"].set_index("question_id")[["label", "subset", "image"]]
+    first_token = FirstToken.load(snakemake.input.first_token)
+    model, processor = load_entry(params.model_dir, params.model)
+    questions = {q["question_id"]: q for q in read_jsonl(snakemake.input.questions)}
+    ordered = [questions[qid] for qid in answers.index]
+    continuations = Continuations(
+        model,
+        processor,
+        [build_prompt(params.model["prompt"], q["text"]) for q in ordered],
+        lambda i: load_image(params.image_root, ordered[i]),
+        first_token.top_ids[pd.Index(first_token.question_id).get_indexer(answers.index)],
+        params.seed,
+        params.settings.get("max_new_tokens", 16),
+        params.batch_size,
+    )
+    parse = answer_parser(wc.benchmark, params.settings.get("parser", "vcd"))
+    _, configs = sweep_configs(params.settings)
+    table = sweep_split(
+        wc.benchmark,
+        answers,
+        first_token,
+        token_label_index(processor, spec.labels).numpy(),
+        configs,
+        params.seed,
+        parse,
+        continuations,
+    )
+    write_csv(table, snakemake.output[0])
+    log.info("\n%s", table.to_string(index=False))

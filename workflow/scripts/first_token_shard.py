@@ -1,0 +1,40 @@
+"""Image-dependent probes (naive, noise) for one shard of a benchmark split, with the stored first-position
+distributions (rule first_token_shard)."""
+
+import torch
+
+from lvlm_debias.benchmarks import benchmark
+from lvlm_debias.data.jsonl import read_jsonl
+from lvlm_debias.models.load import load_entry
+from lvlm_debias.runlog import log_to
+from lvlm_debias.scoring.first_token import FirstTokenSpec
+from lvlm_debias.scoring.score import score_questions
+from lvlm_debias.scoring.shards import shard_bounds
+from lvlm_debias.tables import write_csv
+
+with log_to(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    params, wc = snakemake.params, snakemake.wildcards
+    questions = read_jsonl(snakemake.input.questions)
+    start, stop = shard_bounds(len(questions), int(wc.shard), params.shards, params.batch_size)
+    log.info("shard %s of %d: questions %d to %d of %d", wc.shard, params.shards, start, stop, len(questions))
+    model, processor = load_entry(params.model_dir, params.model)
+    spec = FirstTokenSpec(params.store_top, tuple(params.temperatures))
+    scores, first_token, passes = score_questions(
+        model,
+        processor,
+        questions[start:stop],
+        params.image_root,
+        template=params.model["prompt"],
+        labels=benchmark(wc.benchmark).labels,
+        probes=params.probes,
+        top_k=params.top_k,
+        batch_size=params.batch_size,
+        seed=params.seed,
+        store=spec,
+    )
+    if first_token is None:
+        first_token = spec.empty()
+    write_csv(scores, snakemake.output.scores)
+    first_token.save(snakemake.output.first_token)
+    log.info("forward passes per probe: %s", passes)

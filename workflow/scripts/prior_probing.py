@@ -1,0 +1,32 @@
+"""Prior probing: top answers about absent objects under every probe (rule prior_probing)."""
+
+from pathlib import Path
+
+import torch
+
+from lvlm_debias.analysis.prior import prior_probing
+from lvlm_debias.data.jsonl import read_jsonl
+from lvlm_debias.models.load import load_entry
+from lvlm_debias.plots.figures import save_figure
+from lvlm_debias.plots.prior import prior_probing_figure
+from lvlm_debias.runlog import log_to
+from lvlm_debias.tables import write_csv
+
+with log_to(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    params = snakemake.params
+    model, processor = load_entry(params.model_dir, params.model)
+    table = prior_probing(
+        model,
+        processor,
+        params.settings["questions"],
+        read_jsonl(snakemake.input.annotations),
+        Path(snakemake.input.annotations).parent,
+        params.model["prompt"],
+        params.probes,
+        params.settings.get("top", 15),
+        params.seed,
+    )
+    write_csv(table, snakemake.output.table)
+    save_figure(prior_probing_figure(table), snakemake.output.png, snakemake.output.pdf)
+    log.info("\n%s", table[table["rank"] <= 3].to_string(index=False))

@@ -1,0 +1,30 @@
+"""Probes that depend on the prompt text alone (none, unk, zero, one), once per distinct prompt of a benchmark split
+(rule reference_probs)."""
+
+import torch
+
+from lvlm_debias.benchmarks import benchmark
+from lvlm_debias.data.jsonl import read_jsonl
+from lvlm_debias.models.load import load_entry
+from lvlm_debias.runlog import log_to
+from lvlm_debias.scoring.score import score_questions
+from lvlm_debias.tables import write_csv
+
+with log_to(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    params, wc = snakemake.params, snakemake.wildcards
+    model, processor = load_entry(params.model_dir, params.model)
+    scores, _, passes = score_questions(
+        model,
+        processor,
+        read_jsonl(snakemake.input.questions),
+        params.image_root,
+        template=params.model["prompt"],
+        labels=benchmark(wc.benchmark).labels,
+        probes=params.probes,
+        top_k=params.top_k,
+        batch_size=params.batch_size,
+        seed=params.seed,
+    )
+    write_csv(scores, snakemake.output[0])
+    log.info("forward passes per probe: %s", passes)
