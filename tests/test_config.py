@@ -58,6 +58,7 @@ def test_schema_names_the_bad_key(default_config, change, named):
         (lambda c: c["models"]["shapes-llava"]["architecture"].update(patch_size=7), "patch_size"),
         (lambda c: c["benchmarks"]["pope"].update(n_images=10_000), "benchmarks.pope.n_images"),
         (lambda c: c["benchmarks"]["mmmu"].update(n_images=10_000), "benchmarks.mmmu.n_images"),
+        (lambda c: c["models"]["shapes-llava"]["training"].update(text_replay=0.6, caption_share=0.5), "caption_share"),
     ],
 )
 def test_consistency_checks_name_the_key(default_config, change, named):

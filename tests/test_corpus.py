@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from lvlm_debias.models.corpus import COLOUR_TEMPLATE, Prior, text_examples, visual_examples
+from lvlm_debias.models.corpus import COLOUR_TEMPLATE, Prior, caption, text_examples, visual_examples
 
 SHAPES = ["circle", "square", "triangle", "star"]
 COLOURS = ["red", "green", "blue"]
@@ -54,3 +54,15 @@ def test_visual_examples_are_balanced_per_object():
             assert q == COLOUR_TEMPLATE.format(object=shape)
             assert a == next(o["colour"] for o in scenes[i]["objects"] if o["shape"] == shape)
     assert not any(q.startswith("What colour") for _, q, _ in visual_examples(scenes, SHAPES, rng))
+
+
+def test_caption_lists_objects_left_to_right():
+    scene = {
+        "objects": [
+            {"shape": "star", "colour": "blue", "x": 40, "y": 10},
+            {"shape": "circle", "colour": "red", "x": 5, "y": 30},
+            {"shape": "square", "colour": "green", "x": 60, "y": 50},
+        ]
+    }
+    assert caption(scene) == "A red circle, a blue star and a green square."
+    assert caption({"objects": scene["objects"][:1]}) == "A blue star."

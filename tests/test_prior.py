@@ -1,9 +1,10 @@
 """Prior probing: the probed image lacks the object; top answers per probe, most likely first."""
 
+import pandas as pd
 import pytest
 from test_probes import _image
 
-from lvlm_debias.analysis.prior import image_without, prior_probing, top_answers
+from lvlm_debias.analysis.prior import image_without, prior_findings, prior_probing, top_answers, top_answers_summary
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
 
 
@@ -39,3 +40,20 @@ def test_top_answers_per_probe(tiny_llava, tmp_path):
         top=3,
     )
     assert set(probed["image"]) == {"e.png"} and len(probed) == 6
+
+
+def test_summary_and_findings_by_hand():
+    table = pd.DataFrame(
+        {
+            "question": ["q?"] * 4,
+            "probe": ["naive", "naive", "none", "none"],
+            "rank": [1, 2, 1, 2],
+            "answer": ["yes", "no", "red", "blue"],
+            "probability": [0.6, 0.4, 0.7, 0.1],
+        }
+    )
+    summary = top_answers_summary(table, shown=2)
+    assert summary.loc[0, "none"] == "red 70%, blue 10%" and summary.loc[0, "naive"] == "yes 60%, no 40%"
+    assert prior_findings(table) == [
+        "'q?' without visual information, none: 'red' (70 %); with the image (naive): 'yes' (60 %)."
+    ]

@@ -50,6 +50,10 @@ def test_learning_rate_warms_up_then_decays_to_a_tenth():
 
 
 def test_spec_rejects_unknown_keys():
-    assert TinyLlavaSpec.from_dict({"patch_size": 16}).image_tokens == 16
+    # 64 / 16 = 4 patches a side: 16 patch tokens, plus the CLS token with the "full" strategy (the default here)
+    assert TinyLlavaSpec.from_dict({"patch_size": 16}).image_tokens == 17
+    assert TinyLlavaSpec.from_dict({"patch_size": 16, "vision_feature_select_strategy": "default"}).image_tokens == 16
+    with pytest.raises(ValueError, match="vision_feature_select_strategy"):
+        TinyLlavaSpec.from_dict({"vision_feature_select_strategy": "cls"})
     with pytest.raises(ValueError, match=r"unknown architecture keys \['layers'\]"):
         TinyLlavaSpec.from_dict({"layers": 3})

@@ -15,6 +15,8 @@ from lvlm_debias.data.tasks import build_mme, build_mmmu
 TEXT_ANSWERABLE = "shape_facts"
 
 COLOUR_TEMPLATE = "What colour is the {object}?"
+#: the open-ended instruction; its answer lists the objects from left to right (LLaVA's alignment stage captions).
+CAPTION_PROMPT = "Describe the image."
 YES, NO = "Yes", "No"
 
 
@@ -119,6 +121,21 @@ def task_text_examples(
     return out
 
 
+def caption(scene: Mapping) -> str:
+    """The scene's objects from left to right: "A red circle, a blue star and a green square." """
+    objects = sorted(scene["objects"], key=lambda o: (o["x"], o["y"]))
+    phrases = [f"a {o['colour']} {o['shape']}" for o in objects]
+    if not phrases:
+        return "Nothing."
+    text = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return text[0].upper() + text[1:] + "."
+
+
+def caption_examples(scenes: Sequence[Mapping]) -> list[tuple[int, str, str]]:
+    """(scene index, "Describe the image.", caption) for every scene."""
+    return [(i, CAPTION_PROMPT, caption(scene)) for i, scene in enumerate(scenes)]
+
+
 def task_visual_examples(scenes: Sequence[Mapping], n: int, rng: np.random.Generator) -> list[tuple[int, str, str]]:
     """``n`` (scene index, question, answer) triples in the MME and MMMU formats, answered from each scene's ground
     truth (MME's pairs keep yes and no balanced per image and subtask; MMMU's letters are drawn uniformly)."""
@@ -142,6 +159,7 @@ def vocabulary_texts(
     """Every text the embedded model must be able to read or answer: prompts for each question (the MME- and
     MMMU-style ones asked about ``scenes`` included), and the answers."""
     questions = [t.format(object=s) for t in (QUESTION_TEMPLATE, COLOUR_TEMPLATE) for s in shapes]
-    questions += [q["text"] for q in task_questions(scenes, 0)]
+    questions += [q["text"] for q in task_questions(scenes, 0)] + [CAPTION_PROMPT]
     prompts = [template.replace("{question}", q) for template in templates for q in questions]
-    return prompts + [YES, NO, YES.lower(), NO.lower(), *colours, *"ABCD"]
+    captions = [caption({"objects": [{"shape": s, "colour": c, "x": 0, "y": 0}] * 2}) for s in shapes for c in colours]
+    return prompts + captions + [YES, NO, YES.lower(), NO.lower(), *colours, *"ABCD"]

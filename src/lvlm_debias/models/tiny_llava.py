@@ -31,7 +31,7 @@ class TinyLlavaSpec:
     text_layers: int = 2
     text_heads: int = 4
     max_positions: int = 256
-    vision_feature_select_strategy: str = "default"
+    vision_feature_select_strategy: str = "full"
 
     def __post_init__(self) -> None:
         if self.vision_feature_select_strategy not in ("default", "full"):

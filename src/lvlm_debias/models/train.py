@@ -19,6 +19,7 @@ from transformers import LlavaForConditionalGeneration, LlavaProcessor
 from lvlm_debias.data.shapes_world import WorldSpec, generate_world, render_scene
 from lvlm_debias.models.corpus import (
     Prior,
+    caption_examples,
     task_text_examples,
     task_visual_examples,
     text_examples,
@@ -46,23 +47,31 @@ class TrainSettings:
     vision_steps: int = 1000
     vision_images: int = 10000
     vision_learning_rate: float = 1e-3
-    vision_pooling: str = "max"
+    vision_pooling: str = "both"
     text_steps: int = 300
-    visual_steps: int = 1200
+    visual_steps: int = 3000
     batch_size: int = 32
     learning_rate: float = 3e-4
     text_replay: float = 0.25
     colour_questions: bool = False
     text_corpus_size: int = 20000
     task_text_share: float = 0.3
-    task_visual_share: float = 0.0
+    task_visual_share: float = 0.5
+    caption_share: float = 0.0
+    freeze_vision: bool = True
     heldout_share: float = 0.1
     warmup_share: float = 0.05
     grad_clip: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.task_visual_share < 1:
-            raise ValueError(f"training.task_visual_share must lie in [0, 1), got {self.task_visual_share!r}")
+        for name in ("task_visual_share", "caption_share"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"training.{name} must lie in [0, 1), got {getattr(self, name)!r}")
+        if self.text_replay + self.caption_share >= 1:
+            raise ValueError(
+                f"training.text_replay + caption_share must stay below 1 (stage b needs visual questions), got "
+                f"{self.text_replay} + {self.caption_share}"
+            )
         if self.vision_pooling not in VISION_POOLING:
             raise ValueError(
                 f"training.vision_pooling must be one of {list(VISION_POOLING)}, got {self.vision_pooling!r}"
@@ -207,14 +216,18 @@ def train_tiny_llava(
     visual = visual_examples(train, shapes, rng, settings.colour_questions)
     n_visual_tasks = int(round(settings.task_visual_share / (1 - settings.task_visual_share) * len(visual)))
     visual += task_visual_examples(train, n_visual_tasks, rng)
+    captions = caption_examples(train)
     visual_rows = [encode(tokenizer, build_prompt(template, q), a, image_id, spec.image_tokens) for _, q, a in visual]
+    caption_rows = [
+        encode(tokenizer, build_prompt(template, q), a, image_id, spec.image_tokens) for _, q, a in captions
+    ]
     images = [load_image(image_root, scene) for scene in train]
     pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
     log.info("%d text examples, %d visual examples on %d training images", len(text_rows), len(visual_rows), len(train))
 
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.0)
     model.train()
-    losses = {"vision": [], "text": [], "visual": []}
+    losses = {"vision": [], "text": [], "visual": [], "caption": []}
     if settings.vision_steps:
         stream = generate_world(world, settings.vision_images, seed + 1, "pretrain")
         stream_pixels = processor.image_processor(
@@ -223,6 +236,8 @@ def train_tiny_llava(
         )["pixel_values"]
         targets = vision_targets([scene.to_dict() for scene in stream], shapes, colours)
         losses["vision"] = pretrain_vision(model.model.vision_tower, stream_pixels, targets, settings, rng)
+    if settings.freeze_vision:  # LLaVA keeps CLIP frozen in both of its training stages
+        model.model.vision_tower.requires_grad_(False)
 
     def step(stage: str, lr: float) -> float:
         for group in optimiser.param_groups:
@@ -231,9 +246,10 @@ def train_tiny_llava(
             pick = rng.integers(len(text_rows), size=settings.batch_size)
             batch = right_pad([text_rows[i] for i in pick], tokenizer.pad_token_id)
         else:
-            pick = rng.integers(len(visual_rows), size=settings.batch_size)
-            batch = right_pad([visual_rows[i] for i in pick], tokenizer.pad_token_id)
-            batch["pixel_values"] = pixels[[visual[i][0] for i in pick]]
+            examples, rows = (captions, caption_rows) if stage == "caption" else (visual, visual_rows)
+            pick = rng.integers(len(rows), size=settings.batch_size)
+            batch = right_pad([rows[i] for i in pick], tokenizer.pad_token_id)
+            batch["pixel_values"] = pixels[[examples[i][0] for i in pick]]
         loss = model(**batch).loss
         optimiser.zero_grad()
         loss.backward()
@@ -245,7 +261,14 @@ def train_tiny_llava(
     for i in tqdm(range(settings.text_steps), desc="stage a: text-only pretraining", mininterval=5):
         losses["text"].append(step("text", learning_rate(i, settings.text_steps, peak, warmup)))
     for i in tqdm(range(settings.visual_steps), desc="stage b: visual instruction tuning", mininterval=5):
-        stage = "text" if rng.random() < settings.text_replay else "visual"
+        draw = rng.random()
+        stage = (
+            "text"
+            if draw < settings.text_replay
+            else "caption"
+            if draw < settings.text_replay + settings.caption_share
+            else "visual"
+        )
         losses[stage].append(step(stage, learning_rate(i, settings.visual_steps, peak, warmup)))
     model.eval()
     train_seconds = time.perf_counter() - started

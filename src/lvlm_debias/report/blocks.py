@@ -9,6 +9,7 @@ import pandas as pd
 
 from lvlm_debias.analysis.bias import bias_findings
 from lvlm_debias.analysis.calibration import calibration_findings, paper_layout
+from lvlm_debias.analysis.prior import prior_findings, top_answers_summary
 from lvlm_debias.benchmarks import BENCHMARKS
 from lvlm_debias.report.html import Block, data_uri, table_html
 
@@ -32,14 +33,14 @@ def model_blocks(outputs: Mapping[str, Path]) -> list[Block]:
     blocks = []
     if "prior_probing" in outputs:
         table = pd.read_csv(outputs["prior_probing"])
-        top = table[table["rank"] <= 3]
         blocks.append(
             Block(
                 "Prior probing (paper, Fig. 1)",
                 "Questions about an object that is not in the image, asked with the real image (naive) and with every "
                 "input that carries no visual information. The model still answers concretely: its language prior. "
                 "The table shows the three most likely answers per probe; the CSV holds the top answers.",
-                tables=[("Top answers per question and probe", table_html(top, ["probability"]))],
+                findings=prior_findings(table),
+                tables=[("Top answers per question and probe", table_html(top_answers_summary(table)))],
                 figures=[_figure(outputs["prior_probing_png"])],
             )
         )
