@@ -3,9 +3,11 @@
 import json
 
 import pytest
+from test_sweep import assert_matches_generate
 
 from lvlm_debias.config import world_spec
 from lvlm_debias.data.shapes_world import write_world
+from lvlm_debias.methods.sampling import DecodingConfig
 from lvlm_debias.models.embedded import build_embedded_model
 from lvlm_debias.models.load import load_model
 
@@ -75,3 +77,12 @@ def test_checkpoint_folder_loads_like_a_hub_checkpoint(world, tmp_path):
     assert type(model).__name__ == "LlavaForConditionalGeneration"
     assert type(processor).__name__ == "LlavaProcessor"
     assert not list(tmp_path.glob(".model-*")), "the staging folder was left behind"
+
+
+def test_sweep_distribution_matches_generate_on_the_trained_model(world, tmp_path):
+    """On a trained embedded model (peaked answers, unlike random weights), the exact first-token distribution of a
+    decoding configuration agrees with real ``model.generate`` draws (tolerance in ``assert_matches_generate``)."""
+    out, _ = _train(world, tmp_path, 0.8)
+    model, processor = load_model(str(out), device="cpu")
+    for config in (DecodingConfig(1.0, 1.0, 0), DecodingConfig(1.5, 0.9, 0)):
+        assert_matches_generate(model, processor, config)

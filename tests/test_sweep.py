@@ -82,16 +82,10 @@ def test_summary_picks_default_and_best():
     assert row["best_overall_config"] == "greedy" and row["gain"] == pytest.approx(0.2)
 
 
-@pytest.mark.parametrize(
-    "config",
-    [DecodingConfig(0.3, 1.0, 0), DecodingConfig(0.5, 0.8, 0), DecodingConfig(1.0, 1.0, 3)],
-    ids=lambda c: c.name,
-)
-def test_exact_distribution_matches_model_generate(tiny_llava, config):
+def assert_matches_generate(model, processor, config, prompt_text="Is there a circle in the image?"):
     """The first-token distribution derived from the stored top logits agrees with the frequencies of 4000 real
     ``model.generate(do_sample=True, ...)`` draws: every token within 5 standard errors (plus 0.002)."""
-    model, processor = tiny_llava
-    prompt = [build_prompt(LLAVA_HF, "Is there a circle in the image?")]
+    prompt = [build_prompt(LLAVA_HF, prompt_text)]
     inputs = probe_inputs(processor, prompt, "naive", [_image(3)])
     vocab = len(processor.tokenizer)
     first = FirstTokenSpec(top=vocab, temperatures=(config.temperature,)).take(next_token_logits(model, inputs))
@@ -114,6 +108,16 @@ def test_exact_distribution_matches_model_generate(tiny_llava, config):
     assert np.all(np.abs(drawn - exact) <= 5 * se + 0.002), np.abs(drawn - exact).max()
     labels = label_distribution(probs, tail, first.top_ids, token_label_index(processor, YES_NO).numpy(), 2)
     assert labels.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [DecodingConfig(0.3, 1.0, 0), DecodingConfig(0.5, 0.8, 0), DecodingConfig(1.0, 1.0, 3)],
+    ids=lambda c: c.name,
+)
+def test_exact_distribution_matches_model_generate(tiny_llava, config):
+    model, processor = tiny_llava
+    assert_matches_generate(model, processor, config)
 
 
 def test_continuation_starts_with_the_drawn_token_and_is_seeded(tiny_llava):
