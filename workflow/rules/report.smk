@@ -12,6 +12,8 @@ rule report:
         models=MODELS,
         outputs={m: model_outputs(m) for m in MODELS},
         model_dirs={m: model_dir(m) for m in MODELS},
+        root=workflow.basedir,
+        benchmarks="benchmarks",
     log:
         "logs/report.log",
     conda:

@@ -33,5 +33,12 @@ def table_html(table: pd.DataFrame, percent: Sequence[str] = ()) -> str:
         if column in percent:
             shown[column] = (100 * shown[column]).map("{:.1f}".format)
         elif pd.api.types.is_float_dtype(shown[column]):
-            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
+            shown[column] = shown[column].map(_number)
     return shown.to_html(index=False, escape=True, classes="data", border=0)
+
+
+def _number(value: float) -> str:
+    """Three significant digits, never in exponent form for numbers of 100 and more (times, memory, MME scores)."""
+    if pd.isna(value):
+        return ""
+    return f"{value:.1f}" if abs(value) >= 100 else f"{value:.3g}"

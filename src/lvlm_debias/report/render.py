@@ -10,9 +10,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import jinja2
+import pandas as pd
 import yaml
 
 from lvlm_debias.report.blocks import model_blocks
+from lvlm_debias.report.html import table_html
 
 
 @dataclass
@@ -44,8 +46,14 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_report(out: Path, config: Mapping, models: Sequence[ModelSection]) -> None:
-    """Write the report to ``out`` atomically."""
+def render_report(
+    out: Path,
+    config: Mapping,
+    models: Sequence[ModelSection],
+    facts: Mapping[str, str] | None = None,
+    times: pd.DataFrame | None = None,
+) -> None:
+    """Write the report to ``out`` atomically; ``facts`` (provenance) and ``times`` (per job) go in its last part."""
     sections = []
     for model in models:
         sections.append(
@@ -59,7 +67,12 @@ def render_report(out: Path, config: Mapping, models: Sequence[ModelSection]) ->
     html = (
         _environment()
         .get_template("report.html.j2")
-        .render(sections=sections, config=yaml.safe_dump(dict(config), sort_keys=False))
+        .render(
+            sections=sections,
+            config=yaml.safe_dump(dict(config), sort_keys=False),
+            facts=list((facts or {}).items()),
+            times=table_html(times) if times is not None and len(times) else None,
+        )
     )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

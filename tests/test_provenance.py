@@ -1,0 +1,46 @@
+"""Provenance facts: code version and dirty flag, config hash, job times from Snakemake benchmark files."""
+
+import subprocess
+
+import pytest
+
+from lvlm_debias.report.provenance import config_hash, git_state, job_times, provenance
+
+
+def test_git_state_sees_commit_and_uncommitted_changes(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "a.txt").write_text("one\n")
+    git("add", "a.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    clean = git_state(tmp_path)
+    assert len(clean["commit"]) == 40 and clean["dirty"] == "no"
+    (tmp_path / "a.txt").write_text("two\n")
+    assert git_state(tmp_path) == {"commit": clean["commit"], "dirty": "yes"}
+    assert git_state(tmp_path / "nowhere") == {"commit": "unknown", "dirty": "unknown"}
+
+
+def test_config_hash_ignores_key_order_and_sees_values():
+    assert config_hash({"seed": 0, "a": {"b": 1, "c": 2}}) == config_hash({"a": {"c": 2, "b": 1}, "seed": 0})
+    assert config_hash({"seed": 0}) != config_hash({"seed": 1})
+
+
+def test_job_times_read_benchmark_files(tmp_path):
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.tsv").write_text(header + "339.37\t0:05:39\t1786.29\t1\t1\t1\t1\t1\t1\t604.34\n")
+    (tmp_path / "w.tsv").write_text(header + "4.5\t0:00:04\t300\t1\t1\t1\t1\t1\t1\t3.0\n")
+    times = job_times(tmp_path).set_index("job")
+    assert times.loc["models/m", "seconds"] == pytest.approx(339.37)
+    assert times.loc["w", "max_rss_mb"] == 300 and times.loc["w", "cpu_seconds"] == 3.0
+    (tmp_path / "bad.tsv").write_text("x\n1\n")
+    with pytest.raises(ValueError, match="bad.tsv is not a Snakemake benchmark file"):
+        job_times(tmp_path)
+
+
+def test_provenance_states_the_seed_and_versions(tmp_path):
+    facts = provenance(tmp_path, {"seed": 7})
+    assert facts["seed"] == "7" and facts["git commit"] == "unknown"
+    assert facts["torch version"] != "not installed" and "cpus" in facts
