@@ -66,3 +66,16 @@ def test_caption_lists_objects_left_to_right():
     }
     assert caption(scene) == "A red circle, a blue star and a green square."
     assert caption({"objects": scene["objects"][:1]}) == "A blue star."
+
+
+def test_visual_yes_share_keeps_the_same_ratio_for_every_object():
+    # circle in 40 scenes, star in 20 (of 100): with yes_share 0.8, No = round(Yes * 0.2 / 0.8) = Yes / 4
+    scenes = [{"objects": [{"shape": "circle", "colour": "red"}]} for _ in range(40)]
+    scenes += [{"objects": [{"shape": "star", "colour": "red"}]} for _ in range(20)]
+    scenes += [{"objects": [{"shape": "square", "colour": "red"}]} for _ in range(40)]
+    examples = visual_examples(scenes, ["circle", "star", "square"], np.random.default_rng(0), yes_share=0.8)
+    for shape, yes in (("circle", 40), ("star", 20)):
+        answers = Counter(a for _, q, a in examples if q == f"Is there a {shape} in the image?")
+        assert answers == Counter({"Yes": yes, "No": yes // 4}), (shape, answers)
+    with pytest.raises(ValueError, match="yes_share"):
+        visual_examples(scenes, ["circle"], np.random.default_rng(0), yes_share=1.0)

@@ -63,7 +63,11 @@ def text_examples(
 
 
 def visual_examples(
-    scenes: Sequence[Mapping], shapes: Sequence[str], rng: np.random.Generator, colour_questions: bool = False
+    scenes: Sequence[Mapping],
+    shapes: Sequence[str],
+    rng: np.random.Generator,
+    colour_questions: bool = False,
+    yes_share: float = 0.5,
 ) -> list[tuple[int, str, str]]:
     """(scene index, question, answer) triples answered from each scene's ground truth.
 
@@ -72,7 +76,11 @@ def visual_examples(
     popular objects would be "Yes" more often and the question alone would predict the answer, a shortcut that keeps
     a small model from looking at the image. With ``colour_questions``, every present object also gets a colour
     question (off by default: in the embedded model they keep the existence skill at chance, measured).
+    ``yes_share`` above 0.5 asks fewer "No" questions, the same share for every object: a global yes-bias of the
+    instruction data (as in LLaVA's, which mostly asks about what is there) without a per-object shortcut.
     """
+    if not 0 < yes_share < 1:
+        raise ValueError(f"visual yes_share must lie in (0, 1), got {yes_share!r}")
     out = []
     positives = {shape: 0 for shape in shapes}
     for i, scene in enumerate(scenes):
@@ -83,7 +91,8 @@ def visual_examples(
             positives[obj["shape"]] += 1
     for shape, count in positives.items():
         absent = [i for i, scene in enumerate(scenes) if shape not in {o["shape"] for o in scene["objects"]}]
-        for i in rng.choice(absent, size=min(count, len(absent)), replace=False) if absent else []:
+        negatives = min(int(round(count * (1 - yes_share) / yes_share)), len(absent))
+        for i in rng.choice(absent, size=negatives, replace=False) if absent else []:
             out.append((int(i), QUESTION_TEMPLATE.format(object=shape), NO))
     return out
 

@@ -59,6 +59,7 @@ class TrainSettings:
     task_visual_share: float = 0.5
     caption_share: float = 0.0
     freeze_vision: bool = True
+    visual_yes_share: float = 0.5
     heldout_share: float = 0.1
     warmup_share: float = 0.05
     grad_clip: float = 1.0
@@ -67,6 +68,8 @@ class TrainSettings:
         for name in ("task_visual_share", "caption_share"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"training.{name} must lie in [0, 1), got {getattr(self, name)!r}")
+        if not 0 < self.visual_yes_share < 1:
+            raise ValueError(f"training.visual_yes_share must lie in (0, 1), got {self.visual_yes_share!r}")
         if self.text_replay + self.caption_share >= 1:
             raise ValueError(
                 f"training.text_replay + caption_share must stay below 1 (stage b needs visual questions), got "
@@ -213,7 +216,7 @@ def train_tiny_llava(
     corpus = text_examples(shapes, colours, prior, settings.text_corpus_size - n_task, rng)
     corpus += task_text_examples(train, colours, prior, n_task, rng)
     text_rows = [encode(tokenizer, without_image(build_prompt(template, q)), a) for q, a in corpus]
-    visual = visual_examples(train, shapes, rng, settings.colour_questions)
+    visual = visual_examples(train, shapes, rng, settings.colour_questions, settings.visual_yes_share)
     n_visual_tasks = int(round(settings.task_visual_share / (1 - settings.task_visual_share) * len(visual)))
     visual += task_visual_examples(train, n_visual_tasks, rng)
     captions = caption_examples(train)
