@@ -59,6 +59,7 @@ def test_findings_are_computed_from_the_table():
     findings = calibration_findings(calibration_table({"random": SCORES}, ["none", "unk"]))
     assert findings[0].startswith("Calibration with the none reference raises F1 over naive on 0/1 split ")
     assert "closer to 50 % on 1/1" in findings[0]
+    assert "accuracy on 1/1 (+25.0 points)" in findings[0]  # naive 0.5 -> none 0.75
 
 
 def test_missing_probe_is_named():

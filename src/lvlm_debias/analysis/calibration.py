@@ -137,6 +137,10 @@ def calibration_findings(table: pd.DataFrame, headline: str = "f1") -> list[str]
             f"Calibration with the {method} reference raises {shown} over naive on {gained}/{len(rows)} "
             f"split{'s' if len(rows) != 1 else ''} (mean change {delta:+.1f} points)"
         )
+        if headline != "accuracy" and "accuracy" in table.columns:
+            better = int((rows["accuracy"] > naive["accuracy"]).sum())
+            change = 100 * (rows["accuracy"] - naive["accuracy"]).mean()
+            sentence += f", accuracy on {better}/{len(rows)} ({change:+.1f} points)"
         if "yes_ratio" in table.columns:
             closer = int(((rows["yes_ratio"] - 0.5).abs() < (naive["yes_ratio"] - 0.5).abs()).sum())
             sentence += f" and brings the yes-ratio closer to 50 % on {closer}/{len(rows)}"
