@@ -50,6 +50,11 @@ def model_dir(model):
     return f"data/models/{model}" if source == TRAINED_HERE else source
 
 
+def gpus(wildcards):
+    """GPUs a model job asks for: none for the embedded model (CPU), one for any other checkpoint."""
+    return 0 if wildcards.model in TRAINED else 1
+
+
 def model_inputs(wildcards):
     """The checkpoint folder as a job input when the workflow makes it (hub sources are loaded by id)."""
     return [model_dir(wildcards.model)] if wildcards.model in TRAINED else []

@@ -24,7 +24,7 @@ rule prior_probing:
     resources:
         mem_mb=4000,
         runtime=10,
-        gpu=lambda wildcards: 0 if wildcards.model in TRAINED else 1,
+        gpu=gpus,
     log:
         "logs/{model}/prior_probing.log",
     conda:

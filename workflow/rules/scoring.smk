@@ -39,7 +39,7 @@ rule first_token_shard:
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=lambda wildcards: 0 if wildcards.model in TRAINED else 1,
+        gpu=gpus,
     log:
         "logs/{model}/{benchmark}/{split}/shards/{shard}.log",
     benchmark:
@@ -68,7 +68,7 @@ rule reference_probs:
     resources:
         mem_mb=4000,
         runtime=30,
-        gpu=lambda wildcards: 0 if wildcards.model in TRAINED else 1,
+        gpu=gpus,
     log:
         "logs/{model}/{benchmark}/{split}/references.log",
     benchmark:

@@ -20,7 +20,7 @@ rule decoding_sweep:
     resources:
         mem_mb=4000,
         runtime=30,
-        gpu=lambda wildcards: 0 if wildcards.model in TRAINED else 1,
+        gpu=gpus,
     log:
         "logs/{model}/{benchmark}/{split}/sweep.log",
     benchmark:

@@ -29,7 +29,7 @@ with log_to(snakemake.log[0]) as log:
         processor,
         [build_prompt(params.model["prompt"], q["text"]) for q in ordered],
         lambda i: load_image(params.image_root, ordered[i]),
-        first_token.top_ids[pd.Index(first_token.question_id).get_indexer(answers.index)],
+        first_token.select(answers.index).top_ids,
         params.seed,
         params.settings.get("max_new_tokens", 16),
         params.batch_size,

@@ -27,8 +27,7 @@ from lvlm_debias.methods.sampling import (
     expected_confusion,
     label_distribution,
     sample_tokens,
-    sampling_distribution,
-    tail_error_bound,
+    sampling_distribution_with_bound,
 )
 from lvlm_debias.scoring.first_token import FirstToken
 
@@ -93,14 +92,12 @@ def sweep_split(
     ``parse(text, label)`` reads a generated answer. Without ``continue_answer`` a non-label draw counts as "other".
     """
     labels = list(benchmark(name).labels)
-    order = pd.Index(first_token.question_id).get_indexer(answers.index)
-    if (order < 0).any():
-        raise ValueError(f"{int((order < 0).sum())} questions have no stored first-token distribution")
-    top_ids, top_logits = first_token.top_ids[order], first_token.top_logits[order]
+    first_token = first_token.select(answers.index)
+    top_ids, top_logits = first_token.top_ids, first_token.top_logits
     rows = []
     for config in configs:
-        log_z = first_token.log_z_at(config.temperature)[order]
-        probs, tail = sampling_distribution(top_logits, log_z, config)
+        log_z = first_token.log_z_at(config.temperature)
+        probs, tail, bound = sampling_distribution_with_bound(top_logits, log_z, config)
         label_dist = label_distribution(probs, tail, top_ids, token_labels, len(labels))
         expected = expected_metrics(name, label_dist, answers)
         drawn = sample_tokens(probs, tail, stable_seed(seed, name, config.name))
@@ -125,7 +122,7 @@ def sweep_split(
                 **{f"sampled_{k}": sampled[k] for k in expected},
                 "other_mass": float(label_dist[:, -1].mean()),
                 "continued": continued,
-                "tail_bound": float(tail_error_bound(top_logits, log_z, config).max()),
+                "tail_bound": float(bound.max()),
             }
         )
     return pd.DataFrame(rows)

@@ -114,10 +114,10 @@ def _check_stored(top_logits: np.ndarray, log_z: np.ndarray) -> tuple[np.ndarray
     return top_logits, log_z
 
 
-def _warp(
+def sampling_distribution_with_bound(
     top_logits: np.ndarray, log_z: np.ndarray, config: DecodingConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(probs, tail_kept, error bound); see :func:`sampling_distribution` and :func:`tail_error_bound`."""
+    """(probs, tail_kept, error bound) in one pass; see :func:`sampling_distribution` and :func:`tail_error_bound`."""
     top_logits, log_z = _check_stored(top_logits, log_z)
     n, k = top_logits.shape
     if not config.do_sample:
@@ -209,7 +209,7 @@ def sampling_distribution(
     there (same mass, other identity). Comparisons are made in float64, whereas ``generate`` usually works in float32;
     cumulative sums within ~1e-7 of ``1 - p`` may then fall on the other side of the cutoff.
     """
-    probs, tail_kept, _ = _warp(top_logits, log_z, config)
+    probs, tail_kept, _ = sampling_distribution_with_bound(top_logits, log_z, config)
     return probs, tail_kept
 
 
@@ -230,7 +230,7 @@ def tail_error_bound(top_logits: np.ndarray, log_z: np.ndarray, config: Decoding
 
     Float rounding (about ``TAIL_EPS``) is not included.
     """
-    return _warp(top_logits, log_z, config)[2]
+    return sampling_distribution_with_bound(top_logits, log_z, config)[2]
 
 
 def label_distribution(

@@ -18,12 +18,9 @@ PERCENT = ["accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus"]
 LAYOUT_METRICS = ["accuracy", "f1", "yes_ratio"]
 
 
-def _figure(path: Path) -> str:
-    return data_uri(path)
-
-
-def _table(path: Path, percent: list[str] = PERCENT) -> str:
-    table = pd.read_csv(path)
+def _table(table: pd.DataFrame | Path, percent: list[str] = PERCENT) -> str:
+    """``table`` (or the CSV at that path) as HTML, the ``percent`` columns it has shown in %."""
+    table = table if isinstance(table, pd.DataFrame) else pd.read_csv(table)
     return table_html(table, [c for c in percent if c in table.columns])
 
 
@@ -41,7 +38,7 @@ def model_blocks(outputs: Mapping[str, Path]) -> list[Block]:
                 "The table shows the three most likely answers per probe; the CSV holds the top answers.",
                 findings=prior_findings(table),
                 tables=[("Top answers per question and probe", table_html(top_answers_summary(table)))],
-                figures=[_figure(outputs["prior_probing_png"])],
+                figures=[data_uri(outputs["prior_probing_png"])],
             )
         )
     for name in BENCHMARKS:
@@ -56,7 +53,7 @@ def model_blocks(outputs: Mapping[str, Path]) -> list[Block]:
             layout = table_html(paper_layout(table, LAYOUT_METRICS), methods)
         tables = [
             (f"{name.upper()} in the paper's layout (metrics in %, MME scores in points)", layout),
-            (f"{name.upper()}: every metric per split and method (tidy CSV)", _table(outputs[f"{name}/calibration"])),
+            (f"{name.upper()}: every metric per split and method (tidy CSV)", _table(table)),
         ]
         if BENCHMARKS[name].subset:
             tables.append((f"{name.upper()}: accuracy per subset", _table(outputs[f"{name}/calibration_by_subset"])))
@@ -69,7 +66,7 @@ def model_blocks(outputs: Mapping[str, Path]) -> list[Block]:
                 "renormalises (q ∝ p / p_ref).",
                 findings=calibration_findings(table, headline),
                 tables=tables,
-                figures=[_figure(outputs[f"{name}/calibration_png"])],
+                figures=[data_uri(outputs[f"{name}/calibration_png"])],
             )
         )
     for name in BENCHMARKS:
@@ -85,7 +82,7 @@ def model_blocks(outputs: Mapping[str, Path]) -> list[Block]:
                             _table(outputs[f"{name}/confidence_bins"], ["accuracy", "naive_accuracy", "gain"]),
                         )
                     ],
-                    figures=[_figure(outputs[f"{name}/confidence_bins_png"])],
+                    figures=[data_uri(outputs[f"{name}/confidence_bins_png"])],
                 )
             )
     if "benchmark_bias" in outputs:
@@ -99,13 +96,10 @@ def model_blocks(outputs: Mapping[str, Path]) -> list[Block]:
                 tables=[
                     (
                         "Per subset",
-                        _table(
-                            outputs["benchmark_bias"],
-                            [c for c in table.columns if "accuracy" in c] + ["best_text_only", "gap"],
-                        ),
+                        _table(table, [c for c in table.columns if "accuracy" in c] + ["best_text_only", "gap"]),
                     )
                 ],
-                figures=[_figure(outputs["benchmark_bias_png"])],
+                figures=[data_uri(outputs["benchmark_bias_png"])],
             )
         )
     if "decoding" in outputs:
@@ -116,7 +110,7 @@ def model_blocks(outputs: Mapping[str, Path]) -> list[Block]:
                 "(expected metric) and by seeded sampling (sampled metric; where a sampled first token is not a "
                 "label word the model generates the rest of the answer, counted in 'continued').",
                 tables=[("Default vs best configuration per benchmark", _table(outputs["decoding"], []))],
-                figures=[_figure(outputs["decoding_png"])],
+                figures=[data_uri(outputs["decoding_png"])],
             )
         )
     return blocks

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from lvlm_debias.methods.sampling import stored_topk
@@ -67,6 +68,15 @@ class FirstToken:
             raise ValueError(f"{len(question_ids)} question ids for {len(self.top_ids)} stored distributions")
         return FirstToken(
             np.asarray(question_ids, dtype=np.int64), self.top_ids, self.top_logits, self.log_z, self.temperatures
+        )
+
+    def select(self, question_ids: Sequence[int]) -> FirstToken:
+        """The stored distributions of ``question_ids``, in that order; fails naming how many are missing."""
+        order = pd.Index(self.question_id).get_indexer(list(question_ids))
+        if (order < 0).any():
+            raise ValueError(f"{int((order < 0).sum())} questions have no stored first-token distribution")
+        return FirstToken(
+            self.question_id[order], self.top_ids[order], self.top_logits[order], self.log_z[order], self.temperatures
         )
 
     def log_z_at(self, temperature: float) -> np.ndarray:
