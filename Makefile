@@ -7,7 +7,7 @@ CORES ?= all
 CONFIG ?= config.yaml
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint report clean
+.PHONY: install run test lint report bench bench-scoring bench-workflow clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,17 @@ lint: install
 
 report: install
 	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/snakemake_report.html
+
+# Performance benchmark (docs/performance.md): prints tables and targets, writes results/bench/*.csv.
+bench: bench-scoring bench-workflow
+
+bench-scoring: install
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) \
+		data/models/shapes-llava data/shapes_world/pope/random.jsonl
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/scoring.py --config $(CONFIG)
+
+bench-workflow: install
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/workflow.py --config $(CONFIG)
 
 clean:
 	rm -rf results logs benchmarks .snakemake

@@ -37,6 +37,12 @@ def trained_models(config: Mapping) -> list[str]:
     return [name for name, entry in config["models"].items() if entry["source"] == TRAINED_HERE]
 
 
+def model_dir(config: Mapping, model: str) -> str:
+    """Where a model's checkpoint is: ``data/models/<model>`` when trained here, else its local folder or hub id."""
+    source = config["models"][model]["source"]
+    return f"data/models/{model}" if source == TRAINED_HERE else source
+
+
 def check_config(config: Mapping) -> None:
     """Raise :class:`ConfigError` naming the key of the first inconsistency the schema cannot catch."""
     spec = world_spec(config)

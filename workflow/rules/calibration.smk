@@ -18,6 +18,8 @@ rule calibration_table:
         methods=METHODS,
     log:
         "logs/{model}/{benchmark}/calibration.log",
+    benchmark:
+        "benchmarks/calibration_table/{model}/{benchmark}/calibration.tsv"
     conda:
         ENV
     script:
@@ -38,6 +40,8 @@ rule calibration_figure:
         pdf="results/{model}/{benchmark}/calibration.pdf",
     log:
         "logs/{model}/{benchmark}/calibration_figure.log",
+    benchmark:
+        "benchmarks/calibration_figure/{model}/{benchmark}/calibration_figure.tsv"
     conda:
         ENV
     script:
@@ -63,6 +67,8 @@ rule confidence_bins:
         min_count=CALIBRATION.get("min_bin_count", 20),
     log:
         "logs/{model}/{benchmark}/confidence_bins.log",
+    benchmark:
+        "benchmarks/confidence_bins/{model}/{benchmark}/confidence_bins.tsv"
     conda:
         ENV
     script:
@@ -86,6 +92,8 @@ rule benchmark_bias:
         text_only=TEXT_ONLY,
     log:
         "logs/{model}/benchmark_bias.log",
+    benchmark:
+        "benchmarks/benchmark_bias/{model}/benchmark_bias.tsv"
     conda:
         ENV
     script:

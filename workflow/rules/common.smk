@@ -2,8 +2,10 @@
 import re
 
 from lvlm_debias.analysis.calibration import probes_for
+from lvlm_debias.analysis.sweep import stored_temperatures
 from lvlm_debias.benchmarks import benchmark
-from lvlm_debias.config import TRAINED_HERE, trained_models
+from lvlm_debias.config import model_dir as model_source
+from lvlm_debias.config import trained_models
 from lvlm_debias.scoring.probes import IMAGE_PROBES
 
 MODELS = list(config["models"])
@@ -46,8 +48,7 @@ wildcard_constraints:
 
 def model_dir(model):
     """Where a model's checkpoint folder is: trained here, or the configured local folder / hub repo id."""
-    source = config["models"][model]["source"]
-    return f"data/models/{model}" if source == TRAINED_HERE else source
+    return model_source(config, model)
 
 
 def gpus(wildcards):

@@ -20,7 +20,7 @@ rule shapes_llava:
     log:
         "logs/models/{model}.log",
     benchmark:
-        "benchmarks/models/{model}.tsv"
+        "benchmarks/shapes_llava/{model}.tsv"
     conda:
         ENV
     script:

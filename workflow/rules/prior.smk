@@ -27,6 +27,8 @@ rule prior_probing:
         gpu=gpus,
     log:
         "logs/{model}/prior_probing.log",
+    benchmark:
+        "benchmarks/prior_probing/{model}/prior_probing.tsv"
     conda:
         ENV
     script:

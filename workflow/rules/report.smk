@@ -16,6 +16,8 @@ rule report:
         benchmarks="benchmarks",
     log:
         "logs/report.log",
+    benchmark:
+        "benchmarks/report/report.tsv"
     conda:
         ENV
     script:

@@ -11,6 +11,8 @@ rule benchmark_questions:
         seed=config["seed"],
     log:
         "logs/benchmark_questions/{benchmark}/{split}.log",
+    benchmark:
+        "benchmarks/benchmark_questions/{benchmark}/{split}.tsv"
     conda:
         ENV
     script:
@@ -33,7 +35,7 @@ rule first_token_shard:
         batch_size=SCORING.get("batch_size", 64),
         top_k=SCORING.get("top_k", 100),
         store_top=SCORING.get("store_top", 100),
-        temperatures=sorted({1.0, *SWEEP.get("temperatures", []), SWEEP.get("default", {}).get("temperature", 1.0)}),
+        temperatures=stored_temperatures(SWEEP),
         seed=config["seed"],
     threads: 2
     resources:
@@ -43,7 +45,7 @@ rule first_token_shard:
     log:
         "logs/{model}/{benchmark}/{split}/shards/{shard}.log",
     benchmark:
-        "benchmarks/{model}/{benchmark}/{split}/shards/{shard}.tsv"
+        "benchmarks/first_token_shard/{model}/{benchmark}/{split}/shards/{shard}.tsv"
     conda:
         ENV
     script:
@@ -72,7 +74,7 @@ rule reference_probs:
     log:
         "logs/{model}/{benchmark}/{split}/references.log",
     benchmark:
-        "benchmarks/{model}/{benchmark}/{split}/references.tsv"
+        "benchmarks/reference_probs/{model}/{benchmark}/{split}/references.tsv"
     conda:
         ENV
     script:
@@ -92,6 +94,8 @@ rule label_probs:
         probes=PROBES,
     log:
         "logs/{model}/{benchmark}/{split}/label_probs.log",
+    benchmark:
+        "benchmarks/label_probs/{model}/{benchmark}/{split}/label_probs.tsv"
     conda:
         ENV
     script:

@@ -11,7 +11,7 @@ rule shapes_world:
     log:
         "logs/shapes_world.log",
     benchmark:
-        "benchmarks/shapes_world.tsv"
+        "benchmarks/shapes_world/shapes_world.tsv"
     conda:
         ENV
     script:

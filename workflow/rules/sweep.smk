@@ -24,7 +24,7 @@ rule decoding_sweep:
     log:
         "logs/{model}/{benchmark}/{split}/sweep.log",
     benchmark:
-        "benchmarks/{model}/{benchmark}/{split}/sweep.tsv"
+        "benchmarks/decoding_sweep/{model}/{benchmark}/{split}/sweep.tsv"
     conda:
         ENV
     script:
@@ -53,6 +53,8 @@ rule decoding_summary:
         settings=SWEEP,
     log:
         "logs/{model}/decoding.log",
+    benchmark:
+        "benchmarks/decoding_summary/{model}/decoding.tsv"
     conda:
         ENV
     script:

@@ -7,11 +7,10 @@ from lvlm_debias.analysis.sweep import sweep_configs, sweep_split
 from lvlm_debias.benchmarks import answer_parser, benchmark
 from lvlm_debias.data.jsonl import read_jsonl
 from lvlm_debias.models.load import load_entry
-from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.runlog import log_to
 from lvlm_debias.scoring.continuation import Continuations
 from lvlm_debias.scoring.first_token import FirstToken
-from lvlm_debias.scoring.score import load_image, token_label_index
+from lvlm_debias.scoring.score import token_label_index
 from lvlm_debias.tables import write_csv
 
 with log_to(snakemake.log[0]) as log:
@@ -23,12 +22,12 @@ with log_to(snakemake.log[0]) as log:
     first_token = FirstToken.load(snakemake.input.first_token)
     model, processor = load_entry(params.model_dir, params.model)
     questions = {q["question_id"]: q for q in read_jsonl(snakemake.input.questions)}
-    ordered = [questions[qid] for qid in answers.index]
-    continuations = Continuations(
+    continuations = Continuations.for_questions(
         model,
         processor,
-        [build_prompt(params.model["prompt"], q["text"]) for q in ordered],
-        lambda i: load_image(params.image_root, ordered[i]),
+        [questions[qid] for qid in answers.index],
+        params.image_root,
+        params.model["prompt"],
         first_token.select(answers.index).top_ids,
         params.seed,
         params.settings.get("max_new_tokens", 16),

@@ -43,6 +43,12 @@ def sweep_configs(settings: Mapping) -> tuple[DecodingConfig, list[DecodingConfi
     return default, configs
 
 
+def stored_temperatures(settings: Mapping) -> list[float]:
+    """The temperatures whose log-normalisers the scoring pass stores: 1, every swept one and the default's."""
+    default = settings.get("default", {}).get("temperature", 1.0)
+    return sorted({1.0, *settings.get("temperatures", []), default})
+
+
 def expected_metrics(name: str, label_dist: np.ndarray, answers: pd.DataFrame) -> dict[str, float]:
     """Expected metrics of one draw per question; ``label_dist`` (N, K + 1) rows align with ``answers`` rows
     (columns ``label``, ``subset``, ``image``), the last column being the non-label mass."""

@@ -33,10 +33,12 @@ def load_model(
     dtype: str = "auto",
     device: str = "auto",
     trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
 ) -> tuple[PreTrainedModel, ProcessorMixin]:
     """The model (eval mode, on ``device``) and its processor, with the tokenizer padding on the left for inference.
 
-    Weights are read from safetensors files only.
+    Weights are read from safetensors files only. ``attn_implementation`` None keeps transformers' fast default;
+    "eager" is needed only where attention weights are read (``output_attentions``).
     """
     target = resolve_device(device)
     processor = AutoProcessor.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
@@ -46,12 +48,15 @@ def load_model(
         dtype=resolve_dtype(dtype, target),
         use_safetensors=True,
         trust_remote_code=trust_remote_code,
+        **({"attn_implementation": attn_implementation} if attn_implementation else {}),
     )
     processor.tokenizer.padding_side = "left"
     return model.to(target).eval(), processor
 
 
-def load_entry(source: str, entry: Mapping) -> tuple[PreTrainedModel, ProcessorMixin]:
+def load_entry(
+    source: str, entry: Mapping, attn_implementation: str | None = None
+) -> tuple[PreTrainedModel, ProcessorMixin]:
     """``load_model`` with the settings of a config model entry (revision, dtype, device, trust_remote_code)."""
     return load_model(
         source,
@@ -59,4 +64,5 @@ def load_entry(source: str, entry: Mapping) -> tuple[PreTrainedModel, ProcessorM
         dtype=entry.get("dtype", "auto"),
         device=entry.get("device", "auto"),
         trust_remote_code=entry.get("trust_remote_code", False),
+        attn_implementation=attn_implementation,
     )

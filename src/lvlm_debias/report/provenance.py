@@ -82,6 +82,22 @@ def job_times(benchmarks: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["job", "seconds", "max_rss_mb", "cpu_seconds"])
 
 
+def rule_times(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Per rule (the first folder of each job's benchmark path, ``benchmarks/<rule>/...``): jobs, total and
+    longest wall seconds, largest peak memory; the rules that took longest first."""
+    rule = jobs["job"].str.split("/").str[0]
+    table = jobs.assign(rule=rule).groupby("rule", sort=False)
+    out = pd.DataFrame(
+        {
+            "jobs": table.size(),
+            "total_seconds": table["seconds"].sum(),
+            "longest_seconds": table["seconds"].max(),
+            "max_rss_mb": table["max_rss_mb"].max(),
+        }
+    ).reset_index()
+    return out.sort_values("total_seconds", ascending=False, kind="stable").reset_index(drop=True)
+
+
 def provenance(root: str | Path, config: Mapping) -> dict[str, str]:
     """The run's facts as label -> value: code version, config hash, seed, packages, hardware."""
     git = git_state(root)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,8 +19,9 @@ from transformers import (
 
 from lvlm_debias.methods.noise import stable_seed
 from lvlm_debias.methods.sampling import DecodingConfig
+from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.probes import probe_inputs
-from lvlm_debias.scoring.score import next_token_logits
+from lvlm_debias.scoring.score import load_image, next_token_logits
 
 
 def warpers(config: DecodingConfig) -> LogitsProcessorList:
@@ -74,6 +76,32 @@ class Continuations:
         self.model, self.processor = model, processor
         self.prompts, self.image_of, self.stored_ids = prompts, image_of, stored_ids
         self.seed, self.max_new_tokens, self.batch_size = seed, max_new_tokens, batch_size
+
+    @classmethod
+    def for_questions(
+        cls,
+        model: PreTrainedModel,
+        processor: ProcessorMixin,
+        questions: Sequence[Mapping],
+        image_root: str | Path,
+        template: str,
+        stored_ids: np.ndarray,
+        seed: int,
+        max_new_tokens: int = 16,
+        batch_size: int = 64,
+    ) -> Continuations:
+        """Continuations of benchmark ``questions`` (rows in that order), prompted with ``template``, images read
+        from ``image_root`` on demand."""
+        return cls(
+            model,
+            processor,
+            [build_prompt(template, q["text"]) for q in questions],
+            lambda i: load_image(Path(image_root), questions[i]),
+            stored_ids,
+            seed,
+            max_new_tokens,
+            batch_size,
+        )
 
     @torch.inference_mode()
     def __call__(self, rows: Sequence[int], tokens: Sequence[int], config: DecodingConfig) -> list[str]:

@@ -19,7 +19,15 @@ from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
 from lvlm_debias.scoring.labels import YES_NO, label_of_token, label_probs
 from lvlm_debias.scoring.probes import IMAGE_PROBES, PROBES, probe_inputs
 
-__all__ = ["YES_NO", "load_image", "next_token_logits", "score_prompts", "score_questions", "token_label_index"]
+__all__ = [
+    "YES_NO",
+    "load_image",
+    "next_token_logits",
+    "probe_frame",
+    "score_prompts",
+    "score_questions",
+    "token_label_index",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +96,8 @@ def score_prompts(
     return probs, (FirstToken.concat(stored) if store is not None and stored else None)
 
 
-def _frame(questions: Sequence[Mapping], probe: str, probs: torch.Tensor, labels: Mapping) -> pd.DataFrame:
+def probe_frame(questions: Sequence[Mapping], probe: str, probs: torch.Tensor, labels: Mapping) -> pd.DataFrame:
+    """Rows ``question_id``, ``probe``, ``label`` and ``p_<label>`` of one probe's raw label probabilities."""
     frame = pd.DataFrame(
         {
             "question_id": [q["question_id"] for q in questions],
@@ -163,5 +172,5 @@ def score_questions(
                 len(prompts),
                 len(prompts) - len(distinct),
             )
-        frames.append(_frame(questions, probe, probs, labels))
+        frames.append(probe_frame(questions, probe, probs, labels))
     return pd.concat(frames, ignore_index=True), first_token, passes

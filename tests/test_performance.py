@@ -1,0 +1,160 @@
+"""The performance benchmark's parts: the official-way baseline agrees with our scoring, targets, comparisons,
+process-tree memory sampling and the per-rule times."""
+
+import math
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from test_probes import _image
+
+from lvlm_debias.benchmarks import benchmark
+from lvlm_debias.models.prompts import LLAVA_HF
+from lvlm_debias.performance.measure import PeakTreeRss, run_measured, timed
+from lvlm_debias.performance.official import max_new_tokens_for, official_label_probs
+from lvlm_debias.performance.scoring_bench import scoring_benchmark
+from lvlm_debias.performance.targets import Target, agreement, differing_files, targets_frame
+from lvlm_debias.performance.workflow_bench import snapshot_tables
+from lvlm_debias.report.provenance import rule_times
+from lvlm_debias.scoring.score import YES_NO, score_questions
+
+
+def _questions(tmp_path, n=6):
+    out = []
+    for i in range(n):
+        _image(i).save(tmp_path / f"{i}.png")
+        obj = ["circle", "star", "square"][i % 3]
+        out.append(
+            {
+                "question_id": i,
+                "image": f"{i}.png",
+                "text": f"Is there a {obj} in the image?",
+                "label": ["yes", "no"][i % 2],
+                "subset": "s",
+            }
+        )
+    return out
+
+
+def test_official_way_gives_our_label_probabilities(tiny_llava, tmp_path):
+    model, processor = tiny_llava
+    questions = _questions(tmp_path)
+    theirs, steps = official_label_probs(
+        model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO, max_new_tokens=3
+    )
+    ours, _, passes = score_questions(
+        model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO, probes=("naive", "none", "unk")
+    )
+    table = agreement(ours, theirs, list(YES_NO))
+    assert list(table["probe"]) == ["naive", "none", "unk"]
+    assert (table["same_argmax"] == len(questions)).all()
+    assert (table["max_abs_diff"] < 1e-5).all()
+    # one generate call per question and probe, each at least one step and at most max_new_tokens
+    assert all(len(questions) <= s <= 3 * len(questions) for s in steps.values())
+    # the reference cache: 3 distinct prompts among 6 questions
+    assert passes == {"naive": 6, "none": 3, "unk": 3}
+
+
+def test_max_new_tokens_fits_the_context(tiny_llava):
+    model, _ = tiny_llava
+    limit = model.config.text_config.max_position_embeddings
+    assert max_new_tokens_for(model, 10) == limit - 10
+    assert max_new_tokens_for(model, 10, wanted=5) == 5
+    with pytest.raises(ValueError, match=f"no room in the model's {limit} positions"):
+        max_new_tokens_for(model, limit)
+
+
+def test_agreement_counts_argmax_and_names_a_missing_row():
+    ours = pd.DataFrame({"question_id": [1, 2], "probe": "naive", "p_yes": [0.7, 0.4], "p_no": [0.3, 0.6]})
+    theirs = ours.assign(p_yes=[0.6, 0.55], p_no=[0.4, 0.45])
+    table = agreement(ours, theirs, ["yes", "no"])
+    assert table.to_dict("records") == [
+        {"probe": "naive", "questions": 2, "same_argmax": 1, "max_abs_diff": pytest.approx(0.15)}
+    ]
+    with pytest.raises(ValueError, match="question 2 probe 'naive'"):
+        agreement(ours, theirs.iloc[:1], ["yes", "no"])
+
+
+def test_targets_are_met_or_not():
+    assert Target("speed", 12.0, ">=", 10).met
+    assert not Target("speed", 9.6, ">=", 10).met
+    assert Target("memory", 1900, "<=", 3072).met
+    assert not Target("nan never meets", math.nan, "<=", 1).met
+    with pytest.raises(ValueError, match="operator '>' is not one of"):
+        Target("bad", 1, ">", 0)
+    frame = targets_frame([Target("speed", 9.6, ">=", 10, "x"), Target("diff", 0, "==", 0)])
+    assert list(frame["status"]) == ["NOT met", "met"]
+    assert list(frame["requirement"]) == [">= 10 x", "== 0"]
+
+
+def test_differing_files_and_snapshot_skip_shards(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        (root / "m/pope/shards").mkdir(parents=True)
+        (root / "m/pope/t.csv").write_text("x\n1\n")
+        (root / "m/pope/shards/0.csv").write_text(f"{root.name}\n")
+    assert snapshot_tables(a, tmp_path / "snap_a") == 1
+    assert snapshot_tables(b, tmp_path / "snap_b") == 1
+    assert differing_files(tmp_path / "snap_a", tmp_path / "snap_b") == []
+    assert differing_files(a, b) == ["m/pope/shards/0.csv"]
+    (b / "m/pope/t.csv").write_text("x\n2\n")
+    (b / "m/extra.csv").write_text("y\n")
+    assert differing_files(a, b) == ["m/extra.csv", "m/pope/shards/0.csv", "m/pope/t.csv"]
+
+
+def test_peak_rss_sees_a_child_process(tmp_path):
+    grow = "import time; x = bytearray(300 * 2**20); x[::4096] = b'1' * len(x[::4096]); time.sleep(1.0)"
+    measure = run_measured([sys.executable, "-c", grow], log=tmp_path / "log", interval=0.05)
+    assert measure.returncode == 0
+    assert measure.peak_rss_mb > 250
+    assert measure.seconds >= 1.0
+    failed = run_measured([sys.executable, "-c", "raise SystemExit(3)"], interval=0.05)
+    assert failed.returncode == 3
+    with pytest.raises(ValueError, match="interval must be > 0"):
+        PeakTreeRss(1, interval=0)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    with PeakTreeRss(child.pid, 0.05) as peak:
+        child.wait()
+    assert peak.peak > 0
+    assert timed(lambda: 7)[0] == 7
+
+
+def test_rule_times_group_jobs_by_rule():
+    jobs = pd.DataFrame(
+        {
+            "job": ["first_token_shard/m/pope/random/shards/0", "first_token_shard/m/pope/random/shards/1", "report/x"],
+            "seconds": [3.0, 5.0, 1.0],
+            "max_rss_mb": [100.0, 300.0, 50.0],
+            "cpu_seconds": [1.0, 1.0, 1.0],
+        }
+    )
+    table = rule_times(jobs)
+    assert table.to_dict("records") == [
+        {"rule": "first_token_shard", "jobs": 2, "total_seconds": 8.0, "longest_seconds": 5.0, "max_rss_mb": 300.0},
+        {"rule": "report", "jobs": 1, "total_seconds": 1.0, "longest_seconds": 1.0, "max_rss_mb": 50.0},
+    ]
+
+
+def test_scoring_benchmark_tables(tiny_llava, tmp_path):
+    questions = _questions(tmp_path, n=4)
+    sweep = {"temperatures": [1.0], "top_ps": [1.0], "top_ks": [0, 2], "max_new_tokens": 2}
+    tables = scoring_benchmark(
+        tiny_llava,
+        tiny_llava,
+        questions,
+        tmp_path,
+        name="pope",
+        template=LLAVA_HF,
+        scoring={"batch_size": 3, "store_top": 10},
+        sweep=sweep,
+        generate_runs=1,
+    )
+    assert set(tables) == {"scoring", "agreement", "references", "sweep", "targets"}
+    assert list(tables["scoring"]["way"]) == ["official", "ours", "ours: naive pass alone"]
+    assert (tables["scoring"]["samples_per_s"] > 0).all()
+    assert tables["references"].set_index("probe")["ours_forward_rows"].to_dict() == {"none": 3, "unk": 3}
+    assert list(tables["sweep"]["configs"]) == [3, 3]  # greedy + (T=1, top-k 0) + (T=1, top-k 2)
+    assert list(tables["sweep"]["timed_runs"]) == [3, 1]
+    assert tables["targets"].iloc[-1]["status"] == "met"  # same argmax as the official way
+    assert benchmark("pope").labels == YES_NO
