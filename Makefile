@@ -35,8 +35,8 @@ report: install
 bench: bench-scoring bench-workflow
 
 bench-scoring: install
-	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) \
-		data/models/shapes-llava data/shapes_world/pope/random.jsonl
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake data/models/shapes-llava data/shapes_world/pope/random.jsonl \
+		--cores $(CORES) --configfile $(CONFIG)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/scoring.py --config $(CONFIG)
 
 bench-workflow: install

@@ -158,3 +158,45 @@ def test_scoring_benchmark_tables(tiny_llava, tmp_path):
     assert list(tables["sweep"]["timed_runs"]) == [3, 1]
     assert tables["targets"].iloc[-1]["status"] == "met"  # same argmax as the official way
     assert benchmark("pope").labels == YES_NO
+
+
+def test_cost_model_by_hand():
+    from lvlm_debias.performance.cost_model import (
+        Architecture,
+        Gpu,
+        batch_that_fits,
+        decode_step_seconds,
+        kv_bytes_per_token,
+        paper_gpu_hours,
+        prefill_flops,
+        scoring_questions_per_s,
+    )
+
+    arch = Architecture(
+        "toy",
+        llm_params=1e9,
+        vision_params=1e8,
+        projector_params=1e6,
+        layers=2,
+        hidden=10,
+        intermediate=20,
+        image_tokens=4,
+        vision_tokens=5,
+    )
+    gpu = Gpu("toy", tflops=100.0, bandwidth_tb_s=1.0, memory_gib=10.0)
+    # 2*1e9*6 + 4*2*36*10 = 12e9 + 2880; image: + 2*1e8*5 + 2*1e6*4 = 1e9 + 8e6
+    assert prefill_flops(arch, 2, image=False) == 2 * 1e9 * 2 + 4 * 2 * 4 * 10
+    assert prefill_flops(arch, 2) == 12e9 + 2880 + 1e9 + 8e6
+    assert kv_bytes_per_token(arch) == 2 * 2 * 10 * 2
+    # weights 2 * 1.101e9 bytes + 3 rows * 100 tokens * 80 bytes, over 1e12 bytes/s
+    assert decode_step_seconds(arch, gpu, 3, 100) == pytest.approx((2 * 1.101e9 + 3 * 100 * 80) / 1e12)
+    assert scoring_questions_per_s(arch, gpu, 2, 0.5) == pytest.approx(50e12 / prefill_flops(arch, 2))
+    with pytest.raises(ValueError, match="mfu must lie in"):
+        scoring_questions_per_s(arch, gpu, 2, 0)
+    # free: 10 GiB - 2.202e9 bytes - 4 GiB; per row 6 tokens * (40 + 40) * 2 bytes = 960 bytes
+    assert batch_that_fits(arch, gpu, 6) == int((6 * 2**30 - 2.202e9) // 960)
+    hours = paper_gpu_hours(arch, gpu, distinct_prompts=10, captions=0, caption_tokens=10)
+    assert list(hours["rule"]) == ["first_token_shard", "reference_probs", "vdd_generation"]
+    assert hours.loc[2, "ours_gpu_hours"] == 0 == hours.loc[2, "official_gpu_hours"]
+    # at a quarter of the utilisation, the official way costs 4x ours on the image probes
+    assert hours.loc[0, "official_gpu_hours"] == pytest.approx(4 * hours.loc[0, "ours_gpu_hours"])

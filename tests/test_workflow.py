@@ -1,4 +1,5 @@
-"""The whole workflow on a small config, through the real `snakemake` command line."""
+"""The whole workflow on a small config, through the real `snakemake` command line: once from nothing, then the
+scoring rerun with one shard instead of two (the workflow benchmark's own code path), whose tables must not change."""
 
 import copy
 import subprocess
@@ -8,6 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT
+
+from lvlm_debias.performance.workflow_bench import workflow_benchmark
 
 pytestmark = pytest.mark.slow
 
@@ -48,11 +51,30 @@ def _snakemake(workdir, configfile, *extra):
     )
 
 
-def test_small_run_produces_tables_figures_and_report(default_config, tmp_path):
-    configfile = tmp_path / "small.yaml"
-    configfile.write_text(yaml.safe_dump(_small_config(default_config)))
-    run = _snakemake(tmp_path, configfile)
-    assert run.returncode == 0, run.stderr[-3000:]
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """(workdir, benchmark tables) of the small config run from nothing with 2 shards, then rerun with 1."""
+    base = tmp_path_factory.mktemp("small_run")
+    configfile = base / "small.yaml"
+    configfile.write_text(yaml.safe_dump(_small_config(yaml.safe_load((ROOT / "config.yaml").read_text()))))
+    workdir = base / "work"
+    tables = workflow_benchmark(ROOT / "Snakefile", configfile, workdir, cores=2, shard_counts=(1,))
+    return workdir, tables
+
+
+def test_sharded_rerun_gives_identical_tables_and_times_every_rule(small_run):
+    workdir, tables = small_run
+    assert list(tables["runs"]["status"]) == [0, 0]
+    assert tables["shards"].to_dict("records") == [{"shards": 2, "compared_with": 1, "tables": 27, "differing": ""}]
+    assert (tables["targets"].tail(1)["status"] == "met").all()
+    rules = set(tables["rules"]["rule"])
+    assert {"shapes_llava", "first_token_shard", "reference_probs", "decoding_sweep", "report"} <= rules
+    assert (tables["runs"]["peak_rss_mb"] > 100).all()
+
+
+def test_small_run_produces_tables_figures_and_report(small_run):
+    tmp_path, _ = small_run
+    configfile = tmp_path / "config_shards_1.yaml"
 
     results = tmp_path / "results/shapes-llava"
     table = pd.read_csv(results / "pope/calibration.csv")

@@ -1,0 +1,149 @@
+"""A cost model of the paper's runs on one GPU: FLOPs per question, the memory-bandwidth bound of generation, the
+batch that fits, and GPU hours per rule of the paper config, ours and the official way.
+
+Every figure here is a model (arithmetic on published sizes and a GPU's data-sheet numbers), not a measurement;
+``bench/gpu_llava.py`` measures the real figures where a GPU is available, and ``docs/performance.md`` sets the two
+side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+BYTES_FP16 = 2
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The sizes that decide a LLaVA model's cost."""
+
+    name: str
+    llm_params: float  # language model, embeddings and LM head included
+    vision_params: float  # vision tower
+    projector_params: float
+    layers: int
+    hidden: int
+    intermediate: int
+    image_tokens: int = 576  # tokens the projector puts in place of the image placeholder
+    vision_tokens: int = 577  # patches + CLS through the vision tower
+
+    @property
+    def params(self) -> float:
+        return self.llm_params + self.vision_params + self.projector_params
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """Data-sheet figures: dense fp16/bf16 tensor FLOP/s, memory bandwidth, memory."""
+
+    name: str
+    tflops: float
+    bandwidth_tb_s: float
+    memory_gib: float
+
+
+#: llava-hf/llava-1.5-{7b,13b}-hf: Vicuna-1.5 (Llama-2) + CLIP ViT-L/14 at 336 px + a 2-layer MLP projector
+LLAVA_15 = {
+    "7b": Architecture("llava-1.5-7b", 6.74e9, 0.303e9, 21.0e6, 32, 4096, 11008),
+    "13b": Architecture("llava-1.5-13b", 13.0e9, 0.303e9, 31.5e6, 40, 5120, 13824),
+}
+H100_SXM = Gpu("H100 SXM 80GB", 989.0, 3.35, 80.0)
+H200 = Gpu("H200 141GB", 989.0, 4.8, 141.0)
+
+
+def prefill_flops(arch: Architecture, text_tokens: int, image: bool = True) -> float:
+    """FLOPs of one forward pass over a prompt, first position only:
+    ``2·N_llm·T + 4·L·T²·d`` (weights, then attention scores and mixing over ``T`` tokens), plus, with the image,
+    ``2·N_vision·577 + 2·N_proj·576`` (vision tower and projector); ``T = text_tokens (+ 576 image tokens)``."""
+    tokens = text_tokens + (arch.image_tokens if image else 0)
+    flops = 2 * arch.llm_params * tokens + 4 * arch.layers * tokens**2 * arch.hidden
+    if image:
+        flops += 2 * arch.vision_params * arch.vision_tokens + 2 * arch.projector_params * arch.image_tokens
+    return flops
+
+
+def kv_bytes_per_token(arch: Architecture) -> float:
+    """KV-cache bytes per token in fp16: ``2 (K and V) · L · d · 2 bytes``."""
+    return 2 * arch.layers * arch.hidden * BYTES_FP16
+
+
+def decode_step_seconds(arch: Architecture, gpu: Gpu, rows: int, context: int) -> float:
+    """Lower bound on one generation step of ``rows`` sequences of ``context`` tokens: every weight and every row's
+    KV cache read once, ``(2·N + rows·context·kv) / bandwidth`` (memory-bound; compute is far below it)."""
+    return (arch.params * BYTES_FP16 + rows * context * kv_bytes_per_token(arch)) / (gpu.bandwidth_tb_s * 1e12)
+
+
+def scoring_questions_per_s(arch: Architecture, gpu: Gpu, text_tokens: int, mfu: float) -> float:
+    """Questions/s of batched first-position scoring at a model-FLOPs utilisation ``mfu`` (0-1]."""
+    if not 0 < mfu <= 1:
+        raise ValueError(f"mfu must lie in (0, 1], got {mfu!r}")
+    return gpu.tflops * 1e12 * mfu / prefill_flops(arch, text_tokens)
+
+
+def activation_bytes_per_row(arch: Architecture, tokens: int) -> float:
+    """Transient memory per batch row of a no-cache forward pass: the MLP's gate and up projections and a few
+    hidden states of one layer at a time, ``T·(2·d_ff + 4·d)·2 bytes``."""
+    return tokens * (2 * arch.intermediate + 4 * arch.hidden) * BYTES_FP16
+
+
+def batch_that_fits(arch: Architecture, gpu: Gpu, tokens: int, reserve_gib: float = 4.0) -> int:
+    """Largest scoring batch whose activations fit beside the fp16 weights and ``reserve_gib`` for the runtime."""
+    free = gpu.memory_gib * 2**30 - arch.params * BYTES_FP16 - reserve_gib * 2**30
+    return max(0, int(free // activation_bytes_per_row(arch, tokens)))
+
+
+#: sizes of the paper's benchmarks: POPE 3 sources x 3 splits x 3000, MME 2374, MMMU validation 900
+PAPER_QUESTIONS = {"pope": 27000, "mme": 2374, "mmmu": 900}
+
+
+def paper_gpu_hours(
+    arch: Architecture,
+    gpu: Gpu,
+    *,
+    distinct_prompts: int,
+    captions: int,
+    caption_tokens: int,
+    text_tokens: int = 60,
+    mfu: float = 0.5,
+    batch: int = 32,
+    official_call_seconds: tuple[float, float] | None = None,
+) -> pd.DataFrame:
+    """GPU hours per rule of the paper config, ours and the official way, from the model above.
+
+    Ours: every question's image probes (Naive, Noise) as batched forward passes at ``mfu``; the four references
+    (None, Unk without image tokens; Zero, One with them) once per distinct prompt; ``captions`` generated sequences
+    of ``caption_tokens`` tokens for Naive, VCD, VDD-None, VDD-Unk and VDD-Both (2 branches each on average), at the
+    bandwidth bound with ``batch`` sequences. The official way: one ``generate`` call per question and probe, four
+    with the image tokens (Naive, Noise, Zero, One) and two without (None, Unk), ``official_call_seconds`` = (with,
+    without) when measured, else the FLOP model at a quarter of ``mfu`` (batch 1); generation one sequence at a time.
+    """
+    questions = sum(PAPER_QUESTIONS.values())
+    with_image, without = prefill_flops(arch, text_tokens), prefill_flops(arch, text_tokens, image=False)
+    rate = gpu.tflops * 1e12 * mfu
+    context = arch.image_tokens + text_tokens + caption_tokens // 2
+    branches = 2.0
+    generation = captions * caption_tokens * branches
+    ours = {
+        "first_token_shard": 2 * questions * with_image / rate,
+        "reference_probs": 2 * distinct_prompts * (with_image + without) / rate,
+        "vdd_generation": generation
+        / (batch * branches)
+        * decode_step_seconds(arch, gpu, int(batch * branches), context),
+    }
+    if official_call_seconds is None:
+        official_call_seconds = (with_image / (rate / 4), without / (rate / 4))
+    image_call, text_call = official_call_seconds
+    official = {
+        "first_token_shard": questions * 2 * image_call,
+        "reference_probs": questions * (2 * image_call + 2 * text_call),
+        "vdd_generation": generation * decode_step_seconds(arch, gpu, 1, context),
+    }
+    return pd.DataFrame(
+        {
+            "rule": list(ours),
+            "ours_gpu_hours": [v / 3600 for v in ours.values()],
+            "official_gpu_hours": [v / 3600 for v in official.values()],
+        }
+    )
