@@ -26,13 +26,17 @@ parser.add_argument("--captions", type=int, default=5000, help="generated sequen
 parser.add_argument("--caption-tokens", type=int, default=100)
 parser.add_argument(
     "--official-call-seconds",
-    type=float,
-    nargs=2,
-    default=None,
-    metavar=("WITH_IMAGE", "WITHOUT"),
-    help="measured seconds of one official generate call with and without image tokens",
+    nargs=3,
+    action="append",
+    default=[],
+    metavar=("SIZE", "WITH_IMAGE", "WITHOUT"),
+    help="measured seconds of one official generate call with and without image tokens, e.g. 7b 0.061 0.049",
 )
 args = parser.parse_args()
+measured = {size: (float(a), float(b)) for size, a, b in args.official_call_seconds}
+unknown = sorted(set(measured) - set(LLAVA_15))
+if unknown:
+    parser.error(f"--official-call-seconds: unknown sizes {unknown}; known: {list(LLAVA_15)}")
 
 rows = []
 for arch in LLAVA_15.values():
@@ -54,7 +58,7 @@ for arch in LLAVA_15.values():
         )
 print(f"== per question and step (model; MFU {args.mfu}, {args.text_tokens} text tokens)")
 print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-for arch in LLAVA_15.values():
+for size, arch in LLAVA_15.items():
     table = paper_gpu_hours(
         arch,
         H100_SXM,
@@ -64,9 +68,10 @@ for arch in LLAVA_15.values():
         text_tokens=args.text_tokens,
         mfu=args.mfu,
         batch=args.batch,
-        official_call_seconds=tuple(args.official_call_seconds) if args.official_call_seconds else None,
+        official_call_seconds=measured.get(size),
     )
     total = table[["ours_gpu_hours", "official_gpu_hours"]].sum()
     table.loc[len(table)] = ["total", total.iloc[0], total.iloc[1]]
-    print(f"\n== paper config on one {H100_SXM.name}: {arch.name} (model)")
+    official = "measured official calls" if size in measured else "modelled official calls"
+    print(f"\n== paper config on one {H100_SXM.name}: {arch.name} (model; {official})")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
