@@ -123,3 +123,32 @@ def test_small_run_produces_tables_figures_and_report(small_run):
 
     again = _snakemake(tmp_path, configfile, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_small_report_in_a_real_browser(small_run):
+    """Every section of the real report present, every figure and sample image loaded, no console error, and a
+    table sorted by clicking its header (skipped without Chromium, which .ci/run installs)."""
+    from lvlm_debias.report.browser import find_chromium, inspect_report
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
+    workdir, _ = small_run
+    seen = inspect_report(workdir / "results/report.html", chromium)
+    assert seen["errors"] == [] and seen["alerts"] == []
+    assert len(seen["images"]) >= 9 + 8 and all(i["width"] > 0 for i in seen["images"])
+    blocks = [i for i in seen["ids"] if i.startswith("shapes-llava-block-")]
+    assert len(blocks) == 9  # prior, 3 calibration, 3 confidence bins, bias, decoding
+    assert {"shapes-llava-paper", "shapes-llava-samples", "provenance", "config"} <= set(seen["ids"])
+    assert seen["samples"] == 8 and seen["samples_shown"] == 1
+    assert seen["sorted"]["ascending"] and seen["sorted"]["rows"] >= 3
+    assert "The paper's findings beside this run" in seen["headings"]
+
+
+def test_snakemakes_own_report(small_run):
+    workdir, _ = small_run
+    out = workdir / "snakemake_report.html"
+    run = _snakemake(workdir, workdir / "config_shards_1.yaml", "--report", str(out))
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = out.read_text()
+    assert "calibration" in html and len(html) > 100_000

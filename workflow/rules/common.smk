@@ -21,6 +21,7 @@ REFERENCE_PROBES = [p for p in PROBES if p not in IMAGE_PROBES]
 TEXT_ONLY = [p for p in ("none", "unk") if p in PROBES]
 SWEEP = config.get("sweep", {})
 PRIOR_PROBING = config.get("prior_probing")
+REPORT = config.get("report", {})
 ENV = "../../envs/lvlm.yaml"
 
 
@@ -31,6 +32,7 @@ def splits_of(name):
 
 ALL_SPLITS = sorted({s for b in BENCHMARKS for s in splits_of(b)})
 BENCHMARK_SPLITS = [f"{b}/{s}" for b in BENCHMARKS for s in splits_of(b)]
+SAMPLES_FROM = BENCHMARK_SPLITS[0].split("/")
 SUBSET_BENCHMARKS = [b for b in BENCHMARKS if benchmark(b).subset]
 
 
@@ -94,7 +96,22 @@ def model_outputs(model):
     if PRIOR_PROBING:
         out["prior_probing"] = f"results/{model}/prior_probing.csv"
         out["prior_probing_png"] = f"results/{model}/prior_probing.png"
+    if REPORT.get("samples", 8):
+        name, split = SAMPLES_FROM
+        out["samples/label_probs"] = f"results/{model}/{name}/{split}/label_probs.csv"
+        out["samples/questions"] = f"data/{BENCHMARKS[name]['dataset']}/{name}/{split}.jsonl"
     return out
+
+
+def sample_settings():
+    """Where the report's per-sample browser takes its questions from: the first benchmark's first split."""
+    name, split = SAMPLES_FROM
+    return {
+        "benchmark": name,
+        "split": split,
+        "image_root": f"data/{BENCHMARKS[name]['dataset']}",
+        "n": REPORT.get("samples", 8),
+    }
 
 
 def all_outputs():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +12,7 @@ from lvlm_debias.analysis.calibration import calibration_findings, paper_layout
 from lvlm_debias.analysis.prior import prior_findings, top_answers_summary
 from lvlm_debias.benchmarks import BENCHMARKS
 from lvlm_debias.report.html import Block, data_uri, table_html
+from lvlm_debias.report.paper import Claim, PaperNumber, claim_rows, number_rows
 
 PERCENT = ["accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus"]
 #: the metrics the paper's calibration tables show (POPE; MMMU shows accuracy only)
@@ -24,23 +25,37 @@ def _table(table: pd.DataFrame | Path, percent: list[str] = PERCENT) -> str:
     return table_html(table, [c for c in percent if c in table.columns])
 
 
-def model_blocks(outputs: Mapping[str, Path]) -> list[Block]:
+def model_blocks(
+    outputs: Mapping[str, Path],
+    claims: Sequence[Claim] = (),
+    numbers: Sequence[PaperNumber] = (),
+    paper_name: str | None = None,
+) -> list[Block]:
     """Blocks for whatever outputs a model has: prior probing, calibration per benchmark, confidence bins, benchmark
-    bias, decoding sweeps."""
+    bias, decoding sweeps; each with the paper's findings beside this run's (``claims``), and the paper's numbers for
+    the model the paper calls ``paper_name``."""
+    blocks = _blocks(outputs, numbers, paper_name)
+    for key, block in blocks:
+        block.paper = claim_rows(claims, outputs, key)
+    return [block for _, block in blocks]
+
+
+def _blocks(
+    outputs: Mapping[str, Path], numbers: Sequence[PaperNumber], paper_name: str | None
+) -> list[tuple[str, Block]]:
     blocks = []
     if "prior_probing" in outputs:
         table = pd.read_csv(outputs["prior_probing"])
-        blocks.append(
-            Block(
-                "Prior probing (paper, Fig. 1)",
-                "Questions about an object that is not in the image, asked with the real image (naive) and with every "
-                "input that carries no visual information. The model still answers concretely: its language prior. "
-                "The table shows the three most likely answers per probe; the CSV holds the top answers.",
-                findings=prior_findings(table),
-                tables=[("Top answers per question and probe", table_html(top_answers_summary(table)))],
-                figures=[data_uri(outputs["prior_probing_png"])],
-            )
+        block = Block(
+            "Prior probing (paper, Fig. 1)",
+            "Questions about an object that is not in the image, asked with the real image (naive) and with every "
+            "input that carries no visual information. The model still answers concretely: its language prior. "
+            "The table shows the three most likely answers per probe; the CSV holds the top answers.",
+            findings=prior_findings(table),
+            tables=[("Top answers per question and probe", table_html(top_answers_summary(table)))],
+            figures=[data_uri(outputs["prior_probing_png"])],
         )
+        blocks.append(("prior", block))
     for name in BENCHMARKS:
         if f"{name}/calibration" not in outputs:
             continue
@@ -57,60 +72,54 @@ def model_blocks(outputs: Mapping[str, Path]) -> list[Block]:
         ]
         if BENCHMARKS[name].subset:
             tables.append((f"{name.upper()}: accuracy per subset", _table(outputs[f"{name}/calibration_by_subset"])))
-        blocks.append(
-            Block(
-                f"{name.upper()}: naive vs post-hoc calibration with six references (paper, Tables 1-3)",
-                "Each question is answered from the first generated position: the label words' probabilities among "
-                "the top-100 next tokens, normalised over the labels. naive takes the argmax; each reference method "
-                "divides by the model's label distribution for the same question under that reference input and "
-                "renormalises (q ∝ p / p_ref).",
-                findings=calibration_findings(table, headline),
-                tables=tables,
-                figures=[data_uri(outputs[f"{name}/calibration_png"])],
+        beside = number_rows(numbers, paper_name, {f"{name}/calibration": outputs[f"{name}/calibration"]})
+        if len(beside):
+            tables.insert(
+                0, (f"{name.upper()}: this run beside the paper's numbers for {paper_name}", _table(beside, []))
             )
+        block = Block(
+            f"{name.upper()}: naive vs post-hoc calibration with six references (paper, Tables 1-3)",
+            "Each question is answered from the first generated position: the label words' probabilities among "
+            "the top-100 next tokens, normalised over the labels. naive takes the argmax; each reference method "
+            "divides by the model's label distribution for the same question under that reference input and "
+            "renormalises (q ∝ p / p_ref).",
+            findings=calibration_findings(table, headline),
+            tables=tables,
+            figures=[data_uri(outputs[f"{name}/calibration_png"])],
         )
+        blocks.append((f"{name}/calibration", block))
     for name in BENCHMARKS:
-        if f"{name}/confidence_bins" in outputs:
-            blocks.append(
-                Block(
-                    f"{name.upper()}: gain over naive by naive confidence (paper, Fig. 4)",
-                    "Accuracy of each method minus naive accuracy within bins of the naive prediction's confidence; "
-                    "bins with too few questions are hatched in the figure and marked in the table (enough = False).",
-                    tables=[
-                        (
-                            "Per bin and method",
-                            _table(outputs[f"{name}/confidence_bins"], ["accuracy", "naive_accuracy", "gain"]),
-                        )
-                    ],
-                    figures=[data_uri(outputs[f"{name}/confidence_bins_png"])],
-                )
-            )
+        if f"{name}/confidence_bins" not in outputs:
+            continue
+        bins = _table(outputs[f"{name}/confidence_bins"], ["accuracy", "naive_accuracy", "gain"])
+        block = Block(
+            f"{name.upper()}: gain over naive by naive confidence (paper, Fig. 4)",
+            "Accuracy of each method minus naive accuracy within bins of the naive prediction's confidence; "
+            "bins with too few questions are hatched in the figure and marked in the table (enough = False).",
+            tables=[("Per bin and method", bins)],
+            figures=[data_uri(outputs[f"{name}/confidence_bins_png"])],
+        )
+        blocks.append((f"{name}/confidence_bins", block))
     if "benchmark_bias" in outputs:
         table = pd.read_csv(outputs["benchmark_bias"])
-        blocks.append(
-            Block(
-                "Benchmark bias: text alone vs the image per subset (paper, Section 5)",
-                "Accuracy with the image (naive) against the inputs without visual information (None, Unk) per "
-                "subset; a subset is flagged where text alone matches or beats the image.",
-                findings=bias_findings(table),
-                tables=[
-                    (
-                        "Per subset",
-                        _table(table, [c for c in table.columns if "accuracy" in c] + ["best_text_only", "gap"]),
-                    )
-                ],
-                figures=[data_uri(outputs["benchmark_bias_png"])],
-            )
+        percent = [c for c in table.columns if "accuracy" in c] + ["best_text_only", "gap"]
+        block = Block(
+            "Benchmark bias: text alone vs the image per subset (paper, Section 5)",
+            "Accuracy with the image (naive) against the inputs without visual information (None, Unk) per "
+            "subset; a subset is flagged where text alone matches or beats the image.",
+            findings=bias_findings(table),
+            tables=[("Per subset", _table(table, percent))],
+            figures=[data_uri(outputs["benchmark_bias_png"])],
         )
+        blocks.append(("benchmark_bias", block))
     if "decoding" in outputs:
-        blocks.append(
-            Block(
-                "Decoding configurations (paper, Section 6)",
-                "Temperature, top-p and top-k derived exactly from the stored first-position distributions "
-                "(expected metric) and by seeded sampling (sampled metric; where a sampled first token is not a "
-                "label word the model generates the rest of the answer, counted in 'continued').",
-                tables=[("Default vs best configuration per benchmark", _table(outputs["decoding"], []))],
-                figures=[data_uri(outputs["decoding_png"])],
-            )
+        block = Block(
+            "Decoding configurations (paper, Section 6)",
+            "Temperature, top-p and top-k derived exactly from the stored first-position distributions "
+            "(expected metric) and by seeded sampling (sampled metric; where a sampled first token is not a "
+            "label word the model generates the rest of the answer, counted in 'continued').",
+            tables=[("Default vs best configuration per benchmark", _table(outputs["decoding"], []))],
+            figures=[data_uri(outputs["decoding_png"])],
         )
+        blocks.append(("decoding", block))
     return blocks

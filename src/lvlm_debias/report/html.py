@@ -19,11 +19,17 @@ class Block:
     findings: list[str] = field(default_factory=list)
     tables: list[tuple[str, str]] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
+    paper: list[dict] = field(default_factory=list)  # the paper's findings beside this run's (report.paper)
 
 
 def data_uri(path: Path, mime: str = "image/png") -> str:
     """The file as a ``data:`` URI, so the report needs no other file."""
-    return f"data:{mime};base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return data_uri_bytes(Path(path).read_bytes(), mime)
+
+
+def data_uri_bytes(data: bytes, mime: str = "image/png") -> str:
+    """``data`` as a ``data:`` URI."""
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
 def table_html(table: pd.DataFrame, percent: Sequence[str] = ()) -> str:

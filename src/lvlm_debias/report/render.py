@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -15,6 +15,7 @@ import yaml
 
 from lvlm_debias.report.blocks import model_blocks
 from lvlm_debias.report.html import table_html
+from lvlm_debias.report.paper import Claim, PaperNumber, claim_rows
 
 
 @dataclass
@@ -24,17 +25,31 @@ class ModelSection:
     name: str
     outputs: Mapping[str, Path]
     card: dict | None = None
+    paper_name: str | None = None  # the model's name in config/paper_numbers.yaml, if the paper evaluated it
+    samples: list[dict] = field(default_factory=list)  # per-sample browser cards (report.samples.sample_cards)
 
 
 def load_sections(
-    models: Sequence[str], outputs: Mapping[str, Mapping[str, str]], model_dirs: Mapping[str, str]
+    models: Sequence[str],
+    outputs: Mapping[str, Mapping[str, str]],
+    model_dirs: Mapping[str, str],
+    paper_names: Mapping[str, str | None] | None = None,
+    samples: Mapping[str, list[dict]] | None = None,
 ) -> list[ModelSection]:
-    """One section per model from its outputs and (for local checkpoints) model card."""
+    """One section per model from its outputs, (for local checkpoints) model card, paper name and sample cards."""
     sections = []
     for name in models:
         card_path = Path(model_dirs[name]) / "model_card.json"
         card = json.loads(card_path.read_text()) if card_path.is_file() else None
-        sections.append(ModelSection(name, {k: Path(v) for k, v in outputs[name].items()}, card))
+        sections.append(
+            ModelSection(
+                name,
+                {k: Path(v) for k, v in outputs[name].items()},
+                card,
+                (paper_names or {}).get(name),
+                list((samples or {}).get(name, [])),
+            )
+        )
     return sections
 
 
@@ -52,16 +67,23 @@ def render_report(
     models: Sequence[ModelSection],
     facts: Mapping[str, str] | None = None,
     times: pd.DataFrame | None = None,
+    claims: Sequence[Claim] = (),
+    numbers: Sequence[PaperNumber] = (),
 ) -> None:
-    """Write the report to ``out`` atomically; ``facts`` (provenance) and ``times`` (per job) go in its last part."""
+    """Write the report to ``out`` atomically; ``facts`` (provenance) and ``times`` (per job) go in its last part.
+    ``claims`` and ``numbers`` (``report.paper.load_paper_numbers``) put the paper's findings beside this run's."""
     sections = []
     for model in models:
+        blocks = model_blocks(model.outputs, claims, numbers, model.paper_name)
         sections.append(
             {
                 "name": model.name,
+                "paper_name": model.paper_name,
                 "card": json.dumps(model.card, indent=2) if model.card else None,
                 "summary": _card_summary(model.card) if model.card else [],
-                "blocks": [asdict(b) for b in model_blocks(model.outputs)],
+                "paper": claim_rows(claims, model.outputs),
+                "blocks": [asdict(b) for b in blocks],
+                "samples": model.samples,
             }
         )
     html = (
@@ -78,6 +100,9 @@ def render_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=out.parent, delete=False, suffix=".tmp", encoding="utf-8") as tmp:
         tmp.write(html)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp.name, 0o666 & ~umask)  # as a plain open() would create it, not the temporary file's 0600
     os.replace(tmp.name, out)
 
 

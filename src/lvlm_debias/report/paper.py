@@ -1,0 +1,254 @@
+"""The paper's reported findings and numbers (``config/paper_numbers.yaml``) beside this run's.
+
+Two kinds of entry:
+
+- **claims**: a finding of the paper in words, with where it is stated. Each claim id has a check here that computes
+  the same quantity on this run's tables and says whether the run agrees (the direction of the effect). This is the
+  comparison for any model, the embedded one included.
+- **numbers**: a value the paper reports for a named model (``llava-1.5-7b``, ...), benchmark, split, method and
+  metric. They are shown beside ours, with the delta, for a model entry whose ``paper_name`` matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING, dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+TEXT_REFERENCES = ("none", "unk", "both")
+IMAGE_REFERENCES = ("noise", "zero", "one")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A finding of the paper: ``id`` (one of ``CHECKS``), where it is stated, the claim, the paper's figure if any."""
+
+    id: str
+    source: str
+    claim: str
+    paper: str = ""
+
+
+@dataclass(frozen=True)
+class PaperNumber:
+    """One reported value (in the paper's unit: % for accuracy and F1, points for MME scores)."""
+
+    model: str
+    benchmark: str
+    split: str
+    method: str
+    metric: str
+    value: float
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What this run shows for a claim, and whether it agrees with the paper (None: not computed in this run)."""
+
+    ours: str
+    agrees: bool | None
+
+
+def _read(outputs: Mapping[str, Path], key: str) -> pd.DataFrame | None:
+    return pd.read_csv(outputs[key]) if key in outputs else None
+
+
+def _text_refs_improve(outputs: Mapping[str, Path]) -> Verdict | None:
+    table = _read(outputs, "pope/calibration")
+    if table is None:
+        return None
+    naive = table[table["method"] == "naive"].set_index("split")["f1"]
+    parts, wins, total = [], 0, 0
+    for method in TEXT_REFERENCES:
+        rows = table[table["method"] == method].set_index("split")["f1"]
+        if rows.empty:
+            continue
+        better = int((rows > naive.reindex(rows.index)).sum())
+        wins, total = wins + better, total + len(rows)
+        parts.append(f"{method} {better}/{len(rows)}")
+    if not total:
+        return None
+    return Verdict(f"F1 above naive on {', '.join(parts)} splits", wins * 2 > total)
+
+
+def _bins(outputs: Mapping[str, Path]) -> pd.DataFrame | None:
+    table = _read(outputs, "pope/confidence_bins")
+    if table is None:
+        return None
+    table = table[table["enough"]]
+    return table if table["bin"].nunique() >= 2 else None
+
+
+def _gains_at_low_confidence(outputs: Mapping[str, Path]) -> Verdict | None:
+    table = _bins(outputs)
+    if table is None:
+        return None
+    table = table[table["method"].isin(TEXT_REFERENCES)]
+    if table.empty:
+        return None
+    low, high = table["lo"].min(), table["lo"].max()
+    gain_low = table.loc[table["lo"] == low, "gain"].mean()
+    gain_high = table.loc[table["lo"] == high, "gain"].mean()
+    text = (
+        f"mean gain of none/unk/both {100 * gain_low:+.1f} points in the lowest bin, "
+        f"{100 * gain_high:+.1f} in the highest"
+    )
+    return Verdict(text, bool(gain_low > gain_high))
+
+
+def _image_refs_hurt_confident(outputs: Mapping[str, Path]) -> Verdict | None:
+    table = _bins(outputs)
+    if table is None:
+        return None
+    high = table[(table["lo"] == table["lo"].max()) & table["method"].isin(IMAGE_REFERENCES)]
+    if high.empty:
+        return None
+    parts = [f"{m} {100 * g:+.1f}" for m, g in zip(high["method"], high["gain"], strict=True)]
+    mean = high["gain"].mean()
+    text = f"gain in the most confident bin: {', '.join(parts)} points (mean {100 * mean:+.1f})"
+    return Verdict(text, bool(mean < 0))
+
+
+def _text_answerable_subsets(outputs: Mapping[str, Path]) -> Verdict | None:
+    table = _read(outputs, "benchmark_bias")
+    if table is None:
+        return None
+    mmmu = table[(table["benchmark"] == "mmmu") & (table["subset"] != "overall")]
+    if mmmu.empty:
+        return None
+    flagged = mmmu[mmmu["text_answerable"]]
+    names = f" ({', '.join(map(str, flagged['subset']))})" if len(flagged) else ""
+    return Verdict(
+        f"text alone matches or beats the image on {len(flagged)}/{len(mmmu)} MMMU subsets{names}", len(flagged) > 0
+    )
+
+
+def _decoding_moves_f1(outputs: Mapping[str, Path]) -> Verdict | None:
+    table = _read(outputs, "decoding")
+    if table is None or "pope" not in set(table["benchmark"]):
+        return None
+    row = table[table["benchmark"] == "pope"].iloc[0]
+    text = (
+        f"expected F1 {100 * row['default']:.1f} at the default ({row['default_config']}) → "
+        f"{100 * row['best_overall']:.1f} at the best ({row['best_overall_config']}), {100 * row['gain']:+.1f} points"
+    )
+    return Verdict(text, bool(row["gain"] > 0))
+
+
+def _prior_answers(outputs: Mapping[str, Path]) -> Verdict | None:
+    table = _read(outputs, "prior_probing")
+    if table is None:
+        return None
+    top = table[(table["probe"] == "none") & (table["rank"] == 1)]
+    if top.empty:
+        return None
+    best = top.loc[top["probability"].idxmax()]
+    text = f"without an image, '{best['question']}' → '{best['answer']}' with p = {best['probability']:.2f}"
+    return Verdict(text, bool(best["probability"] >= 0.5))
+
+
+def _attention(outputs: Mapping[str, Path]) -> Verdict | None:
+    return Verdict("not computed in this run (the attention analysis is not built yet)", None)
+
+
+#: claim id -> (the report block it belongs to, the check on this run's outputs)
+CHECKS: dict[str, tuple[str, Callable[[Mapping[str, Path]], Verdict | None]]] = {
+    "prior_answers_without_image": ("prior", _prior_answers),
+    "attention_text_dominates": ("attention", _attention),
+    "text_references_improve_pope": ("pope/calibration", _text_refs_improve),
+    "gains_at_low_confidence": ("pope/confidence_bins", _gains_at_low_confidence),
+    "image_references_hurt_confident": ("pope/confidence_bins", _image_refs_hurt_confident),
+    "text_answerable_subsets": ("benchmark_bias", _text_answerable_subsets),
+    "decoding_moves_pope_f1": ("decoding", _decoding_moves_f1),
+}
+
+
+def load_paper_numbers(path: str | Path) -> tuple[list[Claim], list[PaperNumber]]:
+    """Claims and numbers from ``path``; an unknown claim id, a missing or unknown field fails naming the entry."""
+    path = Path(path)
+    data = yaml.safe_load(path.read_text()) or {}
+    unknown = sorted(set(data) - {"claims", "numbers"})
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level keys {unknown}; allowed: ['claims', 'numbers']")
+    claims = [_entry(Claim, item, path, f"claims[{i}]") for i, item in enumerate(data.get("claims") or [])]
+    for i, claim in enumerate(claims):
+        if claim.id not in CHECKS:
+            raise ValueError(f"{path}: claims[{i}] has unknown id {claim.id!r}; known ids: {sorted(CHECKS)}")
+    numbers = [_entry(PaperNumber, item, path, f"numbers[{i}]") for i, item in enumerate(data.get("numbers") or [])]
+    return claims, numbers
+
+
+def _entry(kind: type, item: object, path: Path, where: str):
+    if not isinstance(item, Mapping):
+        raise ValueError(f"{path}: {where} must be a mapping, got {item!r}")
+    fields = kind.__dataclass_fields__
+    required = [n for n, f in fields.items() if f.default is MISSING]
+    missing = [n for n in required if n not in item]
+    extra = sorted(set(item) - set(fields))
+    if missing or extra:
+        raise ValueError(f"{path}: {where} misses {missing} / has unknown {extra}; fields: {list(fields)}")
+    try:
+        return kind(**{k: (float(v) if k == "value" else str(v)) for k, v in item.items()})
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {where}: {err}") from err
+
+
+def claim_rows(claims: Sequence[Claim], outputs: Mapping[str, Path], block: str | None = None) -> list[dict]:
+    """One row per claim (of ``block``, or all): source, the paper's finding, this run's, and the verdict.
+    Claims whose inputs this run did not produce are left out."""
+    rows = []
+    for claim in claims:
+        where, check = CHECKS[claim.id]
+        if block is not None and where != block:
+            continue
+        verdict = check(outputs)
+        if verdict is None:
+            continue
+        rows.append(
+            {
+                "source": claim.source,
+                "paper": claim.claim + (f" ({claim.paper})" if claim.paper else ""),
+                "this run": verdict.ours,
+                "agrees": {True: "yes", False: "no", None: "—"}[verdict.agrees],
+            }
+        )
+    return rows
+
+
+def number_rows(numbers: Sequence[PaperNumber], paper_name: str | None, outputs: Mapping[str, Path]) -> pd.DataFrame:
+    """The paper's numbers for ``paper_name`` beside this run's (calibration tables; % for rates), with the delta.
+    Empty when the model has no paper name or the paper reports nothing that this run computed."""
+    rows = []
+    for number in numbers:
+        if paper_name is None or number.model != paper_name:
+            continue
+        table = _read(outputs, f"{number.benchmark}/calibration")
+        if table is None or number.metric not in table.columns:
+            continue
+        hit = table[(table["split"] == number.split) & (table["method"] == number.method)]
+        if hit.empty:
+            continue
+        ours = float(hit[number.metric].iloc[0])
+        ours = (
+            100 * ours if number.metric in ("accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus") else ours
+        )
+        rows.append(
+            {
+                "benchmark": number.benchmark,
+                "split": number.split,
+                "method": number.method,
+                "metric": number.metric,
+                "this run": ours,
+                "paper": number.value,
+                "delta": ours - number.value,
+                "source": number.source,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["benchmark", "split", "method", "metric", "this run", "paper", "delta", "source"]
+    )
