@@ -7,7 +7,7 @@ CORES ?= all
 CONFIG ?= config.yaml
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint report bench bench-scoring bench-workflow clean
+.PHONY: install run resume test lint report bench bench-scoring bench-workflow clean
 
 install: $(VENV)/.installed
 
@@ -19,8 +19,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: install
-	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete
 	@echo "Report: $(abspath results/report.html)"
+
+# After a killed or pre-empted run: release Snakemake's lock, then redo only the unfinished jobs.
+resume: install
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores 1 --configfile $(CONFIG) --unlock
+	$(MAKE) run
 
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest

@@ -11,8 +11,6 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "config/schema.yaml")
-
 # Jobs import the library from this checkout, in the venv and in the conda envs alike.
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
@@ -20,8 +18,10 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 if config.get("offline", True):
     os.environ["HF_HUB_OFFLINE"] = "1"
 
-from lvlm_debias.config import check_config  # noqa: E402
+from lvlm_debias.config import check_config, check_schema  # noqa: E402
 
+check_schema(config, Path(workflow.basedir) / "config/schema.yaml")  # every bad key at once, with allowed values
+validate(config, "config/schema.yaml")  # fills in the schema's defaults
 check_config(config)
 
 

@@ -10,7 +10,7 @@ from conftest import ROOT
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from lvlm_debias.config import ConfigError, check_config
+from lvlm_debias.config import ConfigError, check_config, check_schema
 
 SCHEMA = str(ROOT / "config" / "schema.yaml")
 
@@ -96,3 +96,46 @@ def test_snakemake_stops_before_any_job(default_config, tmp_path):
     assert result.returncode != 0
     assert "yes_rate" in result.stdout + result.stderr
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # misspelt keys, with the allowed keys and the nearest one
+        (lambda c: c.update(sed=1), ["sed: unknown key (did you mean 'seed'?)", "'offline'"]),
+        (lambda c: c["sweep"].update(temperature=[1.0]), ["sweep.temperature: unknown key in sweep", "'temperatures'"]),
+        # wrong types
+        (lambda c: c["scoring"].update(top_k="many"), ["scoring.top_k: 'many' is not of type 'integer'"]),
+        (lambda c: c["sweep"].update(temperatures=0.5), ["sweep.temperatures: 0.5 is not of type 'array'"]),
+        # out of range
+        (lambda c: c["sweep"].update(temperatures=[0.0]), ["sweep.temperatures[0]: 0.0 is less than or equal to"]),
+        (lambda c: c["sweep"]["default"].update(top_p=0), ["sweep.default.top_p: 0 is less than or equal to"]),
+        (lambda c: c["sweep"].update(top_ps=[1.5]), ["sweep.top_ps[0]: 1.5 is greater than the maximum of 1"]),
+        (lambda c: c["scoring"].update(shards=0), ["scoring.shards: 0 is less than the minimum of 1"]),
+        # unknown method and benchmark names
+        (
+            lambda c: c["calibration"].update(references=["none", "vdd"]),
+            ["calibration.references[1]: 'vdd' is not allowed; allowed values: ['none', 'unk', 'both'"],
+        ),
+        (lambda c: c["benchmarks"].update(vqav2={}), ["benchmarks.vqav2: unknown key", "['mme', 'mmmu', 'pope']"]),
+    ],
+)
+def test_check_schema_names_the_key_and_the_allowed_values(default_config, change, expected):
+    """Checked to fail without the protection: with the Snakefile's check_schema call removed, Snakemake's own message
+    lists neither the allowed keys nor the nearest one."""
+    config = copy.deepcopy(default_config)
+    change(config)
+    with pytest.raises(ConfigError) as err:
+        check_schema(config, SCHEMA)
+    for part in expected:
+        assert part in str(err.value)
+
+
+def test_check_schema_lists_every_problem_at_once(default_config):
+    config = copy.deepcopy(default_config)
+    config["scoring"]["shards"] = 0
+    config["sweep"]["parser"] = "gpt4"
+    with pytest.raises(ConfigError, match=r"2 problem\(s\)") as err:
+        check_schema(config, SCHEMA)
+    assert "scoring.shards" in str(err.value) and "sweep.parser" in str(err.value)
+    check_schema(default_config, SCHEMA)

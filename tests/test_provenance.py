@@ -44,3 +44,20 @@ def test_provenance_states_the_seed_and_versions(tmp_path):
     facts = provenance(tmp_path, {"seed": 7})
     assert facts["seed"] == "7" and facts["git commit"] == "unknown"
     assert facts["torch version"] != "not installed" and "cpus" in facts
+
+
+def test_skipped_records_are_summed_per_split(tmp_path):
+    from lvlm_debias.data.questions import BadRecord, write_skipped
+    from lvlm_debias.report.provenance import skipped_records
+
+    write_skipped(tmp_path / "a.json", "q.jsonl", [BadRecord(3, 7, "image gone"), BadRecord(4, 8, "no text")])
+    write_skipped(tmp_path / "b.json", "q.jsonl", [])
+    outputs = {
+        "m": {
+            "pope/random/label_probs_meta": tmp_path / "a.json",
+            "pope/popular/label_probs_meta": tmp_path / "b.json",
+            "pope/calibration": "x",
+        }
+    }
+    assert skipped_records(outputs) == "m pope/random: 2"
+    assert skipped_records({"m": {"pope/popular/label_probs_meta": tmp_path / "b.json"}}) == "0"

@@ -2,15 +2,20 @@
 scoring rerun with one shard instead of two (the workflow benchmark's own code path), whose tables must not change."""
 
 import copy
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT
 
-from lvlm_debias.performance.workflow_bench import workflow_benchmark
+from lvlm_debias.performance.targets import differing_files
+from lvlm_debias.performance.workflow_bench import snapshot_tables, workflow_benchmark
 
 pytestmark = pytest.mark.slow
 
@@ -30,11 +35,14 @@ def _small_config(default_config):
 
 
 def _snakemake(workdir, configfile, *extra):
+    """``snakemake`` on the checkout's Snakefile; ``extra`` (targets, options) goes first, since --configfile takes
+    every argument after it."""
     return subprocess.run(
         [
             sys.executable,
             "-m",
             "snakemake",
+            *extra,
             "--cores",
             "2",
             "--snakefile",
@@ -43,7 +51,6 @@ def _snakemake(workdir, configfile, *extra):
             str(workdir),
             "--configfile",
             str(configfile),
-            *extra,
         ],
         capture_output=True,
         text=True,
@@ -152,3 +159,97 @@ def test_snakemakes_own_report(small_run):
     assert run.returncode == 0, run.stderr[-3000:]
     html = out.read_text()
     assert "calibration" in html and len(html) > 100_000
+
+
+#: an HF token in the environment of a run, which no output may contain
+TOKEN = "hf_SentinelTokenThatMustNeverBeWritten0123"
+
+
+def _kill_while_scoring(workdir, configfile, env):
+    """Start the run in its own process group and SIGKILL the whole group (as a pre-empted cluster job is) once a
+    scoring shard has started; returns the shard log that was running."""
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--snakefile", str(ROOT / "Snakefile"),
+               "--directory", str(workdir), "--configfile", str(configfile)]  # fmt: skip
+    process = subprocess.Popen(
+        command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline:
+            running = [p for p in workdir.glob("logs/shapes-llava/*/*/shards/*.log") if "shard" in p.read_text()]
+            if running:
+                os.killpg(process.pid, signal.SIGKILL)
+                return running[0]
+            assert process.poll() is None, "the run ended before any scoring shard started"
+            time.sleep(0.1)
+        raise AssertionError("no scoring shard started within 600 s")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def resumed_run(small_run, tmp_path_factory):
+    """The small config again in a new folder, with an HF token in the environment: killed while a scoring shard
+    runs, unlocked, and resumed with --rerun-incomplete (what `make resume` does)."""
+    configfile = small_run[0].parent / "small.yaml"
+    workdir = tmp_path_factory.mktemp("resumed")
+    env = {**os.environ, "HF_TOKEN": TOKEN, "HUGGING_FACE_HUB_TOKEN": TOKEN}
+    killed = _kill_while_scoring(workdir, configfile, env)
+    assert not (workdir / "results/report.html").exists()
+    unlock = _snakemake(workdir, configfile, "--unlock")
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+         str(workdir), "--configfile", str(configfile), "--rerun-incomplete"],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return workdir, configfile, killed
+
+
+def test_killed_run_resumes_to_identical_tables(small_run, resumed_run):
+    """Checked to fail without the protection: without --rerun-incomplete the resumed run stops on the killed job's
+    incomplete output, and the comparison below catches any table that differs from the uninterrupted run."""
+    small_workdir, tables = small_run
+    workdir, _, killed = resumed_run
+    assert killed.is_file()
+    snapshot_tables(workdir / "results", workdir / "tables")
+    first_shards = tables["runs"]["shards"].iloc[0]
+    assert differing_files(small_workdir / "tables" / f"shards_{first_shards}", workdir / "tables") == []
+
+
+def test_no_output_holds_the_hf_token(resumed_run):
+    """Checked to fail: a script that logs os.environ would put the token in logs/, which this reads."""
+    workdir, _, _ = resumed_run
+    leaks = [p for p in workdir.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
+    assert leaks == []
+
+
+def test_a_corrupt_image_stops_the_job_and_skipping_counts_it(resumed_run):
+    workdir, configfile, _ = resumed_run
+    first = json.loads((workdir / "data/shapes_world/pope/random.jsonl").read_text().splitlines()[0])
+    (workdir / "data/shapes_world" / first["image"]).write_bytes(b"not a png")
+    shard = "results/shapes-llava/pope/random/shards/0.csv"
+    failed = _snakemake(workdir, configfile, shard, "--forcerun", "first_token_shard")
+    assert failed.returncode != 0
+    log = (workdir / "logs/shapes-llava/pope/random/shards/0.log").read_text()
+    assert f"record 1 (question_id {first['question_id']!r})" in log and first["image"] in log
+    assert not (workdir / shard).exists()  # no partial output left behind
+
+    config = yaml.safe_load(configfile.read_text())
+    config["scoring"]["skip_bad_records"] = True
+    skipping = workdir / "skip.yaml"
+    skipping.write_text(yaml.safe_dump(config))
+    target = "results/shapes-llava/pope/random/label_probs.meta.json"
+    meta = workdir / target
+    run = _snakemake(workdir, skipping, target)
+    assert run.returncode == 0, run.stderr[-3000:]
+    data = json.loads(meta.read_text())
+    questions = [
+        json.loads(line) for line in (workdir / "data/shapes_world/pope/random.jsonl").read_text().splitlines()
+    ]
+    assert data["skipped_records"] == sum(q["image"] == first["image"] for q in questions) > 0
+    table = pd.read_csv(workdir / "results/shapes-llava/pope/random/label_probs.csv")
+    assert first["question_id"] not in set(table["question_id"])

@@ -1,12 +1,18 @@
-"""Checks on the workflow configuration that a JSON schema cannot express, and typed views of its sections.
+"""Checks on the workflow configuration, and typed views of its sections.
 
-The Snakefile validates the config against ``config/schema.yaml`` and then calls :func:`check_config`, so a bad value
-stops the run before any job, with a message naming the key.
+The Snakefile calls :func:`check_schema` (every schema violation, one line each, naming the key and the allowed
+values), then Snakemake's ``validate`` (which fills in defaults), then :func:`check_config` (what a schema cannot
+express), so a bad value stops the run before any job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import jsonschema
+import yaml
 
 from lvlm_debias.data.shapes_world import WorldSpec
 from lvlm_debias.models.corpus import Prior
@@ -20,7 +26,48 @@ _WORLD_COUNTS = ("n_train_images", "n_eval_images")
 
 
 class ConfigError(ValueError):
-    """A config value that is well-typed but inconsistent; the message names the key."""
+    """A bad config value; the message names the key."""
+
+
+def _key(path: Sequence) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One line for a schema violation: the key, what is wrong, and what is allowed."""
+    where = _key(error.absolute_path)
+    schema = error.schema
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        lines = []
+        for key in extra:
+            near = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            inside = f" in {where}" if error.absolute_path else ""
+            if allowed:
+                lines.append(f"{_key([*error.absolute_path, key])}: unknown key{inside}{hint}; allowed keys: {allowed}")
+            else:
+                lines.append(f"{_key([*error.absolute_path, key])}: {error.message}")
+        return "\n".join(lines)
+    if error.validator == "enum":
+        return f"{where}: {error.instance!r} is not allowed; allowed values: {schema['enum']}"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    return f"{where}: {error.message}"
+
+
+def check_schema(config: Mapping, schema: str | Path) -> None:
+    """Raise :class:`ConfigError` listing every violation of the JSON schema at ``schema``, one line each."""
+    document = yaml.safe_load(Path(schema).read_text())
+    validator = jsonschema.Draft202012Validator(document)
+    errors = sorted(validator.iter_errors(dict(config)), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = "\n".join(f"  - {line}" for e in errors for line in _describe(e).splitlines())
+        raise ConfigError(f"the config has {len(errors)} problem(s):\n{lines}")
 
 
 def world_spec(config: Mapping) -> WorldSpec:

@@ -87,6 +87,8 @@ def model_outputs(model):
         out[f"{name}/calibration_png"] = f"{base}/calibration.png"
         out[f"{name}/confidence_bins"] = f"{base}/confidence_bins.csv"
         out[f"{name}/confidence_bins_png"] = f"{base}/confidence_bins.png"
+        for split in splits_of(name):
+            out[f"{name}/{split}/label_probs_meta"] = f"{base}/{split}/label_probs.meta.json"
     if SUBSET_BENCHMARKS and TEXT_ONLY:
         out["benchmark_bias"] = f"results/{model}/benchmark_bias.csv"
         out["benchmark_bias_png"] = f"results/{model}/benchmark_bias.png"

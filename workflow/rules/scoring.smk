@@ -37,6 +37,7 @@ rule first_token_shard:
         store_top=SCORING.get("store_top", 100),
         temperatures=stored_temperatures(SWEEP),
         seed=config["seed"],
+        skip_bad=SCORING.get("skip_bad_records", False),
     threads: 2
     resources:
         mem_mb=4000,
@@ -66,6 +67,7 @@ rule reference_probs:
         batch_size=SCORING.get("batch_size", 64),
         top_k=SCORING.get("top_k", 100),
         seed=config["seed"],
+        skip_bad=SCORING.get("skip_bad_records", False),
     threads: 2
     resources:
         mem_mb=4000,
@@ -90,8 +92,11 @@ rule label_probs:
     output:
         table="results/{model}/{benchmark}/{split}/label_probs.csv",
         first_token="results/{model}/{benchmark}/{split}/first_token.npz",
+        meta="results/{model}/{benchmark}/{split}/label_probs.meta.json",
     params:
         probes=PROBES,
+        image_root=image_root,
+        skip_bad=SCORING.get("skip_bad_records", False),
     log:
         "logs/{model}/{benchmark}/{split}/label_probs.log",
     benchmark:

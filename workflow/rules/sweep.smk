@@ -16,6 +16,7 @@ rule decoding_sweep:
         settings=SWEEP,
         batch_size=SCORING.get("batch_size", 64),
         seed=config["seed"],
+        skip_bad=SCORING.get("skip_bad_records", False),
     threads: 2
     resources:
         mem_mb=4000,

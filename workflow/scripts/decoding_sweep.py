@@ -5,7 +5,7 @@ import torch
 
 from lvlm_debias.analysis.sweep import sweep_configs, sweep_split
 from lvlm_debias.benchmarks import answer_parser, benchmark
-from lvlm_debias.data.jsonl import read_jsonl
+from lvlm_debias.data.questions import load_questions
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.runlog import log_to
 from lvlm_debias.scoring.continuation import Continuations
@@ -21,7 +21,10 @@ with log_to(snakemake.log[0]) as log:
     answers = scores[scores["probe"] == "naive"].set_index("question_id")[["label", "subset", "image"]]
     first_token = FirstToken.load(snakemake.input.first_token)
     model, processor = load_entry(params.model_dir, params.model)
-    questions = {q["question_id"]: q for q in read_jsonl(snakemake.input.questions)}
+    records, _ = load_questions(
+        snakemake.input.questions, params.image_root, list(spec.labels), skip_bad=params.skip_bad
+    )
+    questions = {q["question_id"]: q for q in records}
     continuations = Continuations.for_questions(
         model,
         processor,

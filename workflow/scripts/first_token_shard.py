@@ -4,7 +4,7 @@ distributions (rule first_token_shard)."""
 import torch
 
 from lvlm_debias.benchmarks import benchmark
-from lvlm_debias.data.jsonl import read_jsonl
+from lvlm_debias.data.questions import load_questions
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.runlog import log_to
 from lvlm_debias.scoring.first_token import FirstTokenSpec
@@ -15,7 +15,8 @@ from lvlm_debias.tables import write_csv
 with log_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     params, wc = snakemake.params, snakemake.wildcards
-    questions = read_jsonl(snakemake.input.questions)
+    labels = benchmark(wc.benchmark).labels
+    questions, _ = load_questions(snakemake.input.questions, params.image_root, list(labels), skip_bad=params.skip_bad)
     start, stop = shard_bounds(len(questions), int(wc.shard), params.shards, params.batch_size)
     log.info("shard %s of %d: questions %d to %d of %d", wc.shard, params.shards, start, stop, len(questions))
     model, processor = load_entry(params.model_dir, params.model)
@@ -26,7 +27,7 @@ with log_to(snakemake.log[0]) as log:
         questions[start:stop],
         params.image_root,
         template=params.model["prompt"],
-        labels=benchmark(wc.benchmark).labels,
+        labels=labels,
         probes=params.probes,
         top_k=params.top_k,
         batch_size=params.batch_size,

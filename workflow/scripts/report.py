@@ -5,7 +5,7 @@ import pandas as pd
 from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.data.jsonl import read_jsonl
 from lvlm_debias.report.paper import load_paper_numbers
-from lvlm_debias.report.provenance import job_times, provenance
+from lvlm_debias.report.provenance import job_times, provenance, skipped_records
 from lvlm_debias.report.render import load_sections, render_report
 from lvlm_debias.report.samples import sample_cards
 from lvlm_debias.runlog import log_to
@@ -25,12 +25,14 @@ with log_to(snakemake.log[0]):
         if "samples/label_probs" in outputs
     }
     claims, numbers = load_paper_numbers(params.paper_numbers)
+    facts = provenance(params.root, params.config)
+    facts["question records skipped (scoring.skip_bad_records)"] = skipped_records(params.outputs)
     sections = load_sections(params.models, params.outputs, params.model_dirs, params.paper_names, samples)
     render_report(
         snakemake.output[0],
         params.config,
         sections,
-        provenance(params.root, params.config),
+        facts,
         job_times(params.benchmarks),
         claims,
         numbers,

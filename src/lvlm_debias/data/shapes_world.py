@@ -14,7 +14,10 @@ Everything is a pure function of a ``WorldSpec`` and an explicit seed or
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import sys
+import tempfile
 import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -357,12 +360,19 @@ def write_world(out_dir: str | Path, spec: WorldSpec, n_train: int, n_eval: int,
     record is ``{"image": "images/<id>.png", "image_id", "split", "scene", "objects"}``.
     """
     out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".images.", dir=out))  # renamed to images/ once every image is written
     train_seed, eval_seed = np.random.SeedSequence(seed).spawn(2)
     scenes = generate_world(spec, n_train, train_seed, "train") + generate_world(spec, n_eval, eval_seed, "eval")
     records = []
-    for scene in tqdm(scenes, desc="rendering shapes world", unit="image", file=sys.stderr):
-        image = f"images/{scene.image_id}.png"
-        render_scene(scene, spec).save(out / image)
-        records.append({"image": image, **scene.to_dict()})
+    try:
+        for scene in tqdm(scenes, desc="rendering shapes world", unit="image", file=sys.stderr):
+            render_scene(scene, spec).save(staging / f"{scene.image_id}.png")
+            records.append({"image": f"images/{scene.image_id}.png", **scene.to_dict()})
+        staging.chmod(0o755)
+        if (out / "images").exists():
+            shutil.rmtree(out / "images")
+        os.replace(staging, out / "images")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     write_jsonl(out / "annotations.jsonl", records)

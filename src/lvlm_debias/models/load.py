@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedModel, ProcessorMixin
 
+from lvlm_debias.models.hub import check_hub_access, is_local
+
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -38,8 +40,11 @@ def load_model(
     """The model (eval mode, on ``device``) and its processor, with the tokenizer padding on the left for inference.
 
     Weights are read from safetensors files only. ``attn_implementation`` None keeps transformers' fast default;
-    "eager" is needed only where attention weights are read (``output_attentions``).
+    "eager" is needed only where attention weights are read (``output_attentions``). A hub ``source`` that cannot be
+    fetched (gated, missing, unreachable, or not cached while offline) fails at once with ``HubAccessError``.
     """
+    if not is_local(source):
+        check_hub_access(source, revision)
     target = resolve_device(device)
     processor = AutoProcessor.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
     model = AutoModelForImageTextToText.from_pretrained(

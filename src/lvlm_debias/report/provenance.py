@@ -98,6 +98,21 @@ def rule_times(jobs: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("total_seconds", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def skipped_records(outputs: Mapping[str, Mapping[str, str | Path]]) -> str:
+    """ "0", or per model and benchmark split the number of question records left out by
+    ``scoring.skip_bad_records``, from the ``label_probs.meta.json`` files among ``outputs`` (model -> key -> path)."""
+    from lvlm_debias.data.questions import read_skipped
+
+    parts = []
+    for model, paths in outputs.items():
+        for key, path in paths.items():
+            if key.endswith("/label_probs_meta"):
+                count = read_skipped(path)
+                if count:
+                    parts.append(f"{model} {key.removesuffix('/label_probs_meta')}: {count}")
+    return "; ".join(parts) if parts else "0"
+
+
 def provenance(root: str | Path, config: Mapping) -> dict[str, str]:
     """The run's facts as label -> value: code version, config hash, seed, packages, hardware."""
     git = git_state(root)
