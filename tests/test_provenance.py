@@ -61,3 +61,19 @@ def test_skipped_records_are_summed_per_split(tmp_path):
     }
     assert skipped_records(outputs) == "m pope/random: 2"
     assert skipped_records({"m": {"pope/popular/label_probs_meta": tmp_path / "b.json"}}) == "0"
+
+
+def test_sources_name_each_model_and_dataset():
+    from lvlm_debias.report.provenance import sources
+
+    config = {
+        "seed": 3,
+        "models": {"tiny": {"source": "train"}, "llava": {"source": "llava-hf/llava-1.5-7b-hf", "revision": "abc"}},
+        "benchmarks": {"pope": {"dataset": "shapes_world"}, "mme": {"dataset": "mme"}},
+    }
+    assert sources(config) == {
+        "model tiny": "trained here (data/models/tiny, seed 3)",
+        "model llava": "llava-hf/llava-1.5-7b-hf at revision abc",
+        "dataset mme": "data/mme",
+        "dataset shapes_world": "generated here (data/shapes_world, seed 3)",
+    }

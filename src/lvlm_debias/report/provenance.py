@@ -113,6 +113,25 @@ def skipped_records(outputs: Mapping[str, Mapping[str, str | Path]]) -> str:
     return "; ".join(parts) if parts else "0"
 
 
+def sources(config: Mapping) -> dict[str, str]:
+    """Where each model and dataset came from: trained or generated here (with the seed), or a hub repo / local
+    folder at a revision."""
+    facts = {}
+    for name, entry in config.get("models", {}).items():
+        source = entry.get("source", "")
+        if source == "train":
+            facts[f"model {name}"] = f"trained here (data/models/{name}, seed {config.get('seed')})"
+        else:
+            facts[f"model {name}"] = f"{source} at revision {entry.get('revision') or 'unpinned (main)'}"
+    datasets = sorted({b.get("dataset", "") for b in config.get("benchmarks", {}).values()})
+    for dataset in datasets:
+        if dataset == "shapes_world":
+            facts[f"dataset {dataset}"] = f"generated here (data/shapes_world, seed {config.get('seed')})"
+        else:
+            facts[f"dataset {dataset}"] = f"data/{dataset}"
+    return facts
+
+
 def provenance(root: str | Path, config: Mapping) -> dict[str, str]:
     """The run's facts as label -> value: code version, config hash, seed, packages, hardware."""
     git = git_state(root)
@@ -122,6 +141,7 @@ def provenance(root: str | Path, config: Mapping) -> dict[str, str]:
         "config sha256": config_hash(config),
         "seed": str(config.get("seed", "unset")),
     }
+    facts.update(sources(config))
     facts.update({f"{name} version": version for name, version in package_versions().items()})
     facts.update(hardware())
     return facts

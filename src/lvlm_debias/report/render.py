@@ -16,6 +16,7 @@ import yaml
 from lvlm_debias.report.blocks import model_blocks
 from lvlm_debias.report.html import table_html
 from lvlm_debias.report.paper import Claim, PaperNumber, claim_rows
+from lvlm_debias.report.provenance import rule_times
 
 
 @dataclass
@@ -94,6 +95,7 @@ def render_report(
             config=yaml.safe_dump(dict(config), sort_keys=False),
             facts=list((facts or {}).items()),
             times=table_html(times) if times is not None and len(times) else None,
+            rules=table_html(rule_times(times)) if times is not None and len(times) else None,
         )
     )
     out = Path(out)
