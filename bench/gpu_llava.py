@@ -7,7 +7,9 @@ random fp16 weights. Measures, on one GPU, for POPE-shaped inputs (576 image tok
 - the official way: per question, ``generate`` with scores and attentions (eager attention), for Naive, None and
   Unk, two new tokens each ("Yes" and end of sequence), questions/s;
 - two-branch generation as VDD needs it (the image branch and a None branch, each with its own KV cache), as two
-  ``generate`` runs of ``--new-tokens`` tokens, tokens/s per branch pair.
+  ``generate`` runs of ``--new-tokens`` tokens, tokens/s per branch pair;
+- VDD itself: ``generate`` with ``lvlm_debias.methods.vdd.ContrastLogitsProcessor`` and one reference branch (None)
+  or two (None and Unk: VDD-Both), each advancing its own KV cache, tokens/s (run with ``PYTHONPATH=src``).
 Writes one CSV per model (``--out``) and prints it. ``--tiny`` runs the same code on a small model on the CPU.
 """
 
@@ -172,6 +174,40 @@ def measure(size: str, batches: list[int], official_questions: int, new_tokens: 
         }
     )
     print(rows[-1], flush=True)
+
+    from lvlm_debias.methods.vdd import ContrastLogitsProcessor, ReferenceBranch
+
+    image = inputs(gen_batch, True, device, dtype)
+    text = inputs(gen_batch, False, device, dtype)
+    unk = {  # one <unk> (id 0) where the image tokens were
+        "input_ids": torch.cat([text["input_ids"][:, :5], torch.zeros_like(text["input_ids"][:, :1]),
+                                text["input_ids"][:, 5:]], dim=1),
+        "attention_mask": torch.ones(gen_batch, PROMPT_TOKENS + 1, dtype=torch.long, device=device),
+    }  # fmt: skip
+    for name, references in (("VDD-None", [text]), ("VDD-Both", [text, unk])):
+
+        def vdd(references=references):
+            branches = [ReferenceBranch(model, dict(r)) for r in references]
+            return model.generate(
+                **image,
+                do_sample=False,
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                pad_token_id=0,
+                logits_processor=[ContrastLogitsProcessor(branches, alpha=1.0, beta=0.1)],
+            )
+
+        seconds = clock(vdd, device, 1)
+        rows.append(
+            {
+                "what": f"{name}: generate + contrast processor ({len(references)} reference branch(es)), "
+                f"{new_tokens} new tokens",
+                "batch": gen_batch,
+                "seconds": seconds,
+                "tokens_per_s": gen_batch * new_tokens / seconds,
+            }
+        )
+        print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     table.insert(0, "model", f"llava-1.5-{size} (random weights)")
     table.insert(1, "device", torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu")

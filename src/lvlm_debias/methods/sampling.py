@@ -26,6 +26,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 #: a stored set whose full-softmax mass is within this of 1 is taken to cover the vocabulary (float64 rounding).
 TAIL_EPS = 1e-12
@@ -322,3 +323,15 @@ def sample_tokens(probs: np.ndarray, tail_kept: np.ndarray, seed: int) -> np.nda
 def config_grid(temperatures: Sequence[float], top_ps: Sequence[float], top_ks: Sequence[int]) -> list[DecodingConfig]:
     """Sampling configurations of the Cartesian product, temperature slowest and top-k fastest, in the given order."""
     return [DecodingConfig(t, p, k) for t, p, k in itertools.product(temperatures, top_ps, top_ks)]
+
+
+def warpers(config: DecodingConfig) -> LogitsProcessorList:
+    """transformers' own warpers for ``config``, in the order ``generate`` applies them."""
+    out = LogitsProcessorList()
+    if config.temperature != 1.0:
+        out.append(TemperatureLogitsWarper(config.temperature))
+    if config.top_k:
+        out.append(TopKLogitsWarper(config.top_k))
+    if config.top_p < 1.0:
+        out.append(TopPLogitsWarper(config.top_p))
+    return out

@@ -8,32 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from transformers import (
-    LogitsProcessorList,
-    PreTrainedModel,
-    ProcessorMixin,
-    TemperatureLogitsWarper,
-    TopKLogitsWarper,
-    TopPLogitsWarper,
-)
+from transformers import LogitsProcessorList, PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.methods.noise import stable_seed
-from lvlm_debias.methods.sampling import DecodingConfig
+from lvlm_debias.methods.sampling import DecodingConfig, warpers
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.probes import probe_inputs
 from lvlm_debias.scoring.score import load_image, next_token_logits
-
-
-def warpers(config: DecodingConfig) -> LogitsProcessorList:
-    """transformers' own warpers for ``config``, in the order ``generate`` applies them."""
-    out = LogitsProcessorList()
-    if config.temperature != 1.0:
-        out.append(TemperatureLogitsWarper(config.temperature))
-    if config.top_k:
-        out.append(TopKLogitsWarper(config.top_k))
-    if config.top_p < 1.0:
-        out.append(TopPLogitsWarper(config.top_p))
-    return out
 
 
 class ForceFirstToken:
