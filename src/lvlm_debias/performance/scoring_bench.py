@@ -21,7 +21,7 @@ from lvlm_debias.performance.measure import timed
 from lvlm_debias.performance.official import generate_answers, official_label_probs
 from lvlm_debias.performance.targets import Target, agreement, targets_frame
 from lvlm_debias.scoring.continuation import Continuations
-from lvlm_debias.scoring.first_token import FirstTokenSpec
+from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
 from lvlm_debias.scoring.score import score_questions, token_label_index
 
 log = logging.getLogger(__name__)
@@ -101,77 +101,19 @@ def scoring_benchmark(
         ]
     )
 
-    answers = pd.DataFrame(
-        {
-            "label": [q["label"] for q in questions],
-            "subset": [q.get("subset", "") for q in questions],
-            "image": [q["image"] for q in questions],
-        },
-        index=pd.Index([q["question_id"] for q in questions], name="question_id"),
-    )
-    model, processor = ours
-    continuations = Continuations.for_questions(
-        model,
-        processor,
-        questions,
-        image_root,
-        template,
-        first_token.top_ids,
-        seed,
-        sweep.get("max_new_tokens", 16),
-        batch_size,
-    )
-    _, configs = sweep_configs(sweep)
-    parse = answer_parser(name, sweep.get("parser", "vcd"))
-    table, sweep_s = timed(
-        lambda: sweep_split(
-            name,
-            answers,
-            first_token,
-            token_label_index(processor, labels).numpy(),
-            configs,
-            seed,
-            parse,
-            continuations,
-        )
-    )
-    timed_configs = [c for c in configs if c.do_sample][:generate_runs]
-    run_seconds = []
-    for config in timed_configs:
-        _, seconds = timed(
-            lambda config=config: generate_answers(
-                model,
-                processor,
-                questions,
-                image_root,
-                template=template,
-                config=config,
-                max_new_tokens=sweep.get("max_new_tokens", 16),
-                batch_size=batch_size,
-                seed=seed,
-            )
-        )
-        run_seconds.append(seconds)
-    per_run = sum(run_seconds) / len(run_seconds)
-    g = len(configs)
+    g = len(sweep_configs(sweep)[1])
+    sweep_s, generate_s, continued, timed_runs = _sweep_costs(
+        ours, questions, image_root, first_token, name=name, template=template, sweep=sweep, seed=seed,
+        batch_size=batch_size, generate_runs=generate_runs,
+    )  # fmt: skip
     sweep_table = pd.DataFrame(
         [
-            {
-                "way": "ours: stored distributions + continuations",
-                "configs": g,
-                "seconds": sweep_s,
-                "continued_answers": int(table["continued"].sum()),
-                "timed_runs": g,
-            },
-            {
-                "way": "G generate runs (scaled from the timed runs)",
-                "configs": g,
-                "seconds": per_run * g,
-                "continued_answers": 0,
-                "timed_runs": len(run_seconds),
-            },
+            {"way": "ours: stored distributions + continuations", "configs": g, "seconds": sweep_s,
+             "continued_answers": continued, "timed_runs": g},
+            {"way": "G generate runs (scaled from the timed runs)", "configs": g, "seconds": generate_s,
+             "continued_answers": 0, "timed_runs": timed_runs},
         ]
-    )
+    )  # fmt: skip
     sweep_table["per_naive_pass"] = sweep_table["seconds"] / naive_s
     sweep_table["per_scoring_pass"] = sweep_table["seconds"] / ours_s
 
@@ -189,3 +131,50 @@ def scoring_benchmark(
         "sweep": sweep_table,
         "targets": targets_frame(targets),
     }
+
+
+def _sweep_costs(
+    ours: tuple[PreTrainedModel, ProcessorMixin],
+    questions: Sequence[Mapping],
+    image_root: str | Path,
+    first_token: FirstToken,
+    *,
+    name: str,
+    template: str,
+    sweep: Mapping,
+    seed: int,
+    batch_size: int,
+    generate_runs: int,
+) -> tuple[float, float, int, int]:
+    """Seconds of the sweep from stored distributions (continuations included), seconds of G batched ``generate``
+    runs (mean of ``generate_runs`` timed sampling configurations, times G), answers continued, runs timed."""
+    model, processor = ours
+    answers = pd.DataFrame(
+        {
+            "label": [q["label"] for q in questions],
+            "subset": [q.get("subset", "") for q in questions],
+            "image": [q["image"] for q in questions],
+        },
+        index=pd.Index([q["question_id"] for q in questions], name="question_id"),
+    )
+    max_new_tokens = sweep.get("max_new_tokens", 16)
+    continuations = Continuations.for_questions(
+        model, processor, questions, image_root, template, first_token.top_ids, seed, max_new_tokens, batch_size
+    )
+    _, configs = sweep_configs(sweep)
+    token_labels = token_label_index(processor, benchmark(name).labels).numpy()
+    parse = answer_parser(name, sweep.get("parser", "vcd"))
+    table, sweep_s = timed(
+        lambda: sweep_split(name, answers, first_token, token_labels, configs, seed, parse, continuations)
+    )
+    run_seconds = [
+        timed(
+            lambda config=config: generate_answers(
+                model, processor, questions, image_root, template=template, config=config,
+                max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
+            )
+        )[1]
+        for config in [c for c in configs if c.do_sample][:generate_runs]
+    ]  # fmt: skip
+    generate_s = sum(run_seconds) / len(run_seconds) * len(configs)
+    return sweep_s, generate_s, int(table["continued"].sum()), len(run_seconds)

@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from lvlm_debias.analysis.bias import OVERALL
+
 TEXT_REFERENCES = ("none", "unk", "both")
 IMAGE_REFERENCES = ("noise", "zero", "one")
 
@@ -118,7 +120,7 @@ def _text_answerable_subsets(outputs: Mapping[str, Path]) -> Verdict | None:
     table = _read(outputs, "benchmark_bias")
     if table is None:
         return None
-    mmmu = table[(table["benchmark"] == "mmmu") & (table["subset"] != "overall")]
+    mmmu = table[(table["benchmark"] == "mmmu") & (table["subset"] != OVERALL)]
     if mmmu.empty:
         return None
     flagged = mmmu[mmmu["text_answerable"]]
