@@ -35,3 +35,24 @@ def tiny_llava(tiny_spec):
 @pytest.fixture()
 def default_config() -> dict:
     return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def write_questions(tmp_path, n, first_id=0, labels=("no",)):
+    """``n`` POPE-style questions about random images saved in ``tmp_path``: ids from ``first_id``, objects and
+    labels cycling through their lists."""
+    from test_probes import _image
+
+    out = []
+    for i in range(n):
+        _image(i).save(tmp_path / f"{i}.png")
+        obj = ["circle", "star", "square"][i % 3]
+        out.append(
+            {
+                "question_id": first_id + i,
+                "image": f"{i}.png",
+                "text": f"Is there a {obj} in the image?",
+                "label": labels[i % len(labels)],
+                "subset": "s",
+            }
+        )
+    return out

@@ -7,7 +7,7 @@ import sys
 
 import pandas as pd
 import pytest
-from test_probes import _image
+from conftest import write_questions
 
 from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.models.prompts import LLAVA_HF
@@ -21,20 +21,7 @@ from lvlm_debias.scoring.score import YES_NO, score_questions
 
 
 def _questions(tmp_path, n=6):
-    out = []
-    for i in range(n):
-        _image(i).save(tmp_path / f"{i}.png")
-        obj = ["circle", "star", "square"][i % 3]
-        out.append(
-            {
-                "question_id": i,
-                "image": f"{i}.png",
-                "text": f"Is there a {obj} in the image?",
-                "label": ["yes", "no"][i % 2],
-                "subset": "s",
-            }
-        )
-    return out
+    return write_questions(tmp_path, n, labels=("yes", "no"))
 
 
 def test_official_way_gives_our_label_probabilities(tiny_llava, tmp_path):

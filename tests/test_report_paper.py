@@ -21,48 +21,22 @@ def test_the_repository_file_loads_and_names_only_known_checks():
     assert all(n.source for n in numbers)
 
 
+def _number(**change):
+    """A paper-number entry with every field, ``change`` applied (``None`` removes the field)."""
+    entry = {"model": "m", "benchmark": "pope", "split": "s", "method": "naive", "metric": "f1", "value": 80.0,
+             "source": "Table 1", **change}  # fmt: skip
+    return {k: v for k, v in entry.items() if v is not None}
+
+
 def test_bad_entries_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"claims\[0\] has unknown id 'nope'"):
         load_paper_numbers(_write(tmp_path, {"claims": [{"id": "nope", "source": "x", "claim": "y"}]}))
     with pytest.raises(ValueError, match=r"numbers\[0\] misses \['value'"):
-        load_paper_numbers(
-            _write(
-                tmp_path,
-                {
-                    "numbers": [
-                        {
-                            "model": "m",
-                            "benchmark": "pope",
-                            "split": "s",
-                            "method": "naive",
-                            "metric": "f1",
-                            "source": "Table 1",
-                        }
-                    ]
-                },
-            )
-        )
+        load_paper_numbers(_write(tmp_path, {"numbers": [_number(value=None)]}))
     with pytest.raises(ValueError, match=r"unknown top-level keys \['tables'\]"):
         load_paper_numbers(_write(tmp_path, {"tables": []}))
     with pytest.raises(ValueError, match=r"numbers\[0\]: could not convert"):
-        load_paper_numbers(
-            _write(
-                tmp_path,
-                {
-                    "numbers": [
-                        {
-                            "model": "m",
-                            "benchmark": "pope",
-                            "split": "s",
-                            "method": "naive",
-                            "metric": "f1",
-                            "value": "high",
-                            "source": "Table 1",
-                        }
-                    ]
-                },
-            )
-        )
+        load_paper_numbers(_write(tmp_path, {"numbers": [_number(value="high")]}))
 
 
 def _outputs(tmp_path):
@@ -119,41 +93,14 @@ def test_claims_are_checked_on_this_runs_tables(tmp_path):
     assert claim_rows(claims, outputs, "attention")[0]["agrees"] == "—"
 
 
-def test_numbers_sit_beside_ours_with_the_delta(tmp_path, monkeypatch):
-    path = _write(
-        tmp_path,
-        {
-            "numbers": [
-                {
-                    "model": "llava-1.5-7b",
-                    "benchmark": "pope",
-                    "split": "random",
-                    "method": "none",
-                    "metric": "f1",
-                    "value": 80.0,
-                    "source": "Table 1",
-                },
-                {
-                    "model": "llava-1.5-13b",
-                    "benchmark": "pope",
-                    "split": "random",
-                    "method": "none",
-                    "metric": "f1",
-                    "value": 81.0,
-                    "source": "Table 1",
-                },
-                {
-                    "model": "llava-1.5-7b",
-                    "benchmark": "pope",
-                    "split": "adversarial",
-                    "method": "none",
-                    "metric": "f1",
-                    "value": 70.0,
-                    "source": "Table 1",
-                },
-            ]
-        },
-    )
+def test_numbers_sit_beside_ours_with_the_delta(tmp_path):
+    random = {"split": "random", "method": "none"}
+    numbers = [
+        _number(model="llava-1.5-7b", **random),
+        _number(model="llava-1.5-13b", value=81.0, **random),
+        _number(model="llava-1.5-7b", split="adversarial", method="none", value=70.0),
+    ]
+    path = _write(tmp_path, {"numbers": numbers})
     _, numbers = load_paper_numbers(path)
     outputs = _outputs(tmp_path)
     table = number_rows(numbers, "llava-1.5-7b", outputs)

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from test_probes import _image
+from conftest import write_questions
 
 from lvlm_debias.models.prompts import LLAVA_HF
 from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
@@ -26,20 +26,7 @@ def test_shard_bounds_fall_on_batches():
 
 
 def _questions(tmp_path, n=7):
-    out = []
-    for i in range(n):
-        _image(i).save(tmp_path / f"{i}.png")
-        obj = ["circle", "star", "square"][i % 3]
-        out.append(
-            {
-                "question_id": 10 + i,
-                "image": f"{i}.png",
-                "text": f"Is there a {obj} in the image?",
-                "label": "no",
-                "subset": "s",
-            }
-        )
-    return out
+    return write_questions(tmp_path, n, first_id=10)
 
 
 def _run(tiny_llava, questions, root, shards, batch_size, out):
