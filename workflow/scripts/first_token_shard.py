@@ -5,10 +5,9 @@ import torch
 
 from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.data.questions import load_questions
-from lvlm_debias.models.load import load_entry
 from lvlm_debias.runlog import log_to
 from lvlm_debias.scoring.first_token import FirstTokenSpec
-from lvlm_debias.scoring.score import score_questions
+from lvlm_debias.scoring.score import score_with_entry
 from lvlm_debias.scoring.shards import shard_bounds
 from lvlm_debias.tables import write_csv
 
@@ -19,14 +18,12 @@ with log_to(snakemake.log[0]) as log:
     questions, _ = load_questions(snakemake.input.questions, params.image_root, list(labels), skip_bad=params.skip_bad)
     start, stop = shard_bounds(len(questions), int(wc.shard), params.shards, params.batch_size)
     log.info("shard %s of %d: questions %d to %d of %d", wc.shard, params.shards, start, stop, len(questions))
-    model, processor = load_entry(params.model_dir, params.model)
     spec = FirstTokenSpec(params.store_top, tuple(params.temperatures))
-    scores, first_token, passes = score_questions(
-        model,
-        processor,
+    scores, first_token, passes = score_with_entry(
+        params.model_dir,
+        params.model,
         questions[start:stop],
         params.image_root,
-        template=params.model["prompt"],
         labels=labels,
         probes=params.probes,
         top_k=params.top_k,

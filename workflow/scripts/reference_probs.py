@@ -5,9 +5,8 @@ import torch
 
 from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.data.questions import load_questions
-from lvlm_debias.models.load import load_entry
 from lvlm_debias.runlog import log_to
-from lvlm_debias.scoring.score import score_questions
+from lvlm_debias.scoring.score import score_with_entry
 from lvlm_debias.tables import write_csv
 
 with log_to(snakemake.log[0]) as log:
@@ -15,13 +14,11 @@ with log_to(snakemake.log[0]) as log:
     params, wc = snakemake.params, snakemake.wildcards
     labels = benchmark(wc.benchmark).labels
     questions, _ = load_questions(snakemake.input.questions, params.image_root, list(labels), skip_bad=params.skip_bad)
-    model, processor = load_entry(params.model_dir, params.model)
-    scores, _, passes = score_questions(
-        model,
-        processor,
+    scores, _, passes = score_with_entry(
+        params.model_dir,
+        params.model,
         questions,
         params.image_root,
-        template=params.model["prompt"],
         labels=labels,
         probes=params.probes,
         top_k=params.top_k,

@@ -17,6 +17,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.analysis.sweep import stored_temperatures, sweep_configs, sweep_split
 from lvlm_debias.benchmarks import answer_parser, benchmark
+from lvlm_debias.methods.sampling import DecodingConfig
 from lvlm_debias.performance.measure import timed
 from lvlm_debias.performance.official import generate_answers, official_label_probs
 from lvlm_debias.performance.targets import Target, agreement, targets_frame
@@ -101,9 +102,10 @@ def scoring_benchmark(
         ]
     )
 
-    g = len(sweep_configs(sweep)[1])
+    _, configs = sweep_configs(sweep)
+    g = len(configs)
     sweep_s, generate_s, continued, timed_runs = _sweep_costs(
-        ours, questions, image_root, first_token, name=name, template=template, sweep=sweep, seed=seed,
+        ours, questions, image_root, first_token, configs, name=name, template=template, sweep=sweep, seed=seed,
         batch_size=batch_size, generate_runs=generate_runs,
     )  # fmt: skip
     sweep_table = pd.DataFrame(
@@ -138,6 +140,7 @@ def _sweep_costs(
     questions: Sequence[Mapping],
     image_root: str | Path,
     first_token: FirstToken,
+    configs: Sequence[DecodingConfig],
     *,
     name: str,
     template: str,
@@ -146,8 +149,9 @@ def _sweep_costs(
     batch_size: int,
     generate_runs: int,
 ) -> tuple[float, float, int, int]:
-    """Seconds of the sweep from stored distributions (continuations included), seconds of G batched ``generate``
-    runs (mean of ``generate_runs`` timed sampling configurations, times G), answers continued, runs timed."""
+    """Seconds of the sweep over ``configs`` from stored distributions (continuations included), seconds of G
+    batched ``generate`` runs (mean of ``generate_runs`` timed sampling configurations, times G), answers continued,
+    runs timed."""
     model, processor = ours
     answers = pd.DataFrame(
         {
@@ -161,7 +165,6 @@ def _sweep_costs(
     continuations = Continuations.for_questions(
         model, processor, questions, image_root, template, first_token.top_ids, seed, max_new_tokens, batch_size
     )
-    _, configs = sweep_configs(sweep)
     token_labels = token_label_index(processor, benchmark(name).labels).numpy()
     parse = answer_parser(name, sweep.get("parser", "vcd"))
     table, sweep_s = timed(
