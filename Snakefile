@@ -32,6 +32,7 @@ include: "workflow/rules/scoring.smk"
 include: "workflow/rules/calibration.smk"
 include: "workflow/rules/prior.smk"
 include: "workflow/rules/sweep.smk"
+include: "workflow/rules/generation.smk"
 include: "workflow/rules/report.smk"
 
 

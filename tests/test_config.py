@@ -39,6 +39,12 @@ def test_default_config_is_valid(default_config):
         (lambda c: c["benchmarks"]["mme"].update(subtasks=["ocr"]), "subtasks"),
         (lambda c: c["benchmarks"].update(vqav2={"dataset": "shapes_world"}), "vqav2"),
         (lambda c: c["prior_probing"]["questions"].append({"text": "What colour is it?"}), "absent"),
+        (lambda c: c["generation"].update(alpha=-0.5), "alpha"),
+        (lambda c: c["generation"].update(beta=0), "beta"),
+        (lambda c: c["generation"].update(beta=1.5), "beta"),
+        (lambda c: c["generation"].update(methods=["naive", "dola"]), "methods"),
+        (lambda c: c["generation"].update(settings=["fastest"]), "settings"),
+        (lambda c: c["generation"]["objects"].update(star="stars"), "objects"),
     ],
 )
 def test_schema_names_the_bad_key(default_config, change, named):
@@ -58,7 +64,11 @@ def test_schema_names_the_bad_key(default_config, change, named):
         (lambda c: c["models"]["shapes-llava"]["architecture"].update(patch_size=7), "patch_size"),
         (lambda c: c["benchmarks"]["pope"].update(n_images=10_000), "benchmarks.pope.n_images"),
         (lambda c: c["benchmarks"]["mmmu"].update(n_images=10_000), "benchmarks.mmmu.n_images"),
-        (lambda c: c["models"]["shapes-llava"]["training"].update(text_replay=0.6, caption_share=0.5), "caption_share"),
+        (lambda c: c["generation"].update(n_images=10_000), "generation.n_images"),
+        (lambda c: c["generation"]["objects"].pop("star"), "generation.objects lacks the world's shapes"),
+        (lambda c: c["generation"]["objects"].update(moon=["stars"]), "generation.objects"),
+        (lambda c: c["generation"].update(classification=["pope", "mmmu"]) or c["benchmarks"].pop("mmmu"), "mmmu"),
+        (lambda c: c.pop("sweep"), "generation.settings 'best' needs the sweep"),
     ],
 )
 def test_consistency_checks_name_the_key(default_config, change, named):

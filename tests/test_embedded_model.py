@@ -29,6 +29,7 @@ TRAINING = {
     "vision_images": 200,
     "text_steps": 250,
     "visual_steps": 40,
+    "caption_steps": 20,
     "batch_size": 32,
     "text_corpus_size": 4000,
 }

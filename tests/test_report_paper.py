@@ -67,8 +67,25 @@ def _outputs(tmp_path):
             "gain": [0.07],
         }
     )
+    contrastive = pd.DataFrame(
+        {
+            "benchmark": "pope",
+            "split": ["random"] * 4 + ["popular"] * 4,
+            "setting": "default",
+            "method": ["naive", "vcd", "vdd-none", "vdd-both"] * 2,
+            "f1": [0.70, 0.72, 0.74, 0.80, 0.60, 0.61, 0.70, 0.62],
+        }
+    )
+    chair = pd.DataFrame({"setting": "default", "method": ["naive", "vcd", "vdd-unk"], "chair_s": [0.40, 0.30, 0.45]})
+    tables = {
+        "pope/calibration": calibration,
+        "pope/confidence_bins": bins,
+        "decoding": decoding,
+        "contrastive": contrastive,
+        "chair": chair,
+    }
     paths = {}
-    for key, table in {"pope/calibration": calibration, "pope/confidence_bins": bins, "decoding": decoding}.items():
+    for key, table in tables.items():
         paths[key] = tmp_path / f"{key.replace('/', '_')}.csv"
         table.to_csv(paths[key], index=False)
     return paths
@@ -91,6 +108,17 @@ def test_claims_are_checked_on_this_runs_tables(tmp_path):
     # claims whose tables this run lacks are left out; attention is shown as not computed
     assert not any("MMMU" in r["paper"] for r in rows.values())
     assert claim_rows(claims, outputs, "attention")[0]["agrees"] == "—"
+    # VDD: vdd-none averages 72.0 F1 over the splits, vdd-both 71.0, naive 65.0; CHAIR_s of vdd-unk above naive
+    vdd = claim_rows(claims, outputs, "contrastive")[0]
+    assert (vdd["this run"], vdd["agrees"]) == (
+        "POPE F1 (splits averaged): best VDD vdd-none 72.0 vs naive 65.0, VCD 66.5",
+        "yes",
+    )
+    chair = claim_rows(claims, outputs, "chair")[0]
+    assert (chair["this run"], chair["agrees"]) == (
+        "CHAIR_s: best VDD vdd-unk 45.0 % vs naive 40.0 %, VCD 30.0 %",
+        "no",
+    )
 
 
 def test_numbers_sit_beside_ours_with_the_delta(tmp_path):

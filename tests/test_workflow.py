@@ -25,7 +25,9 @@ def _small_config(default_config):
     config["world"].update(n_train_images=80, n_eval_images=12, image_size=32)
     model = config["models"]["shapes-llava"]
     model["architecture"].update(image_size=32, vision_hidden=32, text_hidden=64)
-    model["training"].update(vision_steps=10, vision_images=100, text_steps=40, visual_steps=20, text_corpus_size=500)
+    model["training"].update(
+        vision_steps=10, vision_images=100, text_steps=40, visual_steps=20, caption_steps=10, text_corpus_size=500
+    )
     config["benchmarks"]["pope"]["n_images"] = 12
     config["benchmarks"]["mme"]["n_images"] = 6
     config["benchmarks"]["mmmu"]["n_images"] = 6

@@ -15,6 +15,7 @@ import jsonschema
 import yaml
 
 from lvlm_debias.data.shapes_world import WorldSpec
+from lvlm_debias.metrics.chair import synonym_table
 from lvlm_debias.models.corpus import Prior
 from lvlm_debias.models.tiny_llava import TinyLlavaSpec
 from lvlm_debias.models.train import TrainSettings
@@ -120,3 +121,31 @@ def check_config(config: Mapping) -> None:
                 f"benchmarks.{name}.n_images {settings['n_images']} exceeds world.n_eval_images "
                 f"{config['world'].get('n_eval_images')}"
             )
+    _check_generation(config)
+
+
+def _check_generation(config: Mapping) -> None:
+    """The generation section against the rest: images, CHAIR vocabulary, benchmarks, the sweep for "best"."""
+    generation = config.get("generation")
+    if not generation:
+        return
+    n_images, n_eval = generation.get("n_images", 100), config["world"].get("n_eval_images", 0)
+    if generation.get("dataset") == "shapes_world" and n_images > n_eval:
+        raise ConfigError(f"generation.n_images {n_images} exceeds world.n_eval_images {n_eval}")
+    missing = [s for s in config["world"]["shapes"] if s not in generation["objects"]]
+    if generation.get("dataset") == "shapes_world" and missing:
+        raise ConfigError(
+            f"generation.objects lacks the world's shapes {missing}: CHAIR needs every ground-truth object"
+        )
+    try:
+        synonym_table(generation["objects"])
+    except ValueError as err:
+        raise ConfigError(f"generation.objects: {err}") from err
+    unknown = [b for b in generation.get("classification", []) if b not in config["benchmarks"]]
+    if unknown:
+        raise ConfigError(
+            f"generation.classification names {unknown}, which are not configured under benchmarks "
+            f"({list(config['benchmarks'])})"
+        )
+    if "best" in generation.get("settings", ["default", "best"]) and not config.get("sweep"):
+        raise ConfigError("generation.settings 'best' needs the sweep section (the best configuration comes from it)")

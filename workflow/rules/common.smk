@@ -22,6 +22,8 @@ TEXT_ONLY = [p for p in ("none", "unk") if p in PROBES]
 SWEEP = config.get("sweep", {})
 PRIOR_PROBING = config.get("prior_probing")
 REPORT = config.get("report", {})
+GENERATION = config.get("generation", {})
+GENERATION_SETTINGS = GENERATION.get("settings", ["default", "best"]) if GENERATION else []
 ENV = "../../envs/lvlm.yaml"
 
 
@@ -34,6 +36,7 @@ ALL_SPLITS = sorted({s for b in BENCHMARKS for s in splits_of(b)})
 BENCHMARK_SPLITS = [f"{b}/{s}" for b in BENCHMARKS for s in splits_of(b)]
 SAMPLES_FROM = BENCHMARK_SPLITS[0].split("/")
 SUBSET_BENCHMARKS = [b for b in BENCHMARKS if benchmark(b).subset]
+CONTRASTIVE_SPLITS = [f"{b}/{s}" for b in GENERATION.get("classification", []) for s in splits_of(b)]
 
 
 def one_of(names):
@@ -46,6 +49,7 @@ wildcard_constraints:
     benchmark=one_of(BENCHMARKS),
     split=one_of(ALL_SPLITS),
     shard=r"\d+",
+    setting=one_of(GENERATION_SETTINGS),
 
 
 def model_dir(model):
@@ -69,6 +73,11 @@ def questions_file(wildcards):
 
 def image_root(wildcards):
     return f"data/{BENCHMARKS[wildcards.benchmark]['dataset']}"
+
+
+def decoding_summary_input(wildcards):
+    """The decoding sweep's summary, which the "best" generation setting reads its configuration from."""
+    return [f"results/{wildcards.model}/decoding.csv"] if wildcards.setting == "best" else []
 
 
 def split_label_probs(wildcards):
@@ -98,6 +107,13 @@ def model_outputs(model):
     if PRIOR_PROBING:
         out["prior_probing"] = f"results/{model}/prior_probing.csv"
         out["prior_probing_png"] = f"results/{model}/prior_probing.png"
+    if GENERATION:
+        out["chair"] = f"results/{model}/chair.csv"
+        out["chair_png"] = f"results/{model}/chair.png"
+        out["chair_samples"] = f"results/{model}/chair_samples.json"
+    if GENERATION and CONTRASTIVE_SPLITS:
+        out["contrastive"] = f"results/{model}/contrastive.csv"
+        out["contrastive_png"] = f"results/{model}/contrastive.png"
     if REPORT.get("samples", 8):
         name, split = SAMPLES_FROM
         out["samples/label_probs"] = f"results/{model}/{name}/{split}/label_probs.csv"

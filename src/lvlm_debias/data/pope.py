@@ -25,7 +25,7 @@ QUESTION_TEMPLATE = "Is there a {object} in the image?"
 POPE_SPLITS: tuple[str, ...] = ("random", "popular", "adversarial")
 
 
-def _object_name(obj: dict, index: int) -> str:
+def object_name(obj: dict, index: int) -> str:
     name = obj.get("name", obj.get("shape"))
     if name is None:
         raise ValueError(f"annotations: record {index} has an object without a 'name' or 'shape' key: {obj!r}")
@@ -37,7 +37,7 @@ def _present_objects(record: dict, index: int) -> dict[str, bool]:
     require_fields(record, ("image", "objects"), "annotations", index)
     present: dict[str, bool] = {}
     for obj in record["objects"]:
-        name = _object_name(obj, index)
+        name = object_name(obj, index)
         present[name] = present.get(name, True) and bool(obj.get("hard"))
     return present
 

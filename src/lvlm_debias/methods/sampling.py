@@ -68,6 +68,16 @@ class DecodingConfig:
             return "greedy"
         return f"T={self.temperature:g},p={self.top_p:g},k={self.top_k}"
 
+    @classmethod
+    def from_name(cls, name: str) -> DecodingConfig:
+        """The configuration :attr:`name` describes ("greedy" or "T=0.2,p=0.9,k=50"); inverse of ``name``."""
+        if name == "greedy":
+            return cls(do_sample=False)
+        parts = dict(part.split("=", 1) for part in name.split(",") if "=" in part)
+        if sorted(parts) != ["T", "k", "p"]:
+            raise ValueError(f"decoding configuration {name!r} is neither 'greedy' nor of the form 'T=1,p=0.9,k=0'")
+        return cls(temperature=float(parts["T"]), top_p=float(parts["p"]), top_k=int(parts["k"]))
+
     def generate_kwargs(self) -> dict[str, float | int | bool]:
         """Keyword arguments for ``model.generate`` with these semantics (``top_k=0`` passed explicitly, see module)."""
         if not self.do_sample:

@@ -1,6 +1,7 @@
 """Train the embedded ShapesWorld LLaVA in seeded stages, as LLaVA-1.5 is built: (0) the vision tower learns to
 see objects (standing in for CLIP pretraining), (a) text-only pretraining of the language model on a corpus that
-follows the injected prior, (b) visual instruction tuning on a limited image budget with balanced labels."""
+follows the injected prior, (b) visual instruction tuning on a limited image budget with balanced labels, (c) caption
+tuning ("Describe the image."), replaying stage-b questions so that the yes/no answers are kept."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ class TrainSettings:
     text_corpus_size: int = 20000
     task_text_share: float = 0.3
     task_visual_share: float = 0.5
-    caption_share: float = 0.0
+    caption_steps: int = 400
+    caption_replay: float = 0.4
     freeze_vision: bool = True
     visual_yes_share: float = 0.5
     heldout_share: float = 0.1
@@ -65,16 +67,15 @@ class TrainSettings:
     grad_clip: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("task_visual_share", "caption_share"):
+        for name in ("task_visual_share", "caption_replay"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"training.{name} must lie in [0, 1), got {getattr(self, name)!r}")
+        if self.text_replay >= 1 or self.text_replay < 0:
+            raise ValueError(
+                f"training.text_replay must lie in [0, 1) (stage b needs visual questions), got {self.text_replay!r}"
+            )
         if not 0 < self.visual_yes_share < 1:
             raise ValueError(f"training.visual_yes_share must lie in (0, 1), got {self.visual_yes_share!r}")
-        if self.text_replay + self.caption_share >= 1:
-            raise ValueError(
-                f"training.text_replay + caption_share must stay below 1 (stage b needs visual questions), got "
-                f"{self.text_replay} + {self.caption_share}"
-            )
         if self.vision_pooling not in VISION_POOLING:
             raise ValueError(
                 f"training.vision_pooling must be one of {list(VISION_POOLING)}, got {self.vision_pooling!r}"
@@ -264,15 +265,11 @@ def train_tiny_llava(
     for i in tqdm(range(settings.text_steps), desc="stage a: text-only pretraining", mininterval=5):
         losses["text"].append(step("text", learning_rate(i, settings.text_steps, peak, warmup)))
     for i in tqdm(range(settings.visual_steps), desc="stage b: visual instruction tuning", mininterval=5):
-        draw = rng.random()
-        stage = (
-            "text"
-            if draw < settings.text_replay
-            else "caption"
-            if draw < settings.text_replay + settings.caption_share
-            else "visual"
-        )
+        stage = "text" if rng.random() < settings.text_replay else "visual"
         losses[stage].append(step(stage, learning_rate(i, settings.visual_steps, peak, warmup)))
+    for i in tqdm(range(settings.caption_steps), desc="stage c: caption tuning", mininterval=5):
+        stage = "visual" if rng.random() < settings.caption_replay else "caption"
+        losses[stage].append(step(stage, learning_rate(i, settings.caption_steps, peak, warmup)))
     model.eval()
     train_seconds = time.perf_counter() - started
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -9,9 +10,10 @@ import pandas as pd
 
 from lvlm_debias.analysis.bias import bias_findings
 from lvlm_debias.analysis.calibration import calibration_findings, paper_layout
+from lvlm_debias.analysis.generation import chair_findings, contrastive_findings
 from lvlm_debias.analysis.prior import prior_findings, top_answers_summary
 from lvlm_debias.benchmarks import BENCHMARKS
-from lvlm_debias.report.html import Block, data_uri, table_html
+from lvlm_debias.report.html import Block, captions_html, data_uri, table_html
 from lvlm_debias.report.paper import Claim, PaperNumber, claim_rows, number_rows
 
 PERCENT = ["accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus"]
@@ -122,4 +124,35 @@ def _blocks(
             figures=[data_uri(outputs["decoding_png"])],
         )
         blocks.append(("decoding", block))
+    if "chair" in outputs:
+        table = pd.read_csv(outputs["chair"])
+        samples = json.loads(Path(outputs["chair_samples"]).read_text())
+        block = Block(
+            "Captions: VDD vs VCD vs naive decoding, CHAIR (paper, Section 4.2)",
+            'Each evaluation image is captioned ("Describe the image.") with naive decoding, VCD (contrast with '
+            "the image noised at diffusion step 500) and VDD (contrast with the input without the image: None, Unk, "
+            "or Both = the mean of their logits), at the sweep's default and best decoding settings. CHAIR_i: "
+            "hallucinated object mentions / all mentions; CHAIR_s: captions with any hallucinated object; recall: "
+            "ground-truth objects mentioned.",
+            findings=chair_findings(table),
+            tables=[("CHAIR per setting and method", _table(table, ["chair_i", "chair_s", "recall"]))],
+            figures=[data_uri(outputs["chair_png"])],
+        )
+        for setting, rows in samples.items():
+            block.tables.append(
+                (f"Captions side by side ({setting} setting); objects not in the image are marked", captions_html(rows))
+            )
+        blocks.append(("chair", block))
+    if "contrastive" in outputs:
+        table = pd.read_csv(outputs["contrastive"])
+        block = Block(
+            "Classification answered by generation: VDD vs VCD vs naive (paper, Section 4.2)",
+            "The yes/no benchmarks answered by sampling a short answer under each decoding method and setting, the "
+            "answer read by the benchmark's parser (unclear: answers that name no label, which the parser still "
+            "maps to one).",
+            findings=contrastive_findings(table),
+            tables=[("Per benchmark, split, setting and method", _table(table, PERCENT + ["unclear"]))],
+            figures=[data_uri(outputs["contrastive_png"])],
+        )
+        blocks.append(("contrastive", block))
     return blocks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 
 import pandas as pd
@@ -48,3 +49,27 @@ def _number(value: float) -> str:
     if pd.isna(value):
         return ""
     return f"{value:.1f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def captions_html(samples: Sequence[dict]) -> str:
+    """Captions side by side: one row per image (thumbnail, ground-truth objects), one column per decoding method;
+    object mentions marked ``<mark class="hallucinated">`` (not in the image) or ``<mark class="correct">``. Every
+    piece of text is escaped."""
+    if not samples:
+        return ""
+    methods = list(samples[0]["captions"])
+    head = "".join(f"<th>{escape(m)}</th>" for m in ["image", "objects", *methods])
+    rows = []
+    for sample in samples:
+        cells = [
+            f'<td><img class="thumb" src="{escape(sample["thumbnail"])}" alt="{escape(sample["image"])}"></td>',
+            f"<td>{escape(', '.join(sample['objects']))}</td>",
+        ]
+        for method in methods:
+            pieces = [
+                f'<mark class="{escape(mark)}">{escape(text)}</mark>' if mark else escape(text)
+                for text, mark in sample["captions"].get(method, [])
+            ]
+            cells.append(f"<td>{''.join(pieces)}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f'<table class="data captions"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

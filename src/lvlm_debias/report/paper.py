@@ -158,6 +158,43 @@ def _attention(outputs: Mapping[str, Path]) -> Verdict | None:
     return Verdict("not computed in this run (the attention analysis is not built yet)", None)
 
 
+VDD_METHODS = ("vdd-none", "vdd-unk", "vdd-both")
+
+
+def _vdd_improves_pope(outputs: Mapping[str, Path]) -> Verdict | None:
+    table = _read(outputs, "contrastive")
+    if table is None or "pope" not in set(table["benchmark"]):
+        return None
+    pope = table[(table["benchmark"] == "pope") & (table["setting"] == table["setting"].iloc[0])]
+    f1 = pope.groupby("method")["f1"].mean()
+    vdd = [m for m in VDD_METHODS if m in f1.index]
+    if "naive" not in f1.index or not vdd:
+        return None
+    best = max(vdd, key=lambda m: f1[m])
+    text = f"POPE F1 (splits averaged): best VDD {best} {100 * f1[best]:.1f} vs naive {100 * f1['naive']:.1f}"
+    if "vcd" in f1.index:
+        text += f", VCD {100 * f1['vcd']:.1f}"
+    return Verdict(text, bool(f1[best] > f1["naive"]))
+
+
+def _vdd_reduces_chair(outputs: Mapping[str, Path]) -> Verdict | None:
+    table = _read(outputs, "chair")
+    if table is None:
+        return None
+    rows = table[table["setting"] == table["setting"].iloc[0]].set_index("method")
+    vdd = [m for m in VDD_METHODS if m in rows.index]
+    if "naive" not in rows.index or not vdd:
+        return None
+    best = min(vdd, key=lambda m: rows.loc[m, "chair_s"])
+    text = (
+        f"CHAIR_s: best VDD {best} {100 * rows.loc[best, 'chair_s']:.1f} % vs naive "
+        f"{100 * rows.loc['naive', 'chair_s']:.1f} %"
+    )
+    if "vcd" in rows.index:
+        text += f", VCD {100 * rows.loc['vcd', 'chair_s']:.1f} %"
+    return Verdict(text, bool(rows.loc[best, "chair_s"] < rows.loc["naive", "chair_s"]))
+
+
 #: claim id -> (the report block it belongs to, the check on this run's outputs)
 CHECKS: dict[str, tuple[str, Callable[[Mapping[str, Path]], Verdict | None]]] = {
     "prior_answers_without_image": ("prior", _prior_answers),
@@ -167,6 +204,8 @@ CHECKS: dict[str, tuple[str, Callable[[Mapping[str, Path]], Verdict | None]]] = 
     "image_references_hurt_confident": ("pope/confidence_bins", _image_refs_hurt_confident),
     "text_answerable_subsets": ("benchmark_bias", _text_answerable_subsets),
     "decoding_moves_pope_f1": ("decoding", _decoding_moves_f1),
+    "vdd_improves_pope": ("contrastive", _vdd_improves_pope),
+    "vdd_reduces_hallucination": ("chair", _vdd_reduces_chair),
 }
 
 

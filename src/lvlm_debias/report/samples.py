@@ -84,3 +84,19 @@ def sample_cards(
             }
         )
     return cards
+
+
+def caption_samples(marked: Sequence[Mapping], image_root: str | Path) -> list[dict]:
+    """The side-by-side captions of ``analysis.generation.marked_captions`` with each image as a thumbnail data URI
+    (the image path kept too), ready for JSON and the report; segments stay raw text (the report escapes them)."""
+    return [
+        {
+            "image": str(m["image"]),
+            "thumbnail": thumbnail(Path(image_root) / m["image"], 96),
+            "objects": list(m["objects"]),
+            "captions": {
+                method: [[text, mark] for text, mark in segments] for method, segments in m["captions"].items()
+            },
+        }
+        for m in marked
+    ]

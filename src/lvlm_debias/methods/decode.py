@@ -1,0 +1,157 @@
+"""Generating answers with one decoding method: naive (the model's own distribution) or a contrastive one (VDD-None,
+VDD-Unk, VDD-Both, VCD; ``methods.vdd``), under one decoding configuration, in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, ProcessorMixin
+
+from lvlm_debias.methods.noise import stable_seed
+from lvlm_debias.methods.sampling import DecodingConfig
+from lvlm_debias.methods.vdd import METHODS as CONTRASTIVE
+from lvlm_debias.methods.vdd import check_alpha_beta, contrastive_generate_kwargs
+from lvlm_debias.models.load import load_entry
+from lvlm_debias.models.prompts import build_prompt
+from lvlm_debias.scoring.probes import probe_inputs
+from lvlm_debias.scoring.score import load_image
+
+NAIVE = "naive"
+#: every decoding method, in the paper's order of comparison
+DECODING_METHODS: tuple[str, ...] = (NAIVE, "vcd", "vdd-none", "vdd-unk", "vdd-both")
+#: the decoding settings a generation run compares: the sweep's default, and its best sampling configuration
+SETTINGS = ("default", "best")
+assert set(DECODING_METHODS) == {NAIVE, *CONTRASTIVE}
+
+
+def decoding_setting(setting: str, sweep: Mapping, summary: pd.DataFrame | None, benchmark: str) -> DecodingConfig:
+    """The configuration of ``setting``: "default" is ``sweep.default``; "best" is the best sampling configuration
+    that the decoding sweep found for ``benchmark`` (``summary``: the rows of results/<model>/decoding.csv)."""
+    if setting == "default":
+        return DecodingConfig(**sweep.get("default", {}))
+    if setting != "best":
+        raise ValueError(f"unknown decoding setting {setting!r}; known: {list(SETTINGS)}")
+    if summary is None:
+        raise ValueError("the 'best' decoding setting needs the decoding sweep's summary table (decoding.csv)")
+    rows = summary[summary["benchmark"] == benchmark]
+    if rows.empty:
+        raise ValueError(f"the decoding summary has no row for benchmark {benchmark!r}: {list(summary['benchmark'])}")
+    return DecodingConfig.from_name(rows["best_sampling_config"].iloc[0])
+
+
+@torch.inference_mode()
+def generate_texts(
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    prompts: Sequence[str],
+    images: Sequence[Image.Image],
+    image_keys: Sequence[str],
+    method: str,
+    config: DecodingConfig,
+    *,
+    alpha: float = 1.0,
+    beta: float = 0.1,
+    max_new_tokens: int = 24,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> list[str]:
+    """The generated text of each (prompt, image) under ``method`` and ``config``.
+
+    Sampling is seeded per batch by ``(seed, method, config, first image key)``, and VCD's noise per image by
+    ``(seed, "vcd-noise", image key)``, so a rerun gives the same texts.
+    """
+    if method not in DECODING_METHODS:
+        raise ValueError(f"unknown decoding method {method!r}; known: {list(DECODING_METHODS)}")
+    check_alpha_beta(alpha, beta)
+    if not len(prompts) == len(images) == len(image_keys):
+        raise ValueError(f"{len(prompts)} prompts, {len(images)} images and {len(image_keys)} image keys")
+    if max_new_tokens < 1 or batch_size < 1:
+        raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens} and {batch_size}")
+    texts: list[str] = []
+    for start in tqdm(range(0, len(prompts), batch_size), desc=f"{method} {config.name}", unit="batch", mininterval=2):
+        rows = slice(start, start + batch_size)
+        batch_prompts, batch_images = list(prompts[rows]), list(images[rows])
+        inputs = {k: v.to(model.device) for k, v in probe_inputs(processor, batch_prompts, NAIVE, batch_images).items()}
+        inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+        if method == NAIVE:
+            kwargs = config.generate_kwargs()
+        else:
+            noise_seeds = [stable_seed(seed, "vcd-noise", key) for key in image_keys[rows]]
+            kwargs = contrastive_generate_kwargs(
+                model, processor, batch_prompts, method, config, alpha=alpha, beta=beta,
+                images=batch_images, noise_seeds=noise_seeds,
+            )  # fmt: skip
+        torch.manual_seed(stable_seed(seed, method, config.name, image_keys[start]))
+        out = model.generate(
+            **inputs, max_new_tokens=max_new_tokens, pad_token_id=processor.tokenizer.pad_token_id, **kwargs
+        )
+        length = inputs["input_ids"].shape[1]
+        texts += [t.strip() for t in processor.tokenizer.batch_decode(out[:, length:], skip_special_tokens=True)]
+    return texts
+
+
+def decode_records(
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    records: Sequence[Mapping],
+    image_root: str | Path,
+    template: str,
+    methods: Sequence[str],
+    setting: str,
+    config: DecodingConfig,
+    *,
+    alpha: float = 1.0,
+    beta: float = 0.1,
+    max_new_tokens: int = 24,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Columns ``setting``, ``config``, ``method``, ``question_id``, ``image``, ``text``: every question record
+    (``question_id``, ``image``, ``text``) answered under each of ``methods`` with :func:`generate_texts`. Images are
+    read a chunk of batches at a time, so a large benchmark does not sit in memory; the texts do not depend on it."""
+    prompts = [build_prompt(template, r["text"]) for r in records]
+    keys = [str(r["image"]) for r in records]
+    chunk = batch_size * max(1, 512 // batch_size)
+    frames = []
+    for method in methods:
+        texts: list[str] = []
+        for start in range(0, len(records), chunk):
+            rows = slice(start, start + chunk)
+            images = [load_image(Path(image_root), r) for r in records[rows]]
+            texts += generate_texts(
+                model, processor, prompts[rows], images, keys[rows], method, config, alpha=alpha, beta=beta,
+                max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
+            )  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "setting": setting,
+                    "config": config.name,
+                    "method": method,
+                    "question_id": [r["question_id"] for r in records],
+                    "image": keys,
+                    "text": texts,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def decode_with_entry(
+    model_dir: str,
+    entry: Mapping,
+    records: Sequence[Mapping],
+    image_root: str | Path,
+    methods: Sequence[str],
+    setting: str,
+    config: DecodingConfig,
+    **kwargs,
+) -> pd.DataFrame:
+    """:func:`decode_records` with the model of a config ``entry`` (loaded from ``model_dir``) and its prompt."""
+    model, processor = load_entry(model_dir, entry)
+    return decode_records(model, processor, records, image_root, entry["prompt"], methods, setting, config, **kwargs)

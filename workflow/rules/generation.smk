@@ -1,0 +1,146 @@
+# Generation: captions under naive, VCD and VDD decoding (CHAIR), and the classification benchmarks answered by
+# generation with each decoding method.
+
+
+rule caption_questions:
+    input:
+        annotations="data/shapes_world/annotations.jsonl",
+    output:
+        "data/shapes_world/captions/eval.jsonl",
+    params:
+        n_images=GENERATION.get("n_images", 100),
+    log:
+        "logs/caption_questions.log",
+    benchmark:
+        "benchmarks/caption_questions/eval.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/caption_questions.py"
+
+
+rule captions:
+    input:
+        model=model_inputs,
+        questions=f"data/{GENERATION.get('dataset', 'shapes_world')}/captions/eval.jsonl",
+        decoding=decoding_summary_input,
+    output:
+        "results/{model}/captions/{setting}.csv",
+    params:
+        model=lambda wildcards: config["models"][wildcards.model],
+        model_dir=lambda wildcards: model_dir(wildcards.model),
+        image_root=f"data/{GENERATION.get('dataset', 'shapes_world')}",
+        generation=GENERATION,
+        sweep=SWEEP,
+        benchmark=BENCHMARK_SPLITS[0].split("/")[0],
+        seed=config["seed"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=gpus,
+    log:
+        "logs/{model}/captions/{setting}.log",
+    benchmark:
+        "benchmarks/captions/{model}/{setting}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/captions.py"
+
+
+rule chair:
+    input:
+        questions=f"data/{GENERATION.get('dataset', 'shapes_world')}/captions/eval.jsonl",
+        captions=expand("results/{{model}}/captions/{setting}.csv", setting=GENERATION_SETTINGS),
+    output:
+        table=report(
+            "results/{model}/chair.csv",
+            caption="../report/generation.rst",
+            category="Generation",
+            labels={"model": "{model}", "kind": "table"},
+        ),
+        png=report(
+            "results/{model}/chair.png",
+            caption="../report/generation.rst",
+            category="Generation",
+            labels={"model": "{model}", "kind": "figure"},
+        ),
+        pdf="results/{model}/chair.pdf",
+        samples="results/{model}/chair_samples.json",
+    params:
+        generation=GENERATION,
+        image_root=f"data/{GENERATION.get('dataset', 'shapes_world')}",
+    log:
+        "logs/{model}/chair.log",
+    benchmark:
+        "benchmarks/chair/{model}/chair.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/chair.py"
+
+
+rule contrastive_answers:
+    input:
+        model=model_inputs,
+        questions=questions_file,
+        decoding=decoding_summary_input,
+    output:
+        "results/{model}/{benchmark}/{split}/contrastive/{setting}.csv",
+    params:
+        model=lambda wildcards: config["models"][wildcards.model],
+        model_dir=lambda wildcards: model_dir(wildcards.model),
+        image_root=image_root,
+        generation=GENERATION,
+        sweep=SWEEP,
+        parser=SWEEP.get("parser", "vcd"),
+        batch_size=SCORING.get("batch_size", 64),
+        seed=config["seed"],
+        skip_bad=SCORING.get("skip_bad_records", False),
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=gpus,
+    log:
+        "logs/{model}/{benchmark}/{split}/contrastive/{setting}.log",
+    benchmark:
+        "benchmarks/contrastive_answers/{model}/{benchmark}/{split}/{setting}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/contrastive_answers.py"
+
+
+rule contrastive_classification:
+    input:
+        [
+            f"results/{{model}}/{key}/contrastive/{setting}.csv"
+            for key in CONTRASTIVE_SPLITS
+            for setting in GENERATION_SETTINGS
+        ],
+    output:
+        table=report(
+            "results/{model}/contrastive.csv",
+            caption="../report/generation.rst",
+            category="Generation",
+            labels={"model": "{model}", "kind": "classification table"},
+        ),
+        png=report(
+            "results/{model}/contrastive.png",
+            caption="../report/generation.rst",
+            category="Generation",
+            labels={"model": "{model}", "kind": "classification figure"},
+        ),
+        pdf="results/{model}/contrastive.pdf",
+    params:
+        splits=[key for key in CONTRASTIVE_SPLITS for setting in GENERATION_SETTINGS],
+    log:
+        "logs/{model}/contrastive.log",
+    benchmark:
+        "benchmarks/contrastive_classification/{model}/contrastive.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/contrastive_classification.py"
