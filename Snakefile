@@ -15,8 +15,14 @@ configfile: "config.yaml"
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
 )
-if config.get("offline", True):
-    os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1" if config.get("offline", True) else os.environ.get("HF_HUB_OFFLINE", "0")
+
+
+# Declared so that Snakemake passes them on to every job, on a cluster too (and `snakemake --lint` is clean).
+envvars:
+    "PYTHONPATH",
+    "HF_HUB_OFFLINE",
+
 
 from lvlm_debias.config import check_config, check_schema  # noqa: E402
 
@@ -33,9 +39,11 @@ include: "workflow/rules/calibration.smk"
 include: "workflow/rules/prior.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/download.smk"
 
 
 rule all:
     input:
         all_outputs(),
+        dataset_outputs(),
     default_target: True
