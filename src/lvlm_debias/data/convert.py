@@ -1,7 +1,8 @@
 """Benchmarks downloaded from the hub (parquet files with embedded images) as the project's question files.
 
 Each format turns the rows of its parquet files into question records of the same JSONL schema the ShapesWorld
-writes (``question_id``, ``image``, ``text``, ``label``, ``subset`` and the benchmark's own fields); images are
+writes (``question_id``, ``image``, ``text``, ``label``, ``subset`` and the benchmark's own fields; ``question_id``
+counts from 0 in file order, as the ShapesWorld's does, and ``source_id`` keeps the source's id); images are
 written once under the dataset's folder, named by their content's sha256, so splits that share an image share the
 file. The sources and their columns (as the lmms-eval tasks read them):
 
@@ -69,10 +70,10 @@ def split_files(files: Sequence[str], pattern: str, split: str) -> list[str]:
 
 
 def read_rows(root: str | Path, files: Sequence[str]) -> pd.DataFrame:
-    """All rows of the parquet ``files`` under ``root``, with a ``_file`` column naming each row's file."""
+    """All rows of the parquet ``files`` under ``root``, with a ``source_file`` column naming each row's file."""
     if not files:
         raise ValueError(f"no parquet file to read under {root}")
-    frames = [pd.read_parquet(Path(root) / f).assign(_file=f) for f in files]
+    frames = [pd.read_parquet(Path(root) / f).assign(source_file=f) for f in files]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -88,7 +89,7 @@ def pope_records(rows: pd.DataFrame, split: str) -> tuple[list[dict], dict]:
         name = question.removeprefix("Is there a ").removeprefix("Is there an ").removesuffix(" in the image?")
         out.append(
             {
-                "question_id": str(row.question_id),
+                "source_id": str(row.question_id),
                 "image": image_bytes(row.image),
                 "text": question,
                 "label": _yes_no(row.answer),
@@ -106,7 +107,7 @@ def mme_records(rows: pd.DataFrame, split: str) -> tuple[list[dict], dict]:
     for row in rows.itertuples(index=False):
         out.append(
             {
-                "question_id": str(row.question_id) + ("/" + _yes_no(row.answer)),
+                "source_id": f"{row.question_id}/{_yes_no(row.answer)}",
                 "image": image_bytes(row.image),
                 "text": str(row.question).strip(),
                 "label": _yes_no(row.answer),
@@ -139,11 +140,11 @@ def mmmu_records(rows: pd.DataFrame, split: str, letters: str = "ABCD") -> tuple
         lines = [f"{letter}. {option}" for letter, option in zip(letters, options, strict=False)]
         out.append(
             {
-                "question_id": str(row.id),
+                "source_id": str(row.id),
                 "image": image_bytes(images[0]),
                 "text": "\n".join([str(row.question).strip(), *lines, MMMU_SUFFIX]),
                 "label": str(row.answer).strip(),
-                "subject": Path(row._file).parent.name or "all",
+                "subject": Path(row.source_file).parent.name or "all",
                 "options": [str(o) for o in options],
                 "extra_images": len(images) - 1,
             }
@@ -159,7 +160,7 @@ def llava_bench_records(rows: pd.DataFrame, split: str) -> tuple[list[dict], dic
         caption = row.caption if isinstance(row.caption, str) else "\n".join(map(str, row.caption))
         out.append(
             {
-                "question_id": str(row.question_id),
+                "source_id": str(row.question_id),
                 "image": image_bytes(row.image),
                 "text": str(row.question).strip(),
                 "label": str(row.gpt_answer),
@@ -198,10 +199,11 @@ def convert_split(fmt: str, snapshot: str | Path, files: Sequence[str], split: s
     records, skipped = FORMATS[fmt](read_rows(snapshot, files), split)
     if not records:
         raise ValueError(f"{fmt}/{split}: no question in {list(files)} (left out: {skipped})")
-    for record in records:
-        record["image"] = save_image(record["image"], root)
-        record["subset"] = record[SUBSET_FIELD[fmt]]
-    return records, skipped
+    out = []
+    for number, record in enumerate(records):
+        image = save_image(record.pop("image"), root)
+        out.append({"question_id": number, "image": image, **record, "subset": record[SUBSET_FIELD[fmt]]})
+    return out, skipped
 
 
 def write_hub_questions(
