@@ -198,7 +198,9 @@ def test_download_rules_end_to_end_offline(tmp_path, model_cache, default_config
     mmmu_manifest = json.loads((tmp_path / "data/mmmu/mmmu/validation.manifest.json").read_text())
     assert mmmu_manifest["questions"] == 4  # per subject: 4 rows - 1 open - 1 with 5 options
     assert mmmu_manifest["skipped"] == {"open question": 2, "more than 4 options": 2}
-    bench = [json.loads(line) for line in (tmp_path / "data/llava_bench/llava_bench/all.jsonl").read_text().splitlines()]
+    bench = [
+        json.loads(line) for line in (tmp_path / "data/llava_bench/llava_bench/all.jsonl").read_text().splitlines()
+    ]
     assert len(bench) == 3 and bench[0]["label"] == "A plain coloured square."
     table = pd.read_csv(tmp_path / "results/tiny/pope_coco/random/label_probs.csv")
     assert len(table) == 6 * 3 and set(table["probe"]) == {"naive", "none", "unk"}  # 6 questions, 3 probes

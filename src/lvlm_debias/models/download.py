@@ -105,7 +105,8 @@ def download(
     previous = read_manifest(manifest_path)
     if (
         previous
-        and (previous.get("repo"), previous.get("repo_type"), previous.get("revision")) == (repo_id, repo_type, revision)
+        and (previous.get("repo"), previous.get("repo_type"), previous.get("revision"))
+        == (repo_id, repo_type, revision)
         and files_intact(previous["snapshot"], previous["files"])
     ):
         return previous
