@@ -8,15 +8,25 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The embedded default, unless --configfile names a config: Snakemake would otherwise deep-merge that file into
+# config.yaml (the paper config would inherit the embedded model and ShapesWorld benchmarks).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 # Jobs import the library from this checkout, in the venv and in the conda envs alike.
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
 )
-if config.get("offline", True):
-    os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1" if config.get("offline", True) else os.environ.get("HF_HUB_OFFLINE", "0")
+
+
+# Declared so that Snakemake passes them on to every job, on a cluster too (and `snakemake --lint` is clean).
+envvars:
+    "PYTHONPATH",
+    "HF_HUB_OFFLINE",
+
 
 from lvlm_debias.config import check_config, check_schema  # noqa: E402
 
@@ -34,9 +44,11 @@ include: "workflow/rules/prior.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/generation.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/download.smk"
 
 
 rule all:
     input:
         all_outputs(),
+        dataset_outputs(),
     default_target: True

@@ -54,3 +54,19 @@ def test_answer_parsers():
     assert answer_parser("mmmu")("circle", "A") == "other"
     with pytest.raises(ValueError, match="unknown yes/no parser 'gpt'"):
         answer_parser("pope", "gpt")
+
+
+def test_pope_sources_use_popes_metrics():
+    """pope_coco / pope_aokvqa / pope_gqa are POPE (same splits, labels and metrics). Checked to fail without the
+    `family` field: metrics('pope_coco', ...) took the MME branch and raised on the missing subtask column."""
+    import pandas as pd
+
+    from lvlm_debias.benchmarks import benchmark, metrics
+
+    answers = pd.DataFrame(
+        {"label": ["yes", "no", "yes", "no"], "prediction": ["yes", "yes", "no", "no"], "subset": "random",
+         "image": ["a", "a", "b", "b"]}
+    )  # fmt: skip
+    for name in ("pope_coco", "pope_aokvqa", "pope_gqa"):
+        assert benchmark(name).splits == benchmark("pope").splits and benchmark(name).family == "pope"
+        assert metrics(name, answers) == metrics("pope", answers)

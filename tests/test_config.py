@@ -127,7 +127,10 @@ def test_snakemake_stops_before_any_job(default_config, tmp_path):
             lambda c: c["calibration"].update(references=["none", "vdd"]),
             ["calibration.references[1]: 'vdd' is not allowed; allowed values: ['none', 'unk', 'both'"],
         ),
-        (lambda c: c["benchmarks"].update(vqav2={}), ["benchmarks.vqav2: unknown key", "['mme', 'mmmu', 'pope']"]),
+        (
+            lambda c: c["benchmarks"].update(vqav2={}),
+            ["benchmarks.vqav2: unknown key", "['mme', 'mmmu', 'pope', 'pope_aokvqa', 'pope_coco', 'pope_gqa']"],
+        ),
     ],
 )
 def test_check_schema_names_the_key_and_the_allowed_values(default_config, change, expected):
@@ -149,3 +152,18 @@ def test_check_schema_lists_every_problem_at_once(default_config):
         check_schema(config, SCHEMA)
     assert "scoring.shards" in str(err.value) and "sweep.parser" in str(err.value)
     check_schema(default_config, SCHEMA)
+
+
+def test_hub_sources_are_checked(default_config):
+    """A benchmark on a dataset that is neither shapes_world nor a `datasets` entry, and a `source: hub` model
+    without `repo`, are named before any job. Checked to fail without check_sources: both configs passed."""
+    from lvlm_debias.config import check_config
+
+    config = copy.deepcopy(default_config)
+    config["benchmarks"]["pope"]["dataset"] = "pope_coco"
+    with pytest.raises(ConfigError, match="benchmarks.pope.dataset 'pope_coco' is neither"):
+        check_config(config)
+    config = copy.deepcopy(default_config)
+    config["models"]["hub-model"] = {"source": "hub", "prompt": "<image> {question}"}
+    with pytest.raises(ConfigError, match="models.hub-model: source 'hub' needs `repo`"):
+        check_config(config)

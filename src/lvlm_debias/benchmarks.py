@@ -34,12 +34,22 @@ class Benchmark:
     labels: Mapping[str, Sequence[str]]
     subset: str | None
     headline: str
+    family: str = ""  # whose metrics it uses (pope, mme, mmmu); empty: its own name
+
+    def __post_init__(self):
+        if not self.family:
+            object.__setattr__(self, "family", self.name)
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     "pope": Benchmark("pope", POPE_SPLITS, YES_NO, None, "f1"),
     "mme": Benchmark("mme", ("all",), YES_NO, "subtask", "score"),
     "mmmu": Benchmark("mmmu", ("validation",), LETTERS, "subject", "accuracy"),
+    # the paper's three POPE sources, converted from the hub (lvlm_debias.data.convert): POPE's metrics
+    **{
+        name: Benchmark(name, POPE_SPLITS, YES_NO, None, "f1", family="pope")
+        for name in ("pope_coco", "pope_aokvqa", "pope_gqa")
+    },
 }
 
 
@@ -75,15 +85,15 @@ def metrics(name: str, answers: pd.DataFrame) -> dict[str, float]:
     pope: accuracy, precision, recall, F1, yes-ratio; mme: accuracy, acc+ and the summed MME score (with the
     perception and cognition totals); mmmu: accuracy over all questions.
     """
-    benchmark(name)
+    family = benchmark(name).family
     labels, predicted = list(answers["label"]), list(answers["prediction"])
-    if name == "pope":
+    if family == "pope":
         # an answer that is neither label is wrong whatever the gold label (VCD's parser: FN for yes, FP for no)
         flipped = {"yes": "no", "no": "yes"}
         predicted = [p if p in flipped else flipped[y] for p, y in zip(predicted, labels, strict=True)]
         return pope_metrics(predicted, labels)
     accuracy = float(np.mean(np.asarray(labels) == np.asarray(predicted)))
-    if name == "mmmu":
+    if family == "mmmu":
         return {"accuracy": accuracy}
     scores = mme_subsets(answers)
     totals = mme_totals(scores, {g: [s for s in subs if s in set(scores["subtask"])] for g, subs in MME_GROUPS.items()})

@@ -21,6 +21,8 @@ from lvlm_debias.models.tiny_llava import TinyLlavaSpec
 from lvlm_debias.models.train import TrainSettings
 
 TRAINED_HERE = "train"
+FROM_HUB = "hub"
+SHAPES_WORLD = "shapes_world"
 
 #: keys of ``world`` that configure the generator (the rest are image counts).
 _WORLD_COUNTS = ("n_train_images", "n_eval_images")
@@ -85,10 +87,39 @@ def trained_models(config: Mapping) -> list[str]:
     return [name for name, entry in config["models"].items() if entry["source"] == TRAINED_HERE]
 
 
+def hub_models(config: Mapping) -> list[str]:
+    """Names of the models downloaded by the workflow (``source: hub``, with ``repo`` and ``revision``)."""
+    return [name for name, entry in config["models"].items() if entry["source"] == FROM_HUB]
+
+
 def model_dir(config: Mapping, model: str) -> str:
-    """Where a model's checkpoint is: ``data/models/<model>`` when trained here, else its local folder or hub id."""
-    source = config["models"][model]["source"]
-    return f"data/models/{model}" if source == TRAINED_HERE else source
+    """Where a model's checkpoint is: ``data/models/<model>`` when trained here, its ``repo`` id when downloaded
+    by the workflow (loaded from the HF cache), else its local folder or hub id."""
+    entry = config["models"][model]
+    if entry["source"] == TRAINED_HERE:
+        return f"data/models/{model}"
+    return entry["repo"] if entry["source"] == FROM_HUB else entry["source"]
+
+
+def hub_datasets(config: Mapping) -> dict[str, dict]:
+    """The ``datasets`` entries: benchmarks downloaded from the hub and converted (``lvlm_debias.data.convert``)."""
+    return dict(config.get("datasets") or {})
+
+
+def check_sources(config: Mapping) -> None:
+    """Raise :class:`ConfigError` when a hub model lacks ``repo``, or a benchmark names a dataset that is neither
+    ``shapes_world`` nor a ``datasets`` entry."""
+    for name in hub_models(config):
+        if not config["models"][name].get("repo"):
+            raise ConfigError(f"models.{name}: source 'hub' needs `repo` (the hub repo id) and `revision`")
+    datasets = hub_datasets(config)
+    for name, settings in config["benchmarks"].items():
+        dataset = settings.get("dataset")
+        if dataset != SHAPES_WORLD and dataset not in datasets:
+            raise ConfigError(
+                f"benchmarks.{name}.dataset {dataset!r} is neither {SHAPES_WORLD!r} nor an entry of `datasets` "
+                f"({sorted(datasets)})"
+            )
 
 
 def check_config(config: Mapping) -> None:
@@ -115,7 +146,10 @@ def check_config(config: Mapping) -> None:
         for layer_key, heads_key in (("vision_hidden", "vision_heads"), ("text_hidden", "text_heads")):
             if getattr(arch, layer_key) % getattr(arch, heads_key):
                 raise ConfigError(f"{key}.architecture.{heads_key} must divide {layer_key}")
+    check_sources(config)
     for name, settings in config["benchmarks"].items():
+        if settings.get("dataset") != SHAPES_WORLD:
+            continue
         if settings.get("n_images", 0) > config["world"].get("n_eval_images", 0):
             raise ConfigError(
                 f"benchmarks.{name}.n_images {settings['n_images']} exceeds world.n_eval_images "

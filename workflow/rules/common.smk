@@ -6,6 +6,8 @@ from lvlm_debias.analysis.sweep import stored_temperatures
 from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.config import model_dir as model_source
 from lvlm_debias.config import trained_models
+from lvlm_debias.config import hub_datasets, hub_models
+from lvlm_debias.data.convert import DEFAULT_SPLITS
 from lvlm_debias.scoring.probes import IMAGE_PROBES
 
 MODELS = list(config["models"])
@@ -24,7 +26,10 @@ PRIOR_PROBING = config.get("prior_probing")
 REPORT = config.get("report", {})
 GENERATION = config.get("generation", {})
 GENERATION_SETTINGS = GENERATION.get("settings", ["default", "best"]) if GENERATION else []
-ENV = "../../envs/lvlm.yaml"
+ENV = f"../../{config.get('conda_env', 'envs/lvlm.yaml')}"
+HUB_MODELS = hub_models(config)
+DATASETS = hub_datasets(config)
+DOWNLOADS = config.get("downloads", {})
 
 
 def splits_of(name):
@@ -63,7 +68,10 @@ def gpus(wildcards):
 
 
 def model_inputs(wildcards):
-    """The checkpoint folder as a job input when the workflow makes it (hub sources are loaded by id)."""
+    """The checkpoint as a job input when the workflow makes it: the trained folder, or the download manifest of a
+    `source: hub` model (loaded by repo id from the HF cache). Other hub ids and local folders are loaded as they are."""
+    if wildcards.model in HUB_MODELS:
+        return [f"data/models/{wildcards.model}/manifest.json"]
     return [model_dir(wildcards.model)] if wildcards.model in TRAINED else []
 
 
@@ -137,3 +145,26 @@ def all_outputs():
     for model in MODELS:
         outputs += list(model_outputs(model).values())
     return outputs
+
+
+# Downloads (workflow/rules/download.smk)
+DOWNLOAD_RESOURCES = {"mem_mb": 8000, "runtime": 240}
+if DOWNLOADS.get("partition"):
+    DOWNLOAD_RESOURCES["slurm_partition"] = DOWNLOADS["partition"]
+
+
+def dataset_splits(name):
+    """Splits made of a dataset that no benchmark uses (e.g. LLaVA-Bench for generation): its `splits` or the
+    format's default."""
+    entry = DATASETS[name]
+    return entry.get("splits", list(DEFAULT_SPLITS[entry["format"]]))
+
+
+DATASET_ONLY = [name for name in DATASETS if name not in {s["dataset"] for s in BENCHMARKS.values()}]
+
+
+def dataset_outputs():
+    """Question files of the datasets no benchmark uses: data/<dataset>/<format>/<split>.jsonl."""
+    return [
+        f"data/{name}/{DATASETS[name]['format']}/{split}.jsonl" for name in DATASET_ONLY for split in dataset_splits(name)
+    ]

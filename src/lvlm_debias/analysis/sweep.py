@@ -55,7 +55,7 @@ def expected_metrics(name: str, label_dist: np.ndarray, answers: pd.DataFrame) -
     labels = list(benchmark(name).labels)
     gold = np.array([labels.index(y) for y in answers["label"]])
     out = {"accuracy": expected_accuracy(label_dist, gold)}
-    if name == "pope":
+    if benchmark(name).family == "pope":
         c = expected_confusion(label_dist, gold)  # rows: predicted yes, no, other; columns: gold yes, no
         tp, fp = c[0, 0], c[0, 1] + c[2, 1]
         fn, n = c[1, 0] + c[2, 0], len(gold)
@@ -67,7 +67,7 @@ def expected_metrics(name: str, label_dist: np.ndarray, answers: pd.DataFrame) -
             "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
             "yes_ratio": (tp + fp) / n,
         }
-    elif name == "mme":
+    elif benchmark(name).family == "mme":
         right = pd.DataFrame(
             {
                 "subset": answers["subset"].to_numpy(),

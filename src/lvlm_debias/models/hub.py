@@ -36,42 +36,52 @@ def _token_state() -> str:
     return f"a token is set ({', '.join(names)})" if names else "no token is set (HF_TOKEN)"
 
 
-def check_hub_access(repo_id: str, revision: str | None = None, timeout: float = TIMEOUT_S) -> None:
+def check_hub_access(
+    repo_id: str,
+    revision: str | None = None,
+    timeout: float = TIMEOUT_S,
+    *,
+    repo_type: str = "model",
+    filename: str = "config.json",
+) -> None:
     """Raise :class:`HubAccessError` when ``repo_id`` at ``revision`` cannot be fetched now; return otherwise.
 
-    Offline (``HF_HUB_OFFLINE=1``) it looks in the local cache only; online it makes one metadata request.
+    Offline (``HF_HUB_OFFLINE=1``) it looks in the local cache only; online it makes one metadata request (for
+    ``filename``, a file every repo of ``repo_type`` we use holds: a model's ``config.json``, a dataset's README).
     """
+    kind = "model" if repo_type == "model" else repo_type
     at = f"{repo_id!r} at revision {revision or 'main'!r}"
     if offline():
-        cached = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+        cached = try_to_load_from_cache(repo_id, filename, revision=revision, repo_type=repo_type)
         if not isinstance(cached, str):
+            command = f"hf download {repo_id}{'' if repo_type == 'model' else ' --repo-type ' + repo_type}"
             raise HubAccessError(
-                f"model {at} is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE=1 "
+                f"{kind} {at} is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE=1 "
                 "forbids downloading it: download it first on a machine with hub access into the same HF_HOME "
-                f"(`hf download {repo_id}{' --revision ' + revision if revision else ''}`), or unset HF_HUB_OFFLINE"
+                f"(`{command}{' --revision ' + revision if revision else ''}`), or unset HF_HUB_OFFLINE"
             )
         return
     try:
-        get_hf_file_metadata(hf_hub_url(repo_id, "config.json", revision=revision), timeout=timeout)
+        get_hf_file_metadata(hf_hub_url(repo_id, filename, revision=revision, repo_type=repo_type), timeout=timeout)
     except GatedRepoError as err:
         raise HubAccessError(
-            f"model {at} is gated and {_token_state()}: accept its licence at https://huggingface.co/{repo_id} "
+            f"{kind} {at} is gated and {_token_state()}: accept its licence at https://huggingface.co/{repo_id} "
             "with your account, then put an access token in the HF_TOKEN environment variable (never in the config)"
         ) from err
     except RevisionNotFoundError as err:
         raise HubAccessError(
-            f"model {repo_id!r} has no revision {revision!r}: check the entry's `revision` (a commit hash, branch or "
+            f"{kind} {repo_id!r} has no revision {revision!r}: check the entry's `revision` (a commit hash, branch or "
             "tag of that repo)"
         ) from err
     except RepositoryNotFoundError as err:
         raise HubAccessError(
-            f"model {at} does not exist, or is private and {_token_state()}: check the entry's `source`"
+            f"{kind} {at} does not exist, or is private and {_token_state()}: check the entry's `source`"
         ) from err
     except HfHubHTTPError as err:
-        raise HubAccessError(f"model {at}: the hub answered with an error ({err})") from err
+        raise HubAccessError(f"{kind} {at}: the hub answered with an error ({err})") from err
     except Exception as err:  # connection refused, DNS, TLS, timeout: the HTTP client's own error classes
         raise HubAccessError(
-            f"model {at}: the hub at {constants.ENDPOINT} cannot be reached ({type(err).__name__}: {err}); check "
+            f"{kind} {at}: the hub at {constants.ENDPOINT} cannot be reached ({type(err).__name__}: {err}); check "
             "the network or proxy, or fill the cache on a machine with access and run with HF_HUB_OFFLINE=1"
         ) from err
 
