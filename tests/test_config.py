@@ -44,7 +44,8 @@ def test_default_config_is_valid(default_config):
         (lambda c: c["generation"].update(beta=1.5), "beta"),
         (lambda c: c["generation"].update(methods=["naive", "dola"]), "methods"),
         (lambda c: c["generation"].update(settings=["fastest"]), "settings"),
-        (lambda c: c["generation"]["objects"].update(star="stars"), "objects"),
+        (lambda c: c["generation"]["captions"]["objects"].update(star="stars"), "objects"),
+        (lambda c: c["generation"]["classification"].update(max_new_tokens=0), "max_new_tokens"),
     ],
 )
 def test_schema_names_the_bad_key(default_config, change, named):
@@ -64,10 +65,10 @@ def test_schema_names_the_bad_key(default_config, change, named):
         (lambda c: c["models"]["shapes-llava"]["architecture"].update(patch_size=7), "patch_size"),
         (lambda c: c["benchmarks"]["pope"].update(n_images=10_000), "benchmarks.pope.n_images"),
         (lambda c: c["benchmarks"]["mmmu"].update(n_images=10_000), "benchmarks.mmmu.n_images"),
-        (lambda c: c["generation"].update(n_images=10_000), "generation.n_images"),
-        (lambda c: c["generation"]["objects"].pop("star"), "generation.objects lacks the world's shapes"),
-        (lambda c: c["generation"]["objects"].update(moon=["stars"]), "generation.objects"),
-        (lambda c: c["generation"].update(classification=["pope", "mmmu"]) or c["benchmarks"].pop("mmmu"), "mmmu"),
+        (lambda c: c["generation"]["captions"].update(n_images=10_000), "generation.captions.n_images"),
+        (lambda c: c["generation"]["captions"]["objects"].pop("star"), "objects lacks the world's shapes"),
+        (lambda c: c["generation"]["captions"]["objects"].update(moon=["stars"]), "generation.captions.objects"),
+        (lambda c: c["generation"]["classification"].update(benchmarks=["pope", "vqav2"]), "vqav2"),
         (lambda c: c.pop("sweep"), "generation.settings 'best' needs the sweep"),
     ],
 )

@@ -46,7 +46,12 @@ def expected_counts(config: dict) -> dict[str, int]:
     shards = config["scoring"]["shards"]
     used = {b["dataset"] for b in benchmarks.values()}
     only = [d for d in config["datasets"] if d not in used]
+    generation = config.get("generation", {})
+    classified = generation.get("classification", {}).get("benchmarks", [])
+    settings = len(generation.get("settings", []))
     return {
+        "contrastive_answers": len(models) * sum(splits[b] for b in classified) * settings,
+        "contrastive_classification": len(models) if classified else 0,
         "hub_model": len(models),
         "hub_dataset": len(config["datasets"]),
         "hub_questions": n_splits + len(only),
@@ -78,6 +83,7 @@ def test_paper_config_dry_run_plans_every_job_offline(tmp_path):
     for rule, n in expected_counts(config).items():
         assert counts.get(rule) == n, (rule, counts)
     assert counts["first_token_shard"] == 40 and counts["hub_questions"] == 6  # 2 models x 5 splits x 4 shards
+    assert counts["contrastive_answers"] == 16  # 2 models x (3 POPE splits + MME) x 2 settings
     assert not (tmp_path / "hf").exists() or not any((tmp_path / "hf").rglob("*.safetensors"))
 
 

@@ -145,3 +145,15 @@ def test_numbers_sit_beside_ours_with_the_delta(tmp_path):
         }
     ]
     assert number_rows(numbers, None, outputs).empty
+
+
+def test_claims_find_a_pope_family_benchmark_by_any_name(tmp_path):
+    """The paper config names POPE on COCO `pope_coco`: the POPE claims read its tables as they read `pope`'s."""
+    claims, _ = load_paper_numbers(ROOT / "config/paper_numbers.yaml")
+    outputs = _outputs(tmp_path)
+    renamed = {k.replace("pope/", "pope_coco/"): v for k, v in outputs.items()}
+    for key in ("decoding", "contrastive"):
+        table = pd.read_csv(renamed[key]).replace({"benchmark": {"pope": "pope_coco"}})
+        table.to_csv(renamed[key], index=False)
+    texts = {r["this run"] for r in claim_rows(claims, renamed)}
+    assert texts == {r["this run"] for r in claim_rows(claims, outputs)}

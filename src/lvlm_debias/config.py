@@ -163,22 +163,25 @@ def _check_generation(config: Mapping) -> None:
     generation = config.get("generation")
     if not generation:
         return
-    n_images, n_eval = generation.get("n_images", 100), config["world"].get("n_eval_images", 0)
-    if generation.get("dataset") == "shapes_world" and n_images > n_eval:
-        raise ConfigError(f"generation.n_images {n_images} exceeds world.n_eval_images {n_eval}")
-    missing = [s for s in config["world"]["shapes"] if s not in generation["objects"]]
-    if generation.get("dataset") == "shapes_world" and missing:
-        raise ConfigError(
-            f"generation.objects lacks the world's shapes {missing}: CHAIR needs every ground-truth object"
-        )
-    try:
-        synonym_table(generation["objects"])
-    except ValueError as err:
-        raise ConfigError(f"generation.objects: {err}") from err
-    unknown = [b for b in generation.get("classification", []) if b not in config["benchmarks"]]
+    captions = generation.get("captions")
+    if captions:
+        n_images, n_eval = captions.get("n_images", 100), config["world"].get("n_eval_images", 0)
+        if captions["dataset"] == "shapes_world" and n_images > n_eval:
+            raise ConfigError(f"generation.captions.n_images {n_images} exceeds world.n_eval_images {n_eval}")
+        missing = [s for s in config["world"]["shapes"] if s not in captions["objects"]]
+        if captions["dataset"] == "shapes_world" and missing:
+            raise ConfigError(
+                f"generation.captions.objects lacks the world's shapes {missing}: CHAIR needs every ground-truth object"
+            )
+        try:
+            synonym_table(captions["objects"])
+        except ValueError as err:
+            raise ConfigError(f"generation.captions.objects: {err}") from err
+    classification = generation.get("classification") or {}
+    unknown = [b for b in classification.get("benchmarks", []) if b not in config["benchmarks"]]
     if unknown:
         raise ConfigError(
-            f"generation.classification names {unknown}, which are not configured under benchmarks "
+            f"generation.classification.benchmarks names {unknown}, which are not configured under benchmarks "
             f"({list(config['benchmarks'])})"
         )
     if "best" in generation.get("settings", ["default", "best"]) and not config.get("sweep"):

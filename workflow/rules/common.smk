@@ -26,6 +26,9 @@ PRIOR_PROBING = config.get("prior_probing")
 REPORT = config.get("report", {})
 GENERATION = config.get("generation", {})
 GENERATION_SETTINGS = GENERATION.get("settings", ["default", "best"]) if GENERATION else []
+DECODING = {key: GENERATION.get(key, default) for key, default in (("methods", []), ("alpha", 1.0), ("beta", 0.1))}
+CAPTIONS = GENERATION.get("captions") or {}
+CLASSIFICATION = GENERATION.get("classification") or {}
 ENV = f"../../{config.get('conda_env', 'envs/lvlm.yaml')}"
 HUB_MODELS = hub_models(config)
 DATASETS = hub_datasets(config)
@@ -41,7 +44,7 @@ ALL_SPLITS = sorted({s for b in BENCHMARKS for s in splits_of(b)})
 BENCHMARK_SPLITS = [f"{b}/{s}" for b in BENCHMARKS for s in splits_of(b)]
 SAMPLES_FROM = BENCHMARK_SPLITS[0].split("/")
 SUBSET_BENCHMARKS = [b for b in BENCHMARKS if benchmark(b).subset]
-CONTRASTIVE_SPLITS = [f"{b}/{s}" for b in GENERATION.get("classification", []) for s in splits_of(b)]
+CONTRASTIVE_SPLITS = [f"{b}/{s}" for b in CLASSIFICATION.get("benchmarks", []) for s in splits_of(b)]
 
 
 def one_of(names):
@@ -115,11 +118,11 @@ def model_outputs(model):
     if PRIOR_PROBING:
         out["prior_probing"] = f"results/{model}/prior_probing.csv"
         out["prior_probing_png"] = f"results/{model}/prior_probing.png"
-    if GENERATION:
+    if CAPTIONS:
         out["chair"] = f"results/{model}/chair.csv"
         out["chair_png"] = f"results/{model}/chair.png"
         out["chair_samples"] = f"results/{model}/chair_samples.json"
-    if GENERATION and CONTRASTIVE_SPLITS:
+    if CONTRASTIVE_SPLITS:
         out["contrastive"] = f"results/{model}/contrastive.csv"
         out["contrastive_png"] = f"results/{model}/contrastive.png"
     if REPORT.get("samples", 8):

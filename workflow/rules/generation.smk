@@ -8,7 +8,7 @@ rule caption_questions:
     output:
         "data/shapes_world/captions/eval.jsonl",
     params:
-        n_images=GENERATION.get("n_images", 100),
+        n_images=CAPTIONS.get("n_images", 100),
     log:
         "logs/caption_questions.log",
     benchmark:
@@ -22,15 +22,16 @@ rule caption_questions:
 rule captions:
     input:
         model=model_inputs,
-        questions=f"data/{GENERATION.get('dataset', 'shapes_world')}/captions/eval.jsonl",
+        questions=f"data/{CAPTIONS.get('dataset', 'shapes_world')}/captions/eval.jsonl",
         decoding=decoding_summary_input,
     output:
         "results/{model}/captions/{setting}.csv",
     params:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
-        image_root=f"data/{GENERATION.get('dataset', 'shapes_world')}",
-        generation=GENERATION,
+        image_root=f"data/{CAPTIONS.get('dataset', 'shapes_world')}",
+        decoding=DECODING,
+        captions=CAPTIONS,
         sweep=SWEEP,
         benchmark=BENCHMARK_SPLITS[0].split("/")[0],
         seed=config["seed"],
@@ -51,7 +52,7 @@ rule captions:
 
 rule chair:
     input:
-        questions=f"data/{GENERATION.get('dataset', 'shapes_world')}/captions/eval.jsonl",
+        questions=f"data/{CAPTIONS.get('dataset', 'shapes_world')}/captions/eval.jsonl",
         captions=expand("results/{{model}}/captions/{setting}.csv", setting=GENERATION_SETTINGS),
     output:
         table=report(
@@ -69,8 +70,8 @@ rule chair:
         pdf="results/{model}/chair.pdf",
         samples="results/{model}/chair_samples.json",
     params:
-        generation=GENERATION,
-        image_root=f"data/{GENERATION.get('dataset', 'shapes_world')}",
+        captions=CAPTIONS,
+        image_root=f"data/{CAPTIONS.get('dataset', 'shapes_world')}",
     log:
         "logs/{model}/chair.log",
     benchmark:
@@ -92,7 +93,8 @@ rule contrastive_answers:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
         image_root=image_root,
-        generation=GENERATION,
+        decoding=DECODING,
+        max_new_tokens=CLASSIFICATION.get("max_new_tokens", 8),
         sweep=SWEEP,
         parser=SWEEP.get("parser", "vcd"),
         batch_size=SCORING.get("batch_size", 64),

@@ -16,19 +16,18 @@ with log_to(snakemake.log[0]) as log:
     config = decoding_setting(wc.setting, params.sweep, summary, params.benchmark)
     log.info("setting %s: %s", wc.setting, config.name)
     records, _ = load_questions(snakemake.input.questions, params.image_root)
-    generation = params.generation
     decoded = decode_with_entry(
         params.model_dir,
         params.model,
         records,
         params.image_root,
-        generation.get("methods", []),
+        params.decoding["methods"],
         wc.setting,
         config,
-        alpha=generation.get("alpha", 1.0),
-        beta=generation.get("beta", 0.1),
-        max_new_tokens=generation.get("max_new_tokens", 24),
-        batch_size=generation.get("batch_size", 32),
+        alpha=params.decoding["alpha"],
+        beta=params.decoding["beta"],
+        max_new_tokens=params.captions.get("max_new_tokens", 24),
+        batch_size=params.captions.get("batch_size", 32),
         seed=params.seed,
     )
     table = caption_frame(decoded, records)

@@ -11,7 +11,7 @@ from lvlm_debias.tables import write_csv, write_json
 
 with log_to(snakemake.log[0]) as log:
     params = snakemake.params
-    vocabulary = params.generation["objects"]
+    vocabulary = params.captions["objects"]
     captions = pd.concat([pd.read_csv(path) for path in snakemake.input.captions], ignore_index=True)
     table = chair_table(captions, vocabulary)
     write_csv(table, snakemake.output.table)
@@ -19,7 +19,7 @@ with log_to(snakemake.log[0]) as log:
     settings = list(dict.fromkeys(captions["setting"]))
     samples = {
         setting: caption_samples(
-            marked_captions(captions, vocabulary, setting, params.generation.get("samples", 6)), params.image_root
+            marked_captions(captions, vocabulary, setting, params.captions.get("samples", 6)), params.image_root
         )
         for setting in settings
     }

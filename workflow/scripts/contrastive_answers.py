@@ -18,18 +18,17 @@ with log_to(snakemake.log[0]) as log:
     log.info("setting %s: %s", wc.setting, config.name)
     labels = list(benchmark(wc.benchmark).labels)
     records, _ = load_questions(snakemake.input.questions, params.image_root, labels, skip_bad=params.skip_bad)
-    generation = params.generation
     decoded = decode_with_entry(
         params.model_dir,
         params.model,
         records,
         params.image_root,
-        generation.get("methods", []),
+        params.decoding["methods"],
         wc.setting,
         config,
-        alpha=generation.get("alpha", 1.0),
-        beta=generation.get("beta", 0.1),
-        max_new_tokens=generation.get("answer_tokens", 8),
+        alpha=params.decoding["alpha"],
+        beta=params.decoding["beta"],
+        max_new_tokens=params.max_new_tokens,
         batch_size=params.batch_size,
         seed=params.seed,
     )

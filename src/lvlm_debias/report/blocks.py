@@ -37,8 +37,10 @@ def model_blocks(
     bias, decoding sweeps; each with the paper's findings beside this run's (``claims``), and the paper's numbers for
     the model the paper calls ``paper_name``."""
     blocks = _blocks(outputs, numbers, paper_name)
+    pope = next((n for n in BENCHMARKS if BENCHMARKS[n].family == "pope" and f"{n}/calibration" in outputs), None)
     for key, block in blocks:
-        block.paper = claim_rows(claims, outputs, key)
+        name, _, rest = key.partition("/")
+        block.paper = claim_rows(claims, outputs, f"pope/{rest}" if rest and name == pope else key)
     return [block for _, block in blocks]
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from lvlm_debias.analysis.bias import OVERALL
+from lvlm_debias.benchmarks import BENCHMARKS
 
 TEXT_REFERENCES = ("none", "unk", "both")
 IMAGE_REFERENCES = ("noise", "zero", "one")
@@ -57,7 +58,21 @@ class Verdict:
 
 
 def _read(outputs: Mapping[str, Path], key: str) -> pd.DataFrame | None:
+    """The table at ``outputs[key]``; a key "pope/<table>" stands for the first POPE-family benchmark's (POPE on
+    ShapesWorld, ``pope_coco``, ...)."""
+    if key.startswith("pope/"):
+        key = next((k for k in outputs if k.split("/", 1)[-1] == key[5:] and _is_pope(k.split("/")[0])), key)
     return pd.read_csv(outputs[key]) if key in outputs else None
+
+
+def _is_pope(name: str) -> bool:
+    return name in BENCHMARKS and BENCHMARKS[name].family == "pope"
+
+
+def _pope_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the first POPE-family benchmark of a table with a ``benchmark`` column."""
+    names = [n for n in dict.fromkeys(table["benchmark"]) if _is_pope(n)]
+    return table[table["benchmark"] == names[0]] if names else table.iloc[0:0]
 
 
 def _text_refs_improve(outputs: Mapping[str, Path]) -> Verdict | None:
@@ -132,9 +147,10 @@ def _text_answerable_subsets(outputs: Mapping[str, Path]) -> Verdict | None:
 
 def _decoding_moves_f1(outputs: Mapping[str, Path]) -> Verdict | None:
     table = _read(outputs, "decoding")
-    if table is None or "pope" not in set(table["benchmark"]):
+    pope = None if table is None else _pope_rows(table)
+    if pope is None or pope.empty:
         return None
-    row = table[table["benchmark"] == "pope"].iloc[0]
+    row = pope.iloc[0]
     text = (
         f"expected F1 {100 * row['default']:.1f} at the default ({row['default_config']}) → "
         f"{100 * row['best_overall']:.1f} at the best ({row['best_overall_config']}), {100 * row['gain']:+.1f} points"
@@ -163,9 +179,10 @@ VDD_METHODS = ("vdd-none", "vdd-unk", "vdd-both")
 
 def _vdd_improves_pope(outputs: Mapping[str, Path]) -> Verdict | None:
     table = _read(outputs, "contrastive")
-    if table is None or "pope" not in set(table["benchmark"]):
+    pope = None if table is None else _pope_rows(table)
+    if pope is None or pope.empty:
         return None
-    pope = table[(table["benchmark"] == "pope") & (table["setting"] == table["setting"].iloc[0])]
+    pope = pope[pope["setting"] == pope["setting"].iloc[0]]
     f1 = pope.groupby("method")["f1"].mean()
     vdd = [m for m in VDD_METHODS if m in f1.index]
     if "naive" not in f1.index or not vdd:
