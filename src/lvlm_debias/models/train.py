@@ -1,7 +1,8 @@
 """Train the embedded ShapesWorld LLaVA in seeded stages, as LLaVA-1.5 is built: (0) the vision tower learns to
 see objects (standing in for CLIP pretraining), (a) text-only pretraining of the language model on a corpus that
 follows the injected prior, (b) visual instruction tuning on a limited image budget with balanced labels, (c) caption
-tuning ("Describe the image."), replaying stage-b questions so that the yes/no answers are kept."""
+tuning ("Describe the image."), replaying stage-b questions and the text corpus so that the yes/no answers and the
+prior are kept."""
 
 from __future__ import annotations
 
@@ -58,8 +59,8 @@ class TrainSettings:
     text_corpus_size: int = 20000
     task_text_share: float = 0.3
     task_visual_share: float = 0.5
-    caption_steps: int = 400
-    caption_replay: float = 0.4
+    caption_steps: int = 600
+    caption_replay: float = 0.35
     freeze_vision: bool = True
     visual_yes_share: float = 0.5
     heldout_share: float = 0.1
@@ -73,6 +74,11 @@ class TrainSettings:
         if self.text_replay >= 1 or self.text_replay < 0:
             raise ValueError(
                 f"training.text_replay must lie in [0, 1) (stage b needs visual questions), got {self.text_replay!r}"
+            )
+        if self.text_replay + self.caption_replay >= 1:
+            raise ValueError(
+                f"training.text_replay + caption_replay must stay below 1 (stage c needs captions), got "
+                f"{self.text_replay} + {self.caption_replay}"
             )
         if not 0 < self.visual_yes_share < 1:
             raise ValueError(f"training.visual_yes_share must lie in (0, 1), got {self.visual_yes_share!r}")
@@ -268,7 +274,14 @@ def train_tiny_llava(
         stage = "text" if rng.random() < settings.text_replay else "visual"
         losses[stage].append(step(stage, learning_rate(i, settings.visual_steps, peak, warmup)))
     for i in tqdm(range(settings.caption_steps), desc="stage c: caption tuning", mininterval=5):
-        stage = "visual" if rng.random() < settings.caption_replay else "caption"
+        draw = rng.random()
+        stage = (
+            "text"
+            if draw < settings.text_replay
+            else "visual"
+            if draw < settings.text_replay + settings.caption_replay
+            else "caption"
+        )
         losses[stage].append(step(stage, learning_rate(i, settings.caption_steps, peak, warmup)))
     model.eval()
     train_seconds = time.perf_counter() - started
