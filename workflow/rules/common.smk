@@ -121,3 +121,15 @@ def all_outputs():
     for model in MODELS:
         outputs += list(model_outputs(model).values())
     return outputs
+
+
+def model_mem_mb(wildcards, attempt):
+    """Host memory (MB, sbatch --mem) of a job that loads a model: 4000 for the embedded model, 40000 for a checkpoint
+    (LLaVA-1.5-13B's float16 weights alone are 26 GB), times the attempt, so a retry after an out-of-memory kill
+    asks for more."""
+    return (4000 if wildcards.model in TRAINED else 40000) * attempt
+
+
+def job_cpus(wildcards, threads):
+    """CPUs of a cluster job (sbatch --cpus-per-task): its threads, so that torch's threads get their own cores."""
+    return threads
