@@ -151,7 +151,7 @@ def all_outputs():
 
 
 # Downloads (workflow/rules/download.smk)
-DOWNLOAD_RESOURCES = {"mem_mb": 8000, "runtime": 240}
+DOWNLOAD_RESOURCES = {"mem_mb": 8000, "runtime": 240, "download": 1}  # profiles/slurm caps `download`
 if DOWNLOADS.get("partition"):
     DOWNLOAD_RESOURCES["slurm_partition"] = DOWNLOADS["partition"]
 
@@ -171,3 +171,15 @@ def dataset_outputs():
     return [
         f"data/{name}/{DATASETS[name]['format']}/{split}.jsonl" for name in DATASET_ONLY for split in dataset_splits(name)
     ]
+
+
+def model_mem_mb(wildcards, attempt):
+    """Host memory (MB, sbatch --mem) of a job that loads a model: 4000 for the embedded model, 40000 for a checkpoint
+    (LLaVA-1.5-13B's float16 weights alone are 26 GB), times the attempt, so a retry after an out-of-memory kill
+    asks for more."""
+    return (4000 if wildcards.model in TRAINED else 40000) * attempt
+
+
+def job_cpus(wildcards, threads):
+    """CPUs of a cluster job (sbatch --cpus-per-task): its threads, so that torch's threads get their own cores."""
+    return threads

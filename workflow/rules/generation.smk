@@ -37,9 +37,10 @@ rule captions:
         seed=config["seed"],
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=model_mem_mb,
         runtime=60,
         gpu=gpus,
+        cpus_per_task=job_cpus,
     log:
         "logs/{model}/captions/{setting}.log",
     benchmark:
@@ -102,9 +103,10 @@ rule contrastive_answers:
         skip_bad=SCORING.get("skip_bad_records", False),
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=model_mem_mb,
         runtime=60,
         gpu=gpus,
+        cpus_per_task=job_cpus,
     log:
         "logs/{model}/{benchmark}/{split}/contrastive/{setting}.log",
     benchmark:

@@ -17,6 +17,7 @@ rule shapes_llava:
     resources:
         mem_mb=4000,
         runtime=30,
+        cpus_per_task=job_cpus,
     log:
         "logs/models/{model}.log",
     benchmark:

@@ -22,9 +22,10 @@ rule prior_probing:
         seed=config["seed"],
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=model_mem_mb,
         runtime=10,
         gpu=gpus,
+        cpus_per_task=job_cpus,
     log:
         "logs/{model}/prior_probing.log",
     benchmark:

@@ -40,9 +40,10 @@ rule first_token_shard:
         skip_bad=SCORING.get("skip_bad_records", False),
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=model_mem_mb,
         runtime=60,
         gpu=gpus,
+        cpus_per_task=job_cpus,
     log:
         "logs/{model}/{benchmark}/{split}/shards/{shard}.log",
     benchmark:
@@ -70,9 +71,10 @@ rule reference_probs:
         skip_bad=SCORING.get("skip_bad_records", False),
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=model_mem_mb,
         runtime=30,
         gpu=gpus,
+        cpus_per_task=job_cpus,
     log:
         "logs/{model}/{benchmark}/{split}/references.log",
     benchmark:

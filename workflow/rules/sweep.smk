@@ -19,9 +19,10 @@ rule decoding_sweep:
         skip_bad=SCORING.get("skip_bad_records", False),
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=model_mem_mb,
         runtime=30,
         gpu=gpus,
+        cpus_per_task=job_cpus,
     log:
         "logs/{model}/{benchmark}/{split}/sweep.log",
     benchmark:
