@@ -33,6 +33,8 @@ def _small_config(default_config):
     config["benchmarks"]["mmmu"]["n_images"] = 6
     config["scoring"].update(shards=2, batch_size=8)
     config["sweep"].update(temperatures=[0.5, 1.0], top_ps=[0.9, 1.0], top_ks=[0], max_new_tokens=4)
+    config["generation"]["captions"].update(n_images=6, max_new_tokens=8, batch_size=4, samples=2)
+    config["generation"]["classification"].update(max_new_tokens=3)
     return config
 
 
