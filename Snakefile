@@ -33,6 +33,7 @@ include: "workflow/rules/calibration.smk"
 include: "workflow/rules/prior.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/attention.smk"
 
 
 rule all:

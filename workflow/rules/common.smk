@@ -98,6 +98,12 @@ def model_outputs(model):
     if PRIOR_PROBING:
         out["prior_probing"] = f"results/{model}/prior_probing.csv"
         out["prior_probing_png"] = f"results/{model}/prior_probing.png"
+    if ATTENTION:
+        out["attention"] = f"results/{model}/attention.csv"
+        out["attention_tokens"] = f"results/{model}/attention_tokens.csv"
+        out["attention_generation"] = f"results/{model}/attention_generation.csv"
+        out["attention_png"] = f"results/{model}/attention.png"
+        out["attention_generation_png"] = f"results/{model}/attention_generation.png"
     if REPORT.get("samples", 8):
         name, split = SAMPLES_FROM
         out["samples/label_probs"] = f"results/{model}/{name}/{split}/label_probs.csv"
@@ -121,3 +127,15 @@ def all_outputs():
     for model in MODELS:
         outputs += list(model_outputs(model).values())
     return outputs
+
+
+ATTENTION = config.get("attention")
+#: the attention analysis reads its questions from the first POPE split (else the first benchmark's first split).
+ATTENTION_FROM = next((s.split("/") for s in BENCHMARK_SPLITS if s.startswith("pope/")), SAMPLES_FROM)
+
+
+def attention_questions():
+    """The question file and image folder the attention analysis samples from."""
+    name, split = ATTENTION_FROM
+    dataset = BENCHMARKS[name]["dataset"]
+    return f"data/{dataset}/{name}/{split}.jsonl", f"data/{dataset}"

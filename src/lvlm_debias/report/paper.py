@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from lvlm_debias.analysis.attention import text_dominance
 from lvlm_debias.analysis.bias import OVERALL
 
 TEXT_REFERENCES = ("none", "unk", "both")
@@ -155,7 +156,11 @@ def _prior_answers(outputs: Mapping[str, Path]) -> Verdict | None:
 
 
 def _attention(outputs: Mapping[str, Path]) -> Verdict | None:
-    return Verdict("not computed in this run (the attention analysis is not built yet)", None)
+    table = _read(outputs, "attention")
+    if table is None:
+        return None
+    dominance = text_dominance(table, "naive")
+    return None if dominance is None else Verdict(*dominance)
 
 
 #: claim id -> (the report block it belongs to, the check on this run's outputs)
