@@ -234,7 +234,8 @@ def test_findings_by_hand():
         "image tokens are 576 of 596 prompt tokens.",
         "naive: the image share falls from 50.0 % in layer 1 to 10.0 % in layer 2.",
         "Describing the image, the image share (mean over layers and heads) falls from 40.0 % at step 0 (the answer "
-        "position, 8 samples) to 20.0 % at step 2 (5 samples still generating).",
+        "position, 8 samples) to 20.0 % at step 2 (5 samples still generating); least-squares trend -10.00 points per "
+        "generated token.",
     ]
     assert text_dominance(table)[1] is True
     image_heavy = table.assign(share=table["group"].map({"system": 0.05, "image": 0.9, "question": 0.05}))

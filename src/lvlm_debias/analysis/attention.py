@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -186,5 +187,9 @@ def attention_findings(table: pd.DataFrame, generation: pd.DataFrame | None = No
                 f"at step {first['step']} (the answer position, {first['n_samples']} samples)",
                 f"at step {last['step']} ({last['n_samples']} samples still generating)",
             )
-            out.append(f"Describing the image, the image share (mean over layers and heads) {moves}.")
+            slope = np.polyfit(image["step"].to_numpy(float), image["share"].to_numpy(float), 1)[0]
+            out.append(
+                f"Describing the image, the image share (mean over layers and heads) {moves}; least-squares trend "
+                f"{100 * slope:+.2f} points per generated token."
+            )
     return out

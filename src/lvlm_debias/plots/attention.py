@@ -70,7 +70,7 @@ def attention_generation_figure(table: pd.DataFrame) -> plt.Figure:
     ax.set_ylabel("share of attention (%)")
     ax.set_ylim(0, 100)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize="small", loc="upper left")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=4)
     counts = table.groupby("step")["n_samples"].first()
     twin = ax.twinx()
     twin.step(counts.index, counts.to_numpy(), where="mid", color="grey", lw=0.8, ls="--")
