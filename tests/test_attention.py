@@ -250,7 +250,8 @@ def test_findings_by_hand():
 def test_report_block_and_paper_check(tmp_path):
     """The report's attention block: tables, both figures, computed findings, and the paper's Fig. 2 claim checked on
     the naive last layer (text 90 % > 50 %: agrees). Checked to fail without the feature: before this block existed
-    the attention claim said "not computed" (agrees "—") and no block was built."""
+    the attention claim said "not computed" (agrees "—") and no block was built. Also the depth claim (image share
+    falls from the first to the last layer) and the generation claim (negative least-squares trend), both ways."""
     table, generation = _layers_table(), _generation_table()
     outputs = {}
     for key, frame in (("attention", table), ("attention_generation", generation)):
@@ -271,6 +272,18 @@ def test_report_block_and_paper_check(tmp_path):
     assert len(block.tables) == 3 and len(block.figures) == 2
     assert all(f.startswith("data:image/png;base64,") for f in block.figures)
     assert "&lt;s&gt;" in block.tables[1][1] and "40.0" in block.tables[1][1]
-    [paper] = block.paper
-    assert paper["source"] == "Fig. 2" and paper["agrees"] == "yes"
-    assert paper["this run"].startswith("naive, last layer (2): text (system + question) 90.0 %, image 10.0 %")
+    dominance, depth, generation_claim = block.paper
+    assert dominance["source"] == "Fig. 2" and dominance["agrees"] == "yes"
+    assert dominance["this run"].startswith("naive, last layer (2): text (system + question) 90.0 %, image 10.0 %")
+    assert (
+        depth["agrees"] == "yes"
+        and depth["this run"] == "naive: the image share falls from 50.0 % in layer 1 to 10.0 % in layer 2"
+    )
+    assert generation_claim["agrees"] == "yes" and "-10.00 points per generated token" in generation_claim["this run"]
+    # the opposite trends disagree with the paper
+    rising = generation.assign(share=generation["share"].where(generation["group"] != "image", generation["step"] / 10))
+    rising.to_csv(outputs["attention_generation"], index=False)
+    deeper = table.assign(layer=3 - table["layer"])  # layer 1 <-> 2: the image share rises with depth
+    deeper.to_csv(outputs["attention"], index=False)
+    [block] = model_blocks(outputs, claims)
+    assert [row["agrees"] for row in block.paper] == ["no", "no", "no"]  # last layer now: text 50 %, not most

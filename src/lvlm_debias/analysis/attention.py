@@ -157,39 +157,65 @@ def _move(first: float, last: float, start: str, end: str) -> str:
     return f"{'falls' if b < a else 'rises'} from {a:.1f} % {start} to {b:.1f} % {end}"
 
 
+def image_by_layer(table: pd.DataFrame, probe: str = "naive") -> pd.DataFrame:
+    """The image group's rows of ``probe`` in layer order (empty when the probe has no image tokens)."""
+    rows = table[(table["probe"] == probe) & (table["group"] == "image")].sort_values("layer")
+    return rows[rows["tokens"] > 0]
+
+
+def depth_trend(table: pd.DataFrame, probe: str = "naive") -> tuple[str, bool] | None:
+    """The image share of ``probe`` from the first to the last layer in words, and whether it falls with depth;
+    None with fewer than two layers or no image tokens."""
+    rows = image_by_layer(table, probe)
+    if len(rows) < 2:
+        return None
+    first, last = rows.iloc[0], rows.iloc[-1]
+    moves = _move(first["share"], last["share"], f"in layer {first['layer']}", f"in layer {last['layer']}")
+    return f"{probe}: the image share {moves}", bool(last["share"] < first["share"])
+
+
+def generation_trend(generation: pd.DataFrame) -> tuple[str, float] | None:
+    """The image share from step 0 to the last generation step in words, and its least-squares slope per generated
+    token (``share ≈ a + slope · step`` over the steps); None with fewer than two steps."""
+    image = generation[generation["group"] == "image"].sort_values("step")
+    if len(image) < 2:
+        return None
+    first, last = image.iloc[0], image.iloc[-1]
+    moves = _move(
+        first["share"],
+        last["share"],
+        f"at step {first['step']} (the answer position, {first['n_samples']} samples)",
+        f"at step {last['step']} ({last['n_samples']} samples still generating)",
+    )
+    slope = float(np.polyfit(image["step"].to_numpy(float), image["share"].to_numpy(float), 1)[0])
+    words = (
+        f"describing the image, the image share (mean over layers and heads) {moves}; least-squares trend "
+        f"{100 * slope:+.2f} points per generated token"
+    )
+    return words, slope
+
+
 def attention_findings(table: pd.DataFrame, generation: pd.DataFrame | None = None) -> list[str]:
     """Sentences computed from the per-layer table (and the generation table): for each probe with image tokens, the
     last layer's split between text and image and the image share from the first to the last layer; the image share
-    from the answer position (step 0) to the last generation step."""
+    from the answer position (step 0) to the last generation step, with its least-squares trend."""
     out = []
     for probe in dict.fromkeys(table["probe"]):
-        rows = table[(table["probe"] == probe) & (table["group"] == "image")].sort_values("layer")
         dominance = text_dominance(table, probe)
-        if dominance is None or not (rows["tokens"] > 0).any():
+        if dominance is None or image_by_layer(table, probe).empty:
             continue
         out.append(dominance[0] + ".")
-        if len(rows) > 1:
-            first, last = rows.iloc[0], rows.iloc[-1]
-            moves = _move(first["share"], last["share"], f"in layer {first['layer']}", f"in layer {last['layer']}")
-            out.append(f"{probe}: the image share {moves}.")
+        depth = depth_trend(table, probe)
+        if depth is not None:
+            out.append(depth[0] + ".")
     if generation is not None and not generation.empty:
-        image = generation[generation["group"] == "image"].sort_values("step")
-        first, last = image.iloc[0], image.iloc[-1]
-        if len(image) == 1:
+        trend = generation_trend(generation)
+        if trend is None:
+            share = generation.loc[generation["group"] == "image", "share"].iloc[0]
             out.append(
                 f"Describing the image, every sample stopped after its first token: image share "
-                f"{100 * first['share']:.1f} % at the answer position, no trend to read."
+                f"{100 * share:.1f} % at the answer position, no trend to read."
             )
         else:
-            moves = _move(
-                first["share"],
-                last["share"],
-                f"at step {first['step']} (the answer position, {first['n_samples']} samples)",
-                f"at step {last['step']} ({last['n_samples']} samples still generating)",
-            )
-            slope = np.polyfit(image["step"].to_numpy(float), image["share"].to_numpy(float), 1)[0]
-            out.append(
-                f"Describing the image, the image share (mean over layers and heads) {moves}; least-squares trend "
-                f"{100 * slope:+.2f} points per generated token."
-            )
+            out.append(trend[0][0].upper() + trend[0][1:] + ".")
     return out
