@@ -45,6 +45,7 @@ include: "workflow/rules/sweep.smk"
 include: "workflow/rules/generation.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/download.smk"
+include: "workflow/rules/attention.smk"
 
 
 rule all:

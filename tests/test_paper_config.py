@@ -52,6 +52,7 @@ def expected_counts(config: dict) -> dict[str, int]:
     return {
         "contrastive_answers": len(models) * sum(splits[b] for b in classified) * settings,
         "contrastive_classification": len(models) if classified else 0,
+        "attention": len(models) if config.get("attention") else 0,
         "hub_model": len(models),
         "hub_dataset": len(config["datasets"]),
         "hub_questions": n_splits + len(only),

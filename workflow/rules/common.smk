@@ -125,6 +125,12 @@ def model_outputs(model):
     if CONTRASTIVE_SPLITS:
         out["contrastive"] = f"results/{model}/contrastive.csv"
         out["contrastive_png"] = f"results/{model}/contrastive.png"
+    if ATTENTION:
+        out["attention"] = f"results/{model}/attention.csv"
+        out["attention_tokens"] = f"results/{model}/attention_tokens.csv"
+        out["attention_generation"] = f"results/{model}/attention_generation.csv"
+        out["attention_png"] = f"results/{model}/attention.png"
+        out["attention_generation_png"] = f"results/{model}/attention_generation.png"
     if REPORT.get("samples", 8):
         name, split = SAMPLES_FROM
         out["samples/label_probs"] = f"results/{model}/{name}/{split}/label_probs.csv"
@@ -183,3 +189,17 @@ def model_mem_mb(wildcards, attempt):
 def job_cpus(wildcards, threads):
     """CPUs of a cluster job (sbatch --cpus-per-task): its threads, so that torch's threads get their own cores."""
     return threads
+
+
+ATTENTION = config.get("attention")
+#: the attention analysis reads its questions from the first POPE split (else the first benchmark's first split).
+ATTENTION_FROM = next(
+    (s.split("/") for s in BENCHMARK_SPLITS if benchmark(s.split("/")[0]).family == "pope"), SAMPLES_FROM
+)
+
+
+def attention_questions():
+    """The question file and image folder the attention analysis samples from."""
+    name, split = ATTENTION_FROM
+    dataset = BENCHMARKS[name]["dataset"]
+    return f"data/{dataset}/{name}/{split}.jsonl", f"data/{dataset}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lvlm_debias.analysis.attention import attention_findings, shares_wide
 from lvlm_debias.analysis.bias import bias_findings
 from lvlm_debias.analysis.calibration import calibration_findings, paper_layout
 from lvlm_debias.analysis.generation import chair_findings, contrastive_findings
@@ -60,6 +61,8 @@ def _blocks(
             figures=[data_uri(outputs["prior_probing_png"])],
         )
         blocks.append(("prior", block))
+    if "attention" in outputs:
+        blocks.append(("attention", _attention_block(outputs)))
     for name in BENCHMARKS:
         if f"{name}/calibration" not in outputs:
             continue
@@ -158,3 +161,47 @@ def _blocks(
         )
         blocks.append(("contrastive", block))
     return blocks
+
+
+def _attention_block(outputs: Mapping[str, Path]) -> Block:
+    """The attention analysis: shares per layer and probe, the most attended tokens, the image share per generation
+    step; findings computed from the tables."""
+    table = pd.read_csv(outputs["attention"])
+    generation = pd.read_csv(outputs["attention_generation"]) if "attention_generation" in outputs else None
+    wide = shares_wide(table)
+    tables = [
+        (
+            "Share of the answer position's attention per layer (%; n_: mean tokens in the group)",
+            _table(wide, ["system", "image", "question"]),
+        )
+    ]
+    if "attention_tokens" in outputs:
+        tokens = pd.read_csv(outputs["attention_tokens"])
+        tables.append(
+            ("Most attended tokens per probe (mean over layers, heads and questions; %)", _table(tokens, ["share"]))
+        )
+    figures = [data_uri(outputs["attention_png"])] if "attention_png" in outputs else []
+    if generation is not None:
+        steps = generation.pivot(index="step", columns="group", values="share").reset_index()
+        steps.columns.name = None
+        steps = steps.merge(generation.groupby("step")["n_samples"].first().reset_index(), on="step")
+        tables.append(
+            (
+                "Attention of each new position per generation step (%; mean over layers, heads and samples)",
+                _table(steps, ["system", "image", "question", "generated"]),
+            )
+        )
+        if "attention_generation_png" in outputs:
+            figures.append(data_uri(outputs["attention_generation_png"]))
+    return Block(
+        "Attention to system, image and question tokens (paper, Fig. 2)",
+        "The attention of the answer position (the prompt's last token, which predicts the first answer token) on "
+        "the system tokens (before the image), the image tokens (where the processor put them) and the question "
+        "tokens (the rest of the prompt), per layer, averaged over heads and sampled POPE questions, for the real "
+        "image (naive), no image tokens (none) and the noised image (noise); padding is in no group. Then, "
+        "describing the image greedily, the share of each newly generated token's attention on each group (step 0: "
+        "the answer position). The model runs with eager attention for this analysis only.",
+        findings=attention_findings(table, generation),
+        tables=tables,
+        figures=figures,
+    )

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from lvlm_debias.analysis.attention import depth_trend, generation_trend, text_dominance
 from lvlm_debias.analysis.bias import OVERALL
 from lvlm_debias.benchmarks import BENCHMARKS
 
@@ -171,7 +172,23 @@ def _prior_answers(outputs: Mapping[str, Path]) -> Verdict | None:
 
 
 def _attention(outputs: Mapping[str, Path]) -> Verdict | None:
-    return Verdict("not computed in this run (the attention analysis is not built yet)", None)
+    table = _read(outputs, "attention")
+    if table is None:
+        return None
+    dominance = text_dominance(table, "naive")
+    return None if dominance is None else Verdict(*dominance)
+
+
+def _attention_depth(outputs: Mapping[str, Path]) -> Verdict | None:
+    table = _read(outputs, "attention")
+    trend = None if table is None else depth_trend(table, "naive")
+    return None if trend is None else Verdict(*trend)
+
+
+def _attention_generation(outputs: Mapping[str, Path]) -> Verdict | None:
+    table = _read(outputs, "attention_generation")
+    trend = None if table is None else generation_trend(table)
+    return None if trend is None else Verdict(trend[0], trend[1] < 0)
 
 
 VDD_METHODS = ("vdd-none", "vdd-unk", "vdd-both")
@@ -216,6 +233,8 @@ def _vdd_reduces_chair(outputs: Mapping[str, Path]) -> Verdict | None:
 CHECKS: dict[str, tuple[str, Callable[[Mapping[str, Path]], Verdict | None]]] = {
     "prior_answers_without_image": ("prior", _prior_answers),
     "attention_text_dominates": ("attention", _attention),
+    "attention_image_falls_with_depth": ("attention", _attention_depth),
+    "attention_image_falls_in_generation": ("attention", _attention_generation),
     "text_references_improve_pope": ("pope/calibration", _text_refs_improve),
     "gains_at_low_confidence": ("pope/confidence_bins", _gains_at_low_confidence),
     "image_references_hurt_confident": ("pope/confidence_bins", _image_refs_hurt_confident),

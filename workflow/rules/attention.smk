@@ -1,0 +1,45 @@
+# Attention to system, image and question tokens (the paper's Fig. 2): the only job that loads a model with eager
+# attention.
+
+
+rule attention:
+    input:
+        model=model_inputs,
+        questions=attention_questions()[0],
+    output:
+        table="results/{model}/attention.csv",
+        tokens="results/{model}/attention_tokens.csv",
+        generation="results/{model}/attention_generation.csv",
+        png=report(
+            "results/{model}/attention.png",
+            caption="../report/attention.rst",
+            category="Attention",
+            labels={"model": "{model}", "figure": "per layer"},
+        ),
+        pdf="results/{model}/attention.pdf",
+        generation_png=report(
+            "results/{model}/attention_generation.png",
+            caption="../report/attention.rst",
+            category="Attention",
+            labels={"model": "{model}", "figure": "per generation step"},
+        ),
+        generation_pdf="results/{model}/attention_generation.pdf",
+    params:
+        model=lambda wildcards: config["models"][wildcards.model],
+        model_dir=lambda wildcards: model_dir(wildcards.model),
+        image_root=attention_questions()[1],
+        settings=ATTENTION,
+        seed=config["seed"],
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        gpu=gpus,
+    log:
+        "logs/{model}/attention.log",
+    benchmark:
+        "benchmarks/attention/{model}/attention.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/attention.py"
