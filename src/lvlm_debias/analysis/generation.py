@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 import pandas as pd
 
 from lvlm_debias.benchmarks import benchmark, metrics
-from lvlm_debias.methods.decode import DECODING_METHODS, NAIVE
+from lvlm_debias.methods.decode import DECODING_METHODS, NAIVE, SETTINGS
 from lvlm_debias.metrics.chair import WORD, caption_segments, chair_metrics, find_mentions, synonym_table
 
 #: how a ground-truth object list is stored in a CSV cell
@@ -44,10 +44,13 @@ def answer_frame(decoded: pd.DataFrame, records: Sequence[Mapping], parse: Calla
     return frame[ANSWER_COLUMNS]
 
 
-def _ordered(table: pd.DataFrame) -> pd.DataFrame:
-    order = {m: i for i, m in enumerate(DECODING_METHODS)}
+def _ordered(table: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
+    """``table`` sorted by ``by`` columns, then setting (default first) and method (the paper's order)."""
+    order = {m: i for i, m in enumerate(DECODING_METHODS)} | {s: i for i, s in enumerate(SETTINGS)}
     return table.sort_values(
-        ["setting", "method"], key=lambda c: c.map(order) if c.name == "method" else c, kind="stable"
+        [*by, "setting", "method"],
+        key=lambda c: c.map(order) if c.name in ("setting", "method") else c,
+        kind="stable",
     )
 
 
@@ -141,13 +144,7 @@ def contrastive_table(answers: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                     "questions": len(group),
                 }
             )
-    order = {m: i for i, m in enumerate(DECODING_METHODS)}
-    table = pd.DataFrame(rows)
-    return table.sort_values(
-        ["benchmark", "split", "setting", "method"],
-        key=lambda c: c.map(order) if c.name == "method" else c,
-        kind="stable",
-    ).reset_index(drop=True)
+    return _ordered(pd.DataFrame(rows), ["benchmark", "split"]).reset_index(drop=True)
 
 
 def contrastive_findings(table: pd.DataFrame) -> list[str]:

@@ -156,7 +156,13 @@ def _blocks(
             "answer read by the benchmark's parser (unclear: answers that name no label, which the parser still "
             "maps to one).",
             findings=contrastive_findings(table),
-            tables=[("Per benchmark, split, setting and method", _table(table, PERCENT + ["unclear"]))],
+            tables=[
+                (
+                    f"{name.upper()} per split, setting and method",
+                    _table(rows.dropna(axis=1, how="all"), PERCENT + ["unclear"]),
+                )
+                for name, rows in table.groupby("benchmark", sort=False)
+            ],
             figures=[data_uri(outputs["contrastive_png"])],
         )
         blocks.append(("contrastive", block))
