@@ -66,7 +66,10 @@ def test_schema_names_the_bad_key(default_config, change, named):
         (lambda c: c["benchmarks"]["pope"].update(n_images=10_000), "benchmarks.pope.n_images"),
         (lambda c: c["benchmarks"]["mmmu"].update(n_images=10_000), "benchmarks.mmmu.n_images"),
         (lambda c: c["generation"]["captions"].update(n_images=10_000), "generation.captions.n_images"),
-        (lambda c: c["models"]["shapes-llava"]["training"].update(text_replay=0.5, caption_replay=0.5), "caption_replay"),
+        (
+            lambda c: c["models"]["shapes-llava"]["training"].update(text_replay=0.5, caption_replay=0.5),
+            "caption_replay",
+        ),
         (lambda c: c["generation"]["captions"]["objects"].pop("star"), "objects lacks the world's shapes"),
         (lambda c: c["generation"]["captions"]["objects"].update(moon=["stars"]), "generation.captions.objects"),
         (lambda c: c["generation"]["classification"].update(benchmarks=["pope", "vqav2"]), "vqav2"),

@@ -16,20 +16,11 @@ with log_to(snakemake.log[0]) as log:
     config = decoding_setting(wc.setting, params.sweep, summary, params.benchmark)
     log.info("setting %s: %s", wc.setting, config.name)
     records, _ = load_questions(snakemake.input.questions, params.image_root)
+    captions = params.captions
     decoded = decode_with_entry(
-        params.model_dir,
-        params.model,
-        records,
-        params.image_root,
-        params.decoding["methods"],
-        wc.setting,
-        config,
-        alpha=params.decoding["alpha"],
-        beta=params.decoding["beta"],
-        max_new_tokens=params.captions.get("max_new_tokens", 24),
-        batch_size=params.captions.get("batch_size", 32),
-        seed=params.seed,
-    )
+        params.model_dir, params.model, records, params.image_root, wc.setting, config, params.decoding,
+        max_new_tokens=captions.get("max_new_tokens", 24), batch_size=captions.get("batch_size", 32), seed=params.seed,
+    )  # fmt: skip
     table = caption_frame(decoded, records)
     write_csv(table, snakemake.output[0])
     log.info("\n%s", table.groupby("method", sort=False)["caption"].first().to_string())

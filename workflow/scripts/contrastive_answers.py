@@ -19,19 +19,9 @@ with log_to(snakemake.log[0]) as log:
     labels = list(benchmark(wc.benchmark).labels)
     records, _ = load_questions(snakemake.input.questions, params.image_root, labels, skip_bad=params.skip_bad)
     decoded = decode_with_entry(
-        params.model_dir,
-        params.model,
-        records,
-        params.image_root,
-        params.decoding["methods"],
-        wc.setting,
-        config,
-        alpha=params.decoding["alpha"],
-        beta=params.decoding["beta"],
-        max_new_tokens=params.max_new_tokens,
-        batch_size=params.batch_size,
-        seed=params.seed,
-    )
+        params.model_dir, params.model, records, params.image_root, wc.setting, config, params.decoding,
+        max_new_tokens=params.max_new_tokens, batch_size=params.batch_size, seed=params.seed,
+    )  # fmt: skip
     table = answer_frame(decoded, records, answer_parser(wc.benchmark, params.parser))
     write_csv(table, snakemake.output[0])
-    log.info("answers that are neither label: %s", (table["prediction"] == "other").groupby(table["method"]).mean())
+    log.info("answers per method and prediction:\n%s", table.groupby(["method", "prediction"]).size().to_string())

@@ -147,11 +147,20 @@ def decode_with_entry(
     entry: Mapping,
     records: Sequence[Mapping],
     image_root: str | Path,
-    methods: Sequence[str],
     setting: str,
     config: DecodingConfig,
-    **kwargs,
+    decoding: Mapping,
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    seed: int,
 ) -> pd.DataFrame:
-    """:func:`decode_records` with the model of a config ``entry`` (loaded from ``model_dir``) and its prompt."""
+    """:func:`decode_records` with the model of a config ``entry`` (loaded from ``model_dir``) and its prompt, for
+    the ``methods``, ``alpha`` and ``beta`` of a config's ``generation`` section (``decoding``): what a generation
+    job runs."""
     model, processor = load_entry(model_dir, entry)
-    return decode_records(model, processor, records, image_root, entry["prompt"], methods, setting, config, **kwargs)
+    return decode_records(
+        model, processor, records, image_root, entry["prompt"], decoding["methods"], setting, config,
+        alpha=decoding.get("alpha", 1.0), beta=decoding.get("beta", 0.1), max_new_tokens=max_new_tokens,
+        batch_size=batch_size, seed=seed,
+    )  # fmt: skip
