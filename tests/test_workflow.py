@@ -76,7 +76,7 @@ def small_run(tmp_path_factory):
 def test_sharded_rerun_gives_identical_tables_and_times_every_rule(small_run):
     workdir, tables = small_run
     assert list(tables["runs"]["status"]) == [0, 0]
-    assert tables["shards"].to_dict("records") == [{"shards": 2, "compared_with": 1, "tables": 30, "differing": ""}]
+    assert tables["shards"].to_dict("records") == [{"shards": 2, "compared_with": 1, "tables": 42, "differing": ""}]
     assert (tables["targets"].tail(1)["status"] == "met").all()
     rules = set(tables["rules"]["rule"])
     assert {"shapes_llava", "first_token_shard", "reference_probs", "decoding_sweep", "report"} <= rules
@@ -149,11 +149,13 @@ def test_small_report_in_a_real_browser(small_run):
     assert seen["errors"] == [] and seen["alerts"] == []
     assert len(seen["images"]) >= 9 + 8 and all(i["width"] > 0 for i in seen["images"])
     blocks = [i for i in seen["ids"] if i.startswith("shapes-llava-block-")]
-    assert len(blocks) == 9  # prior, 3 calibration, 3 confidence bins, bias, decoding
+    assert len(blocks) == 12  # prior, attention, 3 calibration, 3 confidence bins, bias, decoding, chair, contrastive
     assert {"shapes-llava-paper", "shapes-llava-samples", "provenance", "config"} <= set(seen["ids"])
     assert seen["samples"] == 8 and seen["samples_shown"] == 1
     assert seen["sorted"]["ascending"] and seen["sorted"]["rows"] >= 3
     assert "The paper's findings beside this run" in seen["headings"]
+    html = (workdir / "results/report.html").read_text()
+    assert html.count('<table class="data captions">') == 2  # captions side by side, default and best settings
 
 
 def test_snakemakes_own_report(small_run):

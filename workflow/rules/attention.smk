@@ -27,7 +27,7 @@ rule attention:
     params:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
-        image_root=attention_questions()[1],
+        image_root=questions_root,
         settings=ATTENTION,
         seed=config["seed"],
     threads: 2

@@ -86,6 +86,11 @@ def image_root(wildcards):
     return f"data/{BENCHMARKS[wildcards.benchmark]['dataset']}"
 
 
+def questions_root(wildcards, input):
+    """The dataset folder a job's question file (data/<dataset>/<benchmark>/<split>.jsonl) and its images are in."""
+    return str(Path(input.questions).parent.parent)
+
+
 def decoding_summary_input(wildcards):
     """The decoding sweep's summary, which the "best" generation setting reads its configuration from."""
     return [f"results/{wildcards.model}/decoding.csv"] if wildcards.setting == "best" else []
@@ -193,9 +198,13 @@ def job_cpus(wildcards, threads):
 
 ATTENTION = config.get("attention")
 #: the attention analysis reads its questions from the first POPE split (else the first benchmark's first split).
-ATTENTION_FROM = next(
-    (s.split("/") for s in BENCHMARK_SPLITS if benchmark(s.split("/")[0]).family == "pope"), SAMPLES_FROM
-)
+def family_of(key):
+    """The benchmark family (pope, mme, mmmu) of a "benchmark/split" key."""
+    return benchmark(key.split("/")[0]).family
+
+
+POPE_SPLITS_CONFIGURED = [key for key in BENCHMARK_SPLITS if family_of(key) == "pope"]
+ATTENTION_FROM = POPE_SPLITS_CONFIGURED[0].split("/") if POPE_SPLITS_CONFIGURED else SAMPLES_FROM
 
 
 def attention_questions():

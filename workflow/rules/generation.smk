@@ -29,7 +29,7 @@ rule captions:
     params:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
-        image_root=f"data/{CAPTIONS.get('dataset', 'shapes_world')}",
+        image_root=questions_root,
         decoding=DECODING,
         captions=CAPTIONS,
         sweep=SWEEP,
@@ -72,7 +72,7 @@ rule chair:
         samples="results/{model}/chair_samples.json",
     params:
         captions=CAPTIONS,
-        image_root=f"data/{CAPTIONS.get('dataset', 'shapes_world')}",
+        image_root=questions_root,
     log:
         "logs/{model}/chair.log",
     benchmark:
