@@ -113,32 +113,33 @@ def decode_records(
 ) -> pd.DataFrame:
     """Columns ``setting``, ``config``, ``method``, ``question_id``, ``image``, ``text``: every question record
     (``question_id``, ``image``, ``text``) answered under each of ``methods`` with :func:`generate_texts`. Images are
-    read a chunk of batches at a time, so a large benchmark does not sit in memory; the texts do not depend on it."""
+    read a chunk of batches at a time (once for all methods), so a large benchmark does not sit in memory; the texts do
+    not depend on it (sampling is seeded per batch, and chunks hold whole batches)."""
     prompts = [build_prompt(template, r["text"]) for r in records]
     keys = [str(r["image"]) for r in records]
     chunk = batch_size * max(1, 512 // batch_size)
-    frames = []
-    for method in methods:
-        texts: list[str] = []
-        for start in range(0, len(records), chunk):
-            rows = slice(start, start + chunk)
-            images = [load_image(Path(image_root), r) for r in records[rows]]
-            texts += generate_texts(
+    texts: dict[str, list[str]] = {method: [] for method in methods}
+    for start in range(0, len(records), chunk):  # each chunk's images are read once, for every method
+        rows = slice(start, start + chunk)
+        images = [load_image(Path(image_root), r) for r in records[rows]]
+        for method in methods:
+            texts[method] += generate_texts(
                 model, processor, prompts[rows], images, keys[rows], method, config, alpha=alpha, beta=beta,
                 max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
             )  # fmt: skip
-        frames.append(
-            pd.DataFrame(
-                {
-                    "setting": setting,
-                    "config": config.name,
-                    "method": method,
-                    "question_id": [r["question_id"] for r in records],
-                    "image": keys,
-                    "text": texts,
-                }
-            )
+    frames = [
+        pd.DataFrame(
+            {
+                "setting": setting,
+                "config": config.name,
+                "method": method,
+                "question_id": [r["question_id"] for r in records],
+                "image": keys,
+                "text": texts[method],
+            }
         )
+        for method in methods
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
