@@ -84,6 +84,17 @@ def _with_check(report: Path, folder: Path) -> Path:
     return page
 
 
+def _run_chromium(chromium: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    """Headless Chromium (``FLAGS``) with a throw-away profile and ``args``, its output captured."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return subprocess.run(
+            [chromium, *FLAGS, f"--user-data-dir={tmp}/profile", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
 def inspect_report(report: str | Path, chromium: str, timeout: float = 120) -> dict:
     """What the report shows in headless Chromium: ``errors`` (console errors and uncaught exceptions), ``alerts``,
     ``images`` (alt, naturalWidth), element ``ids``, ``headings``, the visible ``text``, ``samples`` and
@@ -91,19 +102,7 @@ def inspect_report(report: str | Path, chromium: str, timeout: float = 120) -> d
     report = Path(report).resolve()
     with tempfile.TemporaryDirectory() as tmp:
         page = _with_check(report, Path(tmp))
-        run = subprocess.run(
-            [
-                chromium,
-                *FLAGS,
-                f"--user-data-dir={tmp}/profile",
-                "--virtual-time-budget=10000",
-                "--dump-dom",
-                page.as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        run = _run_chromium(chromium, "--virtual-time-budget=10000", "--dump-dom", page.as_uri(), timeout=timeout)
     found = re.search(r'<pre id="__report_check">(.*?)</pre>', run.stdout, flags=re.DOTALL)
     if found is None:
         raise RuntimeError(f"Chromium did not render {report} (status {run.returncode}): {run.stderr[-2000:]}")
@@ -116,20 +115,13 @@ def screenshot(
     """A PNG of the report's first screen (``size`` = width, height in pixels) at ``out``."""
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        run = subprocess.run(
-            [
-                chromium,
-                *FLAGS,
-                f"--user-data-dir={tmp}/profile",
-                f"--window-size={size[0]},{size[1]}",
-                f"--screenshot={out}",
-                Path(report).resolve().as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+    run = _run_chromium(
+        chromium,
+        f"--window-size={size[0]},{size[1]}",
+        f"--screenshot={out}",
+        Path(report).resolve().as_uri(),
+        timeout=timeout,
+    )
     if run.returncode or not out.is_file():
         raise RuntimeError(f"Chromium could not screenshot {report} (status {run.returncode}): {run.stderr[-2000:]}")
     return out
