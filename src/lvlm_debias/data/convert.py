@@ -22,14 +22,13 @@ import ast
 import fnmatch
 import hashlib
 import io
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 from PIL import Image
 
+from lvlm_debias.atomic import atomic_path
 from lvlm_debias.data.tasks import MMMU_SUFFIX
 
 IMAGES = "images"
@@ -55,11 +54,8 @@ def save_image(data: bytes, root: str | Path) -> str:
     name = f"{IMAGES}/{hashlib.sha256(data).hexdigest()[:20]}.{ext}"
     path = Path(root) / name
     if not (path.is_file() and path.stat().st_size == len(data)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".img.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
     return name
 
 

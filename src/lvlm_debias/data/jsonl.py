@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+
+from lvlm_debias.atomic import atomic_path
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
@@ -40,20 +40,10 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
     into place with ``os.replace``, so readers never see a half-written file.
     Parent directories are created; keys keep their insertion order.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-                handle.write("\n")
-        os.replace(handle.name, target)
-    except BaseException:
-        os.unlink(handle.name)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+            handle.write("\n")
 
 
 def require_fields(record: dict, fields: Sequence[str], source: str, index: int) -> None:

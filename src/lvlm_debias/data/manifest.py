@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+from lvlm_debias.tables import write_json
 
 CHUNK = 1 << 20
 
@@ -35,17 +35,8 @@ def file_entries(root: str | Path, paths: Iterable[str | Path]) -> list[dict]:
 
 
 def write_manifest(path: str | Path, data: Mapping) -> None:
-    """Write ``data`` as indented JSON at ``path`` through a temporary file and ``os.replace`` (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` as indented JSON (keys sorted) at ``path`` atomically (never half-written)."""
+    write_json(data, path, sort_keys=True)
 
 
 def read_manifest(path: str | Path) -> dict | None:

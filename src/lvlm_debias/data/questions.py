@@ -8,8 +8,6 @@ and what is wrong; with ``skip_bad`` it is left out instead and listed, so the c
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from lvlm_debias.data.jsonl import read_jsonl
+from lvlm_debias.tables import write_json
 
 REQUIRED = ("question_id", "image", "text", "label")
 
@@ -79,13 +78,8 @@ def load_questions(
 def write_skipped(path: str | Path, source: str | Path, bad: Sequence[BadRecord]) -> None:
     """The metadata of a table built from ``source``: how many records were skipped and which, as JSON written
     atomically at ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"source": str(source), "skipped_records": len(bad), "skipped": [asdict(b) for b in bad]}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as stream:
-        json.dump(data, stream, indent=1, default=str)
-    os.replace(tmp, path)
+    write_json(data, path, default=str)
 
 
 def read_skipped(path: str | Path) -> int:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,6 +11,7 @@ import jinja2
 import pandas as pd
 import yaml
 
+from lvlm_debias.atomic import atomic_path
 from lvlm_debias.report.blocks import model_blocks
 from lvlm_debias.report.html import table_html
 from lvlm_debias.report.paper import Claim, PaperNumber, claim_rows
@@ -98,14 +97,8 @@ def render_report(
             rules=table_html(rule_times(times)) if times is not None and len(times) else None,
         )
     )
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=out.parent, delete=False, suffix=".tmp", encoding="utf-8") as tmp:
-        tmp.write(html)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp.name, 0o666 & ~umask)  # as a plain open() would create it, not the temporary file's 0600
-    os.replace(tmp.name, out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
 
 
 def _card_summary(card: dict) -> list[tuple[str, str]]:

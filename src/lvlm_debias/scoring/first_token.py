@@ -3,8 +3,6 @@ over the whole vocabulary at each sweep temperature. Decoding sweeps are derived
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lvlm_debias.atomic import atomic_path
 from lvlm_debias.methods.sampling import stored_topk
 
 
@@ -106,16 +105,8 @@ class FirstToken:
 
     def save(self, path: str | Path) -> None:
         """Write an ``.npz`` atomically (temporary file in the same folder, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=".npz") as tmp:  # np.savez adds ".npz" to a name without it
             np.savez(tmp, **{k: getattr(self, k) for k in self.__dataclass_fields__})
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
     @staticmethod
     def load(path: str | Path) -> FirstToken:
