@@ -5,7 +5,7 @@
 rule attention:
     input:
         model=model_inputs,
-        questions=attention_questions()[0],
+        questions=attention_questions(),
     output:
         table="results/{model}/attention.csv",
         tokens="results/{model}/attention_tokens.csv",

@@ -197,18 +197,19 @@ def job_cpus(wildcards, threads):
 
 
 ATTENTION = config.get("attention")
-#: the attention analysis reads its questions from the first POPE split (else the first benchmark's first split).
+
+
 def family_of(key):
     """The benchmark family (pope, mme, mmmu) of a "benchmark/split" key."""
     return benchmark(key.split("/")[0]).family
 
 
 POPE_SPLITS_CONFIGURED = [key for key in BENCHMARK_SPLITS if family_of(key) == "pope"]
+#: the attention analysis reads its questions from the first POPE split (else the first benchmark's first split).
 ATTENTION_FROM = POPE_SPLITS_CONFIGURED[0].split("/") if POPE_SPLITS_CONFIGURED else SAMPLES_FROM
 
 
 def attention_questions():
-    """The question file and image folder the attention analysis samples from."""
+    """The question file the attention analysis samples from (its images are in the dataset's folder)."""
     name, split = ATTENTION_FROM
-    dataset = BENCHMARKS[name]["dataset"]
-    return f"data/{dataset}/{name}/{split}.jsonl", f"data/{dataset}"
+    return f"data/{BENCHMARKS[name]['dataset']}/{name}/{split}.jsonl"
