@@ -58,8 +58,6 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return "\n".join(lines)
     if error.validator == "enum":
         return f"{where}: {error.instance!r} is not allowed; allowed values: {schema['enum']}"
-    if error.validator == "required":
-        return f"{where}: {error.message}"
     return f"{where}: {error.message}"
 
 
@@ -166,10 +164,10 @@ def _check_generation(config: Mapping) -> None:
     captions = generation.get("captions")
     if captions:
         n_images, n_eval = captions.get("n_images", 100), config["world"].get("n_eval_images", 0)
-        if captions["dataset"] == "shapes_world" and n_images > n_eval:
+        if captions["dataset"] == SHAPES_WORLD and n_images > n_eval:
             raise ConfigError(f"generation.captions.n_images {n_images} exceeds world.n_eval_images {n_eval}")
         missing = [s for s in config["world"]["shapes"] if s not in captions["objects"]]
-        if captions["dataset"] == "shapes_world" and missing:
+        if captions["dataset"] == SHAPES_WORLD and missing:
             raise ConfigError(
                 f"generation.captions.objects lacks the world's shapes {missing}: CHAIR needs every ground-truth object"
             )
