@@ -83,8 +83,8 @@ def test_paper_config_dry_run_plans_every_job_offline(tmp_path):
     counts = job_counts(run.stdout + run.stderr)
     for rule, n in expected_counts(config).items():
         assert counts.get(rule) == n, (rule, counts)
-    assert counts["first_token_shard"] == 40 and counts["hub_questions"] == 6  # 2 models x 5 splits x 4 shards
-    assert counts["contrastive_answers"] == 16  # 2 models x (3 POPE splits + MME) x 2 settings
+    assert counts["first_token_shard"] == 60 and counts["hub_questions"] == 6  # 3 models x 5 splits x 4 shards
+    assert counts["contrastive_answers"] == 24  # 3 models x (3 POPE splits + MME) x 2 settings
     assert not (tmp_path / "hf").exists() or not any((tmp_path / "hf").rglob("*.safetensors"))
 
 

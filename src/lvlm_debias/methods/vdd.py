@@ -22,6 +22,7 @@ from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedModel, 
 
 from lvlm_debias.methods.noise import VCD_STEP, diffusion_noise
 from lvlm_debias.methods.sampling import DecodingConfig, warpers
+from lvlm_debias.models.architectures import forward, text_model
 
 #: contrastive methods and the reference inputs they average
 METHODS: dict[str, tuple[str, ...]] = {
@@ -64,7 +65,8 @@ class ReferenceBranch:
         self.mask: torch.Tensor | None = None
         self.position: torch.Tensor | None = None
         # transformers renamed `past_key_values` to `cache` (5.2x); accept either
-        self.cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        parameters = inspect.signature(text_model(model).forward).parameters
+        self.cache_arg = "cache" if "cache" in parameters else "past_key_values"
 
     @torch.inference_mode()
     def next_logits(self, new_tokens: torch.Tensor | None) -> torch.Tensor:
@@ -72,15 +74,15 @@ class ReferenceBranch:
         if self.cache is None:
             mask = self.inputs["attention_mask"]
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            out = self.model(**self.inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
+            out = forward(self.model, self.inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
             self.mask, self.position = mask, positions[:, -1:] + 1
         else:
             if new_tokens is None:
                 raise ValueError("a reference branch past its first step needs the tokens just generated")
             self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], dim=1)
-            out = self.model(
-                input_ids=new_tokens.to(self.model.device)[:, None],
-                attention_mask=self.mask,
+            out = forward(
+                self.model,
+                {"input_ids": new_tokens.to(self.model.device)[:, None], "attention_mask": self.mask},
                 position_ids=self.position,
                 use_cache=True,
                 **{self.cache_arg: self.cache},

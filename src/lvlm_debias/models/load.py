@@ -1,12 +1,14 @@
-"""Load any LLaVA-architecture checkpoint and its processor: a local folder or a hub repo id, the same code path."""
+"""Load a LLaVA or InstructBLIP checkpoint and its processor: a local folder or a hub repo id, the same code path
+(``models.architectures`` lists the families)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedModel, ProcessorMixin
+from transformers import AddedToken, AutoModelForImageTextToText, AutoProcessor, PreTrainedModel, ProcessorMixin
 
+from lvlm_debias.models.architectures import processor_adds_image_tokens
 from lvlm_debias.models.hub import check_hub_access, is_local
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -56,6 +58,10 @@ def load_model(
         **({"attn_implementation": attn_implementation} if attn_implementation else {}),
     )
     processor.tokenizer.padding_side = "left"
+    if processor_adds_image_tokens(processor) and isinstance(getattr(processor, "image_token", None), str):
+        # InstructBLIP's processor reads `image_token.content` but takes a plain string from a tokenizer that
+        # names its image token; give it the token object it expects.
+        processor.image_token = AddedToken(processor.image_token, normalized=False, special=True)
     return model.to(target).eval(), processor
 
 

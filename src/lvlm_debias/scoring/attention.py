@@ -28,6 +28,7 @@ from lvlm_debias.analysis.attention import (
     with_generated,
 )
 from lvlm_debias.methods.noise import stable_seed
+from lvlm_debias.models.architectures import forward
 from lvlm_debias.models.corpus import CAPTION_PROMPT
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
@@ -77,7 +78,7 @@ def answer_attention(model: PreTrainedModel, inputs: Mapping[str, torch.Tensor])
     require_eager(model)
     batch = _device_batch(model, inputs)
     position_ids = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-    out = model(**batch, position_ids=position_ids, use_cache=False, logits_to_keep=1, output_attentions=True)
+    out = forward(model, batch, position_ids=position_ids, use_cache=False, logits_to_keep=1, output_attentions=True)
     return torch.stack([layer[:, :, -1, :].float().cpu() for layer in out.attentions])
 
 

@@ -2,7 +2,8 @@
 
 None and Unk change the prompt's image token (removed, or replaced by ``<unk>``); Noise, Zero and One keep the image
 tokens and replace the processed pixel tensor (VCD's diffusion noise at step 999, all zeros, all ones). One function
-builds the inputs for every model; it relies only on the processor's own image token and image processor.
+builds the inputs for every model; it relies only on the processor's own image token and image processor (see
+``models.architectures`` for where the image tokens go in each model family).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 
 from lvlm_debias.methods.noise import NOISE_PROBE_STEP, diffusion_noise
+from lvlm_debias.models.architectures import processor_prompts
 
 #: probes whose input depends on the image content.
 IMAGE_PROBES = ("naive", "noise")
@@ -30,6 +32,7 @@ def image_token_id(processor: ProcessorMixin) -> int:
     """The id of the processor's image placeholder token."""
     tokenizer = processor.tokenizer
     token = getattr(processor, "image_token", None) or getattr(tokenizer, "image_token", None) or "<image>"
+    token = str(getattr(token, "content", token))  # InstructBLIP's processor holds an AddedToken
     token_id = tokenizer.convert_tokens_to_ids(token)
     if token_id is None or token_id == tokenizer.unk_token_id:
         raise ValueError(f"the tokenizer has no image token {token!r}")
@@ -101,6 +104,7 @@ def probe_inputs(
     elif images is None or len(images) != len(prompts):
         raise ValueError(f"probe {probe!r} needs one image per prompt")
     tokenizer.padding_side = "left"
-    inputs = processor(text=list(prompts), images=list(images), padding=True, return_tensors="pt")
+    texts = processor_prompts(processor, prompts)
+    inputs = processor(text=texts, images=list(images), padding=True, return_tensors="pt")
     inputs["pixel_values"] = probe_pixels(inputs["pixel_values"], probe, noise_seeds)
     return inputs

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.methods.noise import stable_seed
+from lvlm_debias.models.architectures import forward
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
@@ -51,7 +52,7 @@ def next_token_logits(model: PreTrainedModel, inputs: Mapping[str, torch.Tensor]
     if "pixel_values" in batch:
         batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
     position_ids = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-    out = model(**batch, position_ids=position_ids, use_cache=False, logits_to_keep=1)
+    out = forward(model, batch, position_ids=position_ids, use_cache=False, logits_to_keep=1)
     return out.logits[:, -1].float()
 
 

@@ -1,0 +1,135 @@
+"""InstructBLIP behind the same interface as LLaVA: a tiny checkpoint saved to a folder and loaded as a downloaded
+one is, scored under every probe, decoded with VDD / VCD, and read for attention."""
+
+import pytest
+import torch
+from conftest import COLOURS, SHAPES, write_questions
+from test_probes import _image
+from tiny_instructblip import QUERY_TOKENS, TEMPLATE, save_tiny_instructblip
+
+from lvlm_debias.methods.decode import decode_with_entry
+from lvlm_debias.methods.sampling import DecodingConfig
+from lvlm_debias.methods.vdd import ReferenceBranch, contrastive_generate_kwargs, reference_inputs
+from lvlm_debias.models.architectures import processor_prompts, text_model, uses_query_tokens
+from lvlm_debias.models.load import load_entry
+from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
+from lvlm_debias.scoring.attention import attention_with_entry
+from lvlm_debias.scoring.probes import PROBES, image_token_id, left_pad, probe_inputs
+from lvlm_debias.scoring.score import YES_NO, next_token_logits, score_with_entry
+
+ENTRY = {"prompt": TEMPLATE, "dtype": "float32", "device": "cpu"}
+PROMPTS = [build_prompt(TEMPLATE, "Is there a red circle in the image?"), build_prompt(TEMPLATE, "Is there a star?")]
+IMAGES = [_image(0), _image(1)]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return str(save_tiny_instructblip(tmp_path_factory.mktemp("instructblip"), SHAPES, COLOURS))
+
+
+@pytest.fixture(scope="module")
+def instructblip(folder):
+    return load_entry(folder, ENTRY)
+
+
+def test_loads_from_a_folder_with_the_image_tokens_before_the_text(instructblip):
+    model, processor = instructblip
+    assert uses_query_tokens(model) and type(model).__name__ == "InstructBlipForConditionalGeneration"
+    image_id = image_token_id(processor)
+    plain = processor.tokenizer(PROMPTS[0])["input_ids"]  # BOS, <image>, question...
+    naive = probe_inputs(processor, PROMPTS[:1], "naive", IMAGES[:1])
+    assert naive["input_ids"][0].tolist() == [image_id] * QUERY_TOKENS + [t for t in plain if t != image_id]
+    assert naive["qformer_input_ids"].shape[0] == 1 and naive["pixel_values"].shape == (1, 3, 32, 32)
+    none = probe_inputs(processor, PROMPTS[:1], "none")
+    assert none["input_ids"][0].tolist() == [t for t in plain if t != image_id]
+    unk = probe_inputs(processor, PROMPTS[:1], "unk")
+    assert unk["input_ids"][0].tolist() == [processor.tokenizer.unk_token_id if t == image_id else t for t in plain]
+
+
+def test_the_image_placeholder_must_open_the_prompt(instructblip):
+    _, processor = instructblip
+    elsewhere = build_prompt(LLAVA_HF, "Is there a star?")  # "USER: <image>\n..."
+    with pytest.raises(ValueError, match="must start with '<image>'"):
+        probe_inputs(processor, [elsewhere], "naive", IMAGES[:1])
+    assert processor_prompts(processor, PROMPTS) == [p.removeprefix("<image>") for p in PROMPTS]
+
+
+def test_text_probes_read_the_language_model_and_image_probes_the_whole_model(instructblip):
+    model, processor = instructblip
+    none = probe_inputs(processor, PROMPTS[:1], "none")
+    alone = text_model(model)(input_ids=none["input_ids"]).logits[:, -1]
+    torch.testing.assert_close(next_token_logits(model, none), alone, atol=1e-5, rtol=1e-5)
+    naive = probe_inputs(processor, PROMPTS[:1], "naive", IMAGES[:1])
+    with torch.no_grad():
+        whole = model(**naive).logits[:, -1]
+    torch.testing.assert_close(next_token_logits(model, naive), whole, atol=1e-5, rtol=1e-5)
+    other = probe_inputs(processor, PROMPTS[:1], "naive", [_image(7)])
+    assert not torch.allclose(next_token_logits(model, other), whole)  # the image reaches the answer
+
+
+@pytest.mark.parametrize("probe", ["naive", "none", "unk", "noise"])
+def test_padding_inside_the_batch_does_not_change_the_answer(instructblip, probe):
+    """The processor pads between the image tokens and the text; position ids follow the attention mask."""
+    model, processor = instructblip
+    images = IMAGES if probe in ("naive", "noise") else None
+    both = next_token_logits(model, probe_inputs(processor, PROMPTS, probe, images, [3, 4]))
+    for i in range(2):
+        one = probe_inputs(processor, PROMPTS[i : i + 1], probe, images and images[i : i + 1], [[3, 4][i]])
+        torch.testing.assert_close(both[i], next_token_logits(model, one)[0], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("reference", ["none", "vcd-noise"])
+def test_reference_branch_cache_matches_full_forward(instructblip, reference):
+    model, processor = instructblip
+    inputs = reference_inputs(processor, PROMPTS, reference, IMAGES, [5, 6])
+    branch = ReferenceBranch(model, dict(inputs))
+    torch.testing.assert_close(branch.next_logits(None), next_token_logits(model, inputs), atol=1e-5, rtol=1e-5)
+    rows = [ids[m.bool()].tolist() for ids, m in zip(inputs["input_ids"], inputs["attention_mask"], strict=True)]
+    for new in ([5, 9], [7, 3]):
+        rows = [row + [t] for row, t in zip(rows, new, strict=True)]
+        stepped = branch.next_logits(torch.tensor(new))
+        full = {**inputs, **left_pad(rows, processor.tokenizer.pad_token_id)}
+        torch.testing.assert_close(stepped, next_token_logits(model, full), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["vdd-both", "vcd"])
+def test_alpha_zero_reproduces_plain_greedy_decoding(instructblip, method):
+    model, processor = instructblip
+    inputs = probe_inputs(processor, PROMPTS, "naive", IMAGES)
+    config = DecodingConfig(do_sample=False)
+
+    def generate(extra):
+        out = model.generate(**inputs, max_new_tokens=5, pad_token_id=processor.tokenizer.pad_token_id, **extra)
+        return out[:, inputs["input_ids"].shape[1] :].tolist()
+
+    kwargs = contrastive_generate_kwargs(
+        model, processor, PROMPTS, method, config, alpha=0.0, beta=0.1, images=IMAGES, noise_seeds=[1, 2]
+    )
+    assert generate(kwargs) == generate(config.generate_kwargs())
+    contrasted = contrastive_generate_kwargs(
+        model, processor, PROMPTS, method, config, alpha=5.0, beta=1e-9, images=IMAGES, noise_seeds=[1, 2]
+    )
+    assert generate(contrasted) != generate(config.generate_kwargs())
+
+
+def test_the_rules_library_entry_points_run_on_it(folder, tmp_path):
+    """What the scoring, generation and attention jobs call, with the checkpoint folder and a config entry."""
+    questions = write_questions(tmp_path, 4, labels=("yes", "no"))
+    scores, _, _ = score_with_entry(
+        folder, ENTRY, questions, tmp_path, labels=YES_NO, probes=PROBES, top_k=20, batch_size=3, seed=0
+    )
+    assert set(scores["probe"]) == set(PROBES) and len(scores) == 4 * len(PROBES)
+    total = scores[["p_yes", "p_no"]].sum(axis=1)
+    assert total.between(0, 1 + 1e-6).all() and scores.groupby("probe")["p_yes"].nunique().gt(0).all()
+    decoding = {"methods": ["naive", "vdd-none", "vcd"], "alpha": 1.0, "beta": 0.1}
+    texts = decode_with_entry(
+        folder, ENTRY, questions, tmp_path, "default", DecodingConfig(), decoding, max_new_tokens=3, batch_size=3,
+        seed=0,
+    )  # fmt: skip
+    assert texts.groupby("method").size().to_dict() == {"naive": 4, "vcd": 4, "vdd-none": 4}
+    layers, tokens, steps, captions = attention_with_entry(
+        folder, ENTRY, questions, tmp_path, {"n_samples": 4, "probes": ["naive", "none"], "max_new_tokens": 3}
+    )
+    shares = layers.groupby(["probe", "layer"])["share"].sum()
+    assert shares.round(5).eq(1).all() and set(layers["probe"]) == {"naive", "none"}
+    assert len(captions) == len(set(q["image"] for q in questions))
