@@ -1,9 +1,14 @@
 """InstructBLIP behind the same interface as LLaVA: a tiny checkpoint saved to a folder and loaded as a downloaded
 one is, scored under every probe, decoded with VDD / VCD, and read for attention."""
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import COLOURS, SHAPES, write_questions
+from hub_cache import REVISION, fill_hub_cache
+from test_downloads import DOWNLOAD, _python
 from test_probes import _image
 from tiny_instructblip import QUERY_TOKENS, TEMPLATE, save_tiny_instructblip
 
@@ -133,3 +138,22 @@ def test_the_rules_library_entry_points_run_on_it(folder, tmp_path):
     shares = layers.groupby(["probe", "layer"])["share"].sum()
     assert shares.round(5).eq(1).all() and set(layers["probe"]) == {"naive", "none"}
     assert len(captions) == len(set(q["image"] for q in questions))
+
+
+def test_downloads_with_its_qformer_tokenizer_and_loads_by_repo_id(tmp_path, folder):
+    """The checkpoint as a hub repo in a local cache: the download keeps the Q-Former tokenizer's subfolder (the
+    processor cannot load without it) and the model loads by repo id, offline."""
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
+    assert any(name.startswith("qformer_tokenizer/") for name in files)
+    fill_hub_cache(tmp_path / "hf/hub", "model", "org/tiny-instructblip", files)
+    manifest = tmp_path / "manifest.json"
+    run = _python(tmp_path, DOWNLOAD.format(repo="org/tiny-instructblip", manifest=str(manifest), revision=REVISION,
+                                            fetch=False))  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert {f["path"] for f in json.loads(manifest.read_text())["files"]} == set(files)
+    load = _python(tmp_path, f"""
+        from lvlm_debias.models.load import load_model
+        model, processor = load_model("org/tiny-instructblip", revision={REVISION!r}, device="cpu")
+        print(type(model).__name__, type(processor.qformer_tokenizer).__name__)
+    """)  # fmt: skip
+    assert load.returncode == 0 and "InstructBlipForConditionalGeneration" in load.stdout, load.stderr[-2000:]
