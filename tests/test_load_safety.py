@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from lvlm_debias.models.load import load_entry, load_model
+from lvlm_debias.models.load import load_entry, load_model, resolve_dtype
 
 
 class _Planted:
@@ -55,3 +55,24 @@ def test_remote_code_stays_off_unless_the_entry_sets_it(tmp_path, tiny_llava):
     with pytest.raises(Exception):  # noqa: B017 - the planted module defines no classes; importing it is the point
         load_entry(str(folder), {"device": "cpu", "trust_remote_code": True})
     assert marker.exists()  # the same checkpoint runs its code once an entry opts in: the test can fail
+
+
+@pytest.mark.parametrize(
+    "dtype, device, expected",
+    [
+        ("auto", "cuda", torch.float16),
+        ("bfloat16", "cuda", torch.bfloat16),
+        ("float32", "cuda", torch.float32),
+        ("auto", "cpu", torch.float32),
+        ("float16", "cpu", torch.float32),  # the paper config's float16 entries still run on a CPU
+        ("bfloat16", "cpu", torch.float32),
+    ],
+)
+def test_half_precision_on_gpu_float32_on_cpu(dtype, device, expected):
+    assert resolve_dtype(dtype, torch.device(device)) == expected
+
+
+def test_an_unknown_dtype_is_named_on_any_device():
+    for device in ("cpu", "cuda"):
+        with pytest.raises(ValueError, match="dtype 'half' is not one of"):
+            resolve_dtype("half", torch.device(device))

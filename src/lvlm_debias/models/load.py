@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import torch
@@ -10,6 +11,8 @@ from transformers import AddedToken, AutoModelForImageTextToText, AutoProcessor,
 
 from lvlm_debias.models.architectures import processor_adds_image_tokens
 from lvlm_debias.models.hub import check_hub_access, is_local
+
+log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -22,12 +25,16 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """``"auto"`` is float16 on GPU and float32 on CPU; otherwise one of ``DTYPES``."""
-    if dtype == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    if dtype not in DTYPES:
+    """The dtype to load in. ``dtype`` names the GPU's: ``"auto"`` is float16; float16 / bfloat16 / float32 as named.
+    On the CPU every model runs in float32 (half precision there is slow and, for some ops, missing), logged when
+    that overrides the entry's dtype."""
+    if dtype != "auto" and dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {['auto', *DTYPES]}")
-    return DTYPES[dtype]
+    if device.type != "cuda":
+        if dtype not in ("auto", "float32"):
+            log.info("dtype %s is for GPUs: loading in float32 on %s", dtype, device)
+        return torch.float32
+    return torch.float16 if dtype == "auto" else DTYPES[dtype]
 
 
 def load_model(
