@@ -27,6 +27,18 @@ def test_config_hash_ignores_key_order_and_sees_values():
     assert config_hash({"seed": 0}) != config_hash({"seed": 1})
 
 
+def test_a_config_read_from_json_is_hashed_and_shown_like_its_yaml_twin():
+    """Snakemake reads a JSON configfile into OrderedDicts (inside lists too), which yaml.safe_dump refuses."""
+    from collections import OrderedDict
+
+    from lvlm_debias.report.provenance import config_yaml
+
+    nested = OrderedDict(seed=0, questions=[OrderedDict(text="What colour is the heart?", absent="heart")])
+    twin = {"seed": 0, "questions": [{"text": "What colour is the heart?", "absent": "heart"}]}
+    assert config_hash(nested) == config_hash(twin)
+    assert config_yaml(nested) == config_yaml(twin)
+
+
 def test_job_times_read_benchmark_files(tmp_path):
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     (tmp_path / "models").mkdir()

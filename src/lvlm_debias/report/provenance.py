@@ -33,9 +33,24 @@ def git_state(root: str | Path) -> dict[str, str]:
     return {"commit": commit, "dirty": dirty}
 
 
+def plain(value: object) -> object:
+    """``value`` with every mapping made a ``dict`` and every list or tuple a ``list``, recursively: Snakemake reads
+    a JSON configfile into OrderedDicts, which ``yaml.safe_dump`` refuses."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value
+
+
+def config_yaml(config: Mapping, sort_keys: bool = False) -> str:
+    """The config as YAML."""
+    return yaml.safe_dump(plain(config), sort_keys=sort_keys)
+
+
 def config_hash(config: Mapping) -> str:
     """sha256 of the config as canonical YAML (keys sorted), so the same settings give the same hash."""
-    return hashlib.sha256(yaml.safe_dump(dict(config), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(config_yaml(config, sort_keys=True).encode()).hexdigest()
 
 
 def package_versions(packages: Sequence[str] = PACKAGES) -> dict[str, str]:

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import jinja2
 import pandas as pd
-import yaml
 
 from lvlm_debias.atomic import atomic_path
 from lvlm_debias.report.blocks import model_blocks
 from lvlm_debias.report.html import table_html
 from lvlm_debias.report.paper import Claim, PaperNumber, claim_rows
-from lvlm_debias.report.provenance import rule_times
+from lvlm_debias.report.provenance import config_yaml, rule_times
 
 
 @dataclass
@@ -91,7 +90,7 @@ def render_report(
         .get_template("report.html.j2")
         .render(
             sections=sections,
-            config=yaml.safe_dump(dict(config), sort_keys=False),
+            config=config_yaml(config),
             facts=list((facts or {}).items()),
             times=table_html(times) if times is not None and len(times) else None,
             rules=table_html(rule_times(times)) if times is not None and len(times) else None,
