@@ -46,6 +46,8 @@ def expected_counts(config: dict) -> dict[str, int]:
     shards = config["scoring"]["shards"]
     used = {b["dataset"] for b in benchmarks.values()}
     only = [d for d in config["datasets"] if d not in used]
+    fetched = {d for d, entry in config["datasets"].items() if entry.get("source") == "url"}
+    url_splits = sum(n for name, n in splits.items() if benchmarks[name]["dataset"] in fetched)
     generation = config.get("generation", {})
     classified = generation.get("classification", {}).get("benchmarks", [])
     settings = len(generation.get("settings", []))
@@ -54,8 +56,10 @@ def expected_counts(config: dict) -> dict[str, int]:
         "contrastive_classification": len(models) if classified else 0,
         "attention": len(models) if config.get("attention") else 0,
         "hub_model": len(models),
-        "hub_dataset": len(config["datasets"]),
-        "hub_questions": n_splits + len(only),
+        "hub_dataset": len(config["datasets"]) - len(fetched),
+        "hub_questions": n_splits - url_splits + len([d for d in only if d not in fetched]),
+        "url_dataset": len(fetched),
+        "url_questions": url_splits,
         "first_token_shard": len(models) * n_splits * shards,
         "reference_probs": len(models) * n_splits,
         "label_probs": len(models) * n_splits,
@@ -83,8 +87,11 @@ def test_paper_config_dry_run_plans_every_job_offline(tmp_path):
     counts = job_counts(run.stdout + run.stderr)
     for rule, n in expected_counts(config).items():
         assert counts.get(rule) == n, (rule, counts)
-    assert counts["first_token_shard"] == 60 and counts["hub_questions"] == 6  # 3 models x 5 splits x 4 shards
-    assert counts["contrastive_answers"] == 24  # 3 models x (3 POPE splits + MME) x 2 settings
+    assert counts["first_token_shard"] == 132  # 3 models x 11 splits (3 x 3 POPE, MME, MMMU) x 4 shards
+    assert counts["hub_questions"] == 6  # 3 POPE-COCO splits, MME, MMMU, LLaVA-Bench
+    assert counts["url_questions"] == 6  # 3 POPE-A-OKVQA and 3 POPE-GQA splits
+    assert counts["url_dataset"] == 2 and counts["hub_dataset"] == 4
+    assert counts["contrastive_answers"] == 24  # 3 models x (3 POPE-COCO splits + MME) x 2 settings
     assert not (tmp_path / "hf").exists() or not any((tmp_path / "hf").rglob("*.safetensors"))
 
 

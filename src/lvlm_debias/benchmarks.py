@@ -45,7 +45,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "pope": Benchmark("pope", POPE_SPLITS, YES_NO, None, "f1"),
     "mme": Benchmark("mme", ("all",), YES_NO, "subtask", "score"),
     "mmmu": Benchmark("mmmu", ("validation",), LETTERS, "subject", "accuracy"),
-    # the paper's three POPE sources, converted from the hub (lvlm_debias.data.convert): POPE's metrics
+    # the paper's three POPE sources (COCO from the hub, lvlm_debias.data.convert; A-OKVQA and GQA from URLs,
+    # lvlm_debias.data.url_dataset): POPE's metrics
     **{
         name: Benchmark(name, POPE_SPLITS, YES_NO, None, "f1", family="pope")
         for name in ("pope_coco", "pope_aokvqa", "pope_gqa")

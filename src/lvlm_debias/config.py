@@ -14,6 +14,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from lvlm_debias.benchmarks import benchmark
+from lvlm_debias.data.fetch import local_path
 from lvlm_debias.data.shapes_world import WorldSpec
 from lvlm_debias.metrics.chair import synonym_table
 from lvlm_debias.models.corpus import Prior
@@ -22,6 +24,7 @@ from lvlm_debias.models.train import TrainSettings
 
 TRAINED_HERE = "train"
 FROM_HUB = "hub"
+FROM_URL = "url"
 SHAPES_WORLD = "shapes_world"
 
 #: keys of ``world`` that configure the generator (the rest are image counts).
@@ -99,25 +102,49 @@ def model_dir(config: Mapping, model: str) -> str:
     return entry["repo"] if entry["source"] == FROM_HUB else entry["source"]
 
 
-def hub_datasets(config: Mapping) -> dict[str, dict]:
-    """The ``datasets`` entries: benchmarks downloaded from the hub and converted (``lvlm_debias.data.convert``)."""
+def datasets(config: Mapping) -> dict[str, dict]:
+    """Every ``datasets`` entry: benchmarks downloaded (from the hub or from URLs) and converted to question files."""
     return dict(config.get("datasets") or {})
 
 
+def hub_datasets(config: Mapping) -> dict[str, dict]:
+    """The ``datasets`` entries downloaded from the hub (``source: hub``, the default; ``lvlm_debias.data.convert``)."""
+    return {name: entry for name, entry in datasets(config).items() if entry.get("source", FROM_HUB) == FROM_HUB}
+
+
+def url_datasets(config: Mapping) -> dict[str, dict]:
+    """The ``datasets`` entries fetched from URLs (``source: url``; ``lvlm_debias.data.url_dataset``)."""
+    return {name: entry for name, entry in datasets(config).items() if entry.get("source") == FROM_URL}
+
+
 def check_sources(config: Mapping) -> None:
-    """Raise :class:`ConfigError` when a hub model lacks ``repo``, or a benchmark names a dataset that is neither
-    ``shapes_world`` nor a ``datasets`` entry."""
+    """Raise :class:`ConfigError` when a hub model lacks ``repo``, a benchmark names a dataset that is neither
+    ``shapes_world`` nor a ``datasets`` entry or a ``source: url`` dataset without being POPE, or a URL of a
+    ``source: url`` dataset cannot name a local file (query, ``..`` segment)."""
     for name in hub_models(config):
         if not config["models"][name].get("repo"):
             raise ConfigError(f"models.{name}: source 'hub' needs `repo` (the hub repo id) and `revision`")
-    datasets = hub_datasets(config)
+    entries = datasets(config)
     for name, settings in config["benchmarks"].items():
         dataset = settings.get("dataset")
-        if dataset != SHAPES_WORLD and dataset not in datasets:
+        if dataset != SHAPES_WORLD and dataset not in entries:
             raise ConfigError(
                 f"benchmarks.{name}.dataset {dataset!r} is neither {SHAPES_WORLD!r} nor an entry of `datasets` "
-                f"({sorted(datasets)})"
+                f"({sorted(entries)})"
             )
+    fetched = url_datasets(config)
+    for name, settings in config["benchmarks"].items():
+        if settings.get("dataset") in fetched and benchmark(name).family != "pope":
+            raise ConfigError(
+                f"benchmarks.{name}.dataset {settings['dataset']!r} is a `source: url` dataset, which holds POPE "
+                f"questions: only the POPE benchmarks (pope_coco, pope_aokvqa, pope_gqa) can use it"
+            )
+    for name, entry in fetched.items():
+        for key, url in (("questions.url", entry["questions"]["url"]), ("images.url", entry["images"]["url"])):
+            try:
+                local_path(url.replace("{split}", "split"), ".")
+            except ValueError as err:
+                raise ConfigError(f"datasets.{name}.{key}: {err}") from err
 
 
 def check_config(config: Mapping) -> None:

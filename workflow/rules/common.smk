@@ -6,7 +6,7 @@ from lvlm_debias.analysis.sweep import stored_temperatures
 from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.config import model_dir as model_source
 from lvlm_debias.config import trained_models
-from lvlm_debias.config import hub_datasets, hub_models
+from lvlm_debias.config import datasets, hub_datasets, hub_models, url_datasets
 from lvlm_debias.data.convert import DEFAULT_SPLITS
 from lvlm_debias.scoring.probes import IMAGE_PROBES
 
@@ -31,7 +31,9 @@ CAPTIONS = GENERATION.get("captions") or {}
 CLASSIFICATION = GENERATION.get("classification") or {}
 ENV = f"../../{config.get('conda_env', 'envs/lvlm.yaml')}"
 HUB_MODELS = hub_models(config)
-DATASETS = hub_datasets(config)
+DATASETS = datasets(config)
+HUB_DATASETS = list(hub_datasets(config))
+URL_DATASETS = list(url_datasets(config))
 DOWNLOADS = config.get("downloads", {})
 
 
@@ -175,6 +177,17 @@ def dataset_splits(name):
 
 
 DATASET_ONLY = [name for name in DATASETS if name not in {s["dataset"] for s in BENCHMARKS.values()}]
+#: what the question rules (hub_questions, url_questions) may be asked for: a configured benchmark, or the format of
+#: a dataset no benchmark uses; and any split of either
+QUESTION_BENCHMARKS = [*BENCHMARKS, *{DATASETS[d]["format"] for d in DATASET_ONLY}]
+QUESTION_SPLITS = sorted({*ALL_SPLITS, *(s for d in DATASET_ONLY for s in dataset_splits(d))})
+
+
+def url_splits(name):
+    """The splits whose question files the url_dataset job of dataset ``name`` fetches: those of the benchmarks using
+    it, with the dataset's own (its `splits`, or all of its format's) when no benchmark does."""
+    used = [s for b, settings in BENCHMARKS.items() if settings["dataset"] == name for s in splits_of(b)]
+    return sorted(set(used)) if used else dataset_splits(name)
 
 
 def dataset_outputs():

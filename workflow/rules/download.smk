@@ -1,5 +1,7 @@
 # Downloads from the Hugging Face hub: `source: hub` models into the HF cache (a manifest written last marks each
 # complete: the scoring jobs depend on it), and `datasets` entries converted to question files with their images.
+# `source: url` datasets (POPE's A-OKVQA and GQA questions, with their image zips) are fetched from plain URLs into
+# data/<dataset>/downloads/ and converted to the same question files.
 # Local jobs on the submitting host by default (downloads.local); downloads.local: false runs them as cluster jobs,
 # on downloads.partition when set.
 if DOWNLOADS.get("local", True):
@@ -8,6 +10,8 @@ if DOWNLOADS.get("local", True):
         hub_model,
         hub_dataset,
         hub_questions,
+        url_dataset,
+        url_questions,
 
 
 rule hub_model:
@@ -34,7 +38,7 @@ rule hub_dataset:
     output:
         "data/{dataset}/hub_files.json",
     wildcard_constraints:
-        dataset=one_of(DATASETS),
+        dataset=one_of(HUB_DATASETS),
     params:
         entry=lambda wildcards: DATASETS[wildcards.dataset],
         fetch=DOWNLOADS.get("fetch", True),
@@ -57,9 +61,9 @@ rule hub_questions:
         questions="data/{dataset}/{benchmark}/{split}.jsonl",
         manifest="data/{dataset}/{benchmark}/{split}.manifest.json",
     wildcard_constraints:
-        dataset=one_of(DATASETS),
-        benchmark=one_of([*BENCHMARKS, *{DATASETS[d]["format"] for d in DATASET_ONLY}]),
-        split=one_of(sorted({*ALL_SPLITS, *(s for d in DATASET_ONLY for s in dataset_splits(d))})),
+        dataset=one_of(HUB_DATASETS),
+        benchmark=one_of(QUESTION_BENCHMARKS),
+        split=one_of(QUESTION_SPLITS),
     params:
         entry=lambda wildcards: DATASETS[wildcards.dataset],
         root=lambda wildcards: f"data/{wildcards.dataset}",
@@ -73,3 +77,49 @@ rule hub_questions:
         ENV
     script:
         "../scripts/hub_questions.py"
+
+
+rule url_dataset:
+    output:
+        "data/{dataset}/url_files.json",
+    wildcard_constraints:
+        dataset=one_of(URL_DATASETS),
+    params:
+        entry=lambda wildcards: DATASETS[wildcards.dataset],
+        splits=lambda wildcards: url_splits(wildcards.dataset),
+        root=lambda wildcards: f"data/{wildcards.dataset}",
+        fetch=DOWNLOADS.get("fetch", True),
+    resources:
+        **DOWNLOAD_RESOURCES,
+    log:
+        "logs/url_dataset/{dataset}.log",
+    benchmark:
+        "benchmarks/url_dataset/{dataset}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/url_dataset.py"
+
+
+rule url_questions:
+    input:
+        "data/{dataset}/url_files.json",
+    output:
+        questions="data/{dataset}/{benchmark}/{split}.jsonl",
+        manifest="data/{dataset}/{benchmark}/{split}.manifest.json",
+    wildcard_constraints:
+        dataset=one_of(URL_DATASETS),
+        benchmark=one_of(QUESTION_BENCHMARKS),
+        split=one_of(QUESTION_SPLITS),
+    params:
+        root=lambda wildcards: f"data/{wildcards.dataset}",
+    resources:
+        **DOWNLOAD_RESOURCES,
+    log:
+        "logs/url_questions/{dataset}/{benchmark}/{split}.log",
+    benchmark:
+        "benchmarks/url_questions/{dataset}/{benchmark}/{split}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/url_questions.py"

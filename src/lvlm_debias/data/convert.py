@@ -77,12 +77,17 @@ def _yes_no(answer: object) -> str:
     return str(answer).strip().lower()
 
 
+def pope_object(question: str) -> str:
+    """The object a POPE question asks about: "Is there a(n) <object> in the image?" -> "<object>"."""
+    return question.removeprefix("Is there a ").removeprefix("Is there an ").removesuffix(" in the image?")
+
+
 def pope_records(rows: pd.DataFrame, split: str) -> tuple[list[dict], dict]:
     """POPE rows -> records: ``text`` the question, ``label`` yes/no, ``subset`` the split, ``object`` asked about."""
     out = []
     for row in rows.itertuples(index=False):
         question = str(row.question).strip()
-        name = question.removeprefix("Is there a ").removeprefix("Is there an ").removesuffix(" in the image?")
+        name = pope_object(question)
         out.append(
             {
                 "source_id": str(row.question_id),
