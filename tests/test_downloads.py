@@ -152,8 +152,9 @@ DATASETS = {
 @pytest.mark.slow
 def test_download_rules_end_to_end_offline(tmp_path, model_cache, default_config):
     """Snakemake on a tiny config in a tmp dir, HF_HUB_OFFLINE=1 and HF_HOME at a filled local cache: rule hub_model
-    writes the model's manifest, hub_dataset/hub_questions convert POPE, MME, MMMU and LLaVA-Bench, and a POPE split
-    is scored with the downloaded model. A second run has nothing to do (no output re-made).
+    writes the model's manifest, hub_dataset/hub_questions convert POPE, MME, MMMU and LLaVA-Bench, a POPE split
+    is scored with the downloaded model and LLaVA-Bench answered by generation. A second run has nothing to do (no
+    output re-made).
     Checked to fail without the wiring: with model_inputs not naming the manifest, hub_model never ran (the
     manifest assertion failed)."""
     _dataset_caches(tmp_path / "hf/hub")
@@ -168,7 +169,10 @@ def test_download_rules_end_to_end_offline(tmp_path, model_cache, default_config
         "mmmu": {"dataset": "mmmu"},
     }
     config["datasets"] = DATASETS
-    config.pop("generation")  # its benchmarks are the embedded ones; this test stops at label_probs
+    config["generation"] = {  # LLaVA-Bench answered by generation (the embedded benchmarks are not configured here)
+        "methods": ["naive", "vdd-none"], "settings": ["default"],
+        "open_ended": {"dataset": "llava_bench", "max_new_tokens": 4, "batch_size": 2, "samples": 2},
+    }  # fmt: skip
     config["downloads"] = {"fetch": False}
     config["scoring"] = {"shards": 1, "batch_size": 4}
     config["calibration"] = {"references": ["none", "unk"]}
@@ -178,6 +182,7 @@ def test_download_rules_end_to_end_offline(tmp_path, model_cache, default_config
         "data/mme/mme/all.jsonl",
         "data/mmmu/mmmu/validation.jsonl",
         "data/llava_bench/llava_bench/all.jsonl",
+        "results/tiny/open_ended.csv",
     ]
     command = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path),
                *targets, "--configfile", str(tmp_path / "config.yaml")]  # fmt: skip
@@ -203,6 +208,12 @@ def test_download_rules_end_to_end_offline(tmp_path, model_cache, default_config
         json.loads(line) for line in (tmp_path / "data/llava_bench/llava_bench/all.jsonl").read_text().splitlines()
     ]
     assert len(bench) == 3 and bench[0]["label"] == "A plain coloured square."
+    answers = pd.read_csv(tmp_path / "results/tiny/open_ended/default.csv", keep_default_na=False)
+    assert len(answers) == 2 * 3 and set(answers["reference"]) == {q["label"] for q in bench}
+    summary = pd.read_csv(tmp_path / "results/tiny/open_ended.csv")
+    assert summary[["setting", "method", "n"]].values.tolist() == [["default", "naive", 3], ["default", "vdd-none", 3]]
+    samples = json.loads((tmp_path / "results/tiny/open_ended_samples.json").read_text())
+    assert len(samples["default"]) == 2 and set(samples["default"][0]["answers"]) == {"naive", "vdd-none"}
     table = pd.read_csv(tmp_path / "results/tiny/pope_coco/random/label_probs.csv")
     assert len(table) == 6 * 3 and set(table["probe"]) == {"naive", "none", "unk"}  # 6 questions, 3 probes
 

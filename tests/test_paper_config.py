@@ -54,6 +54,8 @@ def expected_counts(config: dict) -> dict[str, int]:
     return {
         "contrastive_answers": len(models) * sum(splits[b] for b in classified) * settings,
         "contrastive_classification": len(models) if classified else 0,
+        "open_answers": len(models) * settings if generation.get("open_ended") else 0,
+        "open_ended": len(models) if generation.get("open_ended") else 0,
         "attention": len(models) if config.get("attention") else 0,
         "hub_model": len(models),
         "hub_dataset": len(config["datasets"]) - len(fetched),

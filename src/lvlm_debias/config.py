@@ -209,5 +209,11 @@ def _check_generation(config: Mapping) -> None:
             f"generation.classification.benchmarks names {unknown}, which are not configured under benchmarks "
             f"({list(config['benchmarks'])})"
         )
+    open_ended = generation.get("open_ended")
+    if open_ended and open_ended["dataset"] not in config.get("datasets", {}):
+        raise ConfigError(
+            f"generation.open_ended.dataset {open_ended['dataset']!r} is not configured under datasets "
+            f"({list(config.get('datasets', {}))})"
+        )
     if "best" in generation.get("settings", ["default", "best"]) and not config.get("sweep"):
         raise ConfigError("generation.settings 'best' needs the sweep section (the best configuration comes from it)")

@@ -29,6 +29,7 @@ GENERATION_SETTINGS = GENERATION.get("settings", ["default", "best"]) if GENERAT
 DECODING = {key: GENERATION.get(key, default) for key, default in (("methods", []), ("alpha", 1.0), ("beta", 0.1))}
 CAPTIONS = GENERATION.get("captions") or {}
 CLASSIFICATION = GENERATION.get("classification") or {}
+OPEN_ENDED = GENERATION.get("open_ended") or {}
 ENV = f"../../{config.get('conda_env', 'envs/lvlm.yaml')}"
 HUB_MODELS = hub_models(config)
 DATASETS = datasets(config)
@@ -129,6 +130,9 @@ def model_outputs(model):
         out["chair"] = f"results/{model}/chair.csv"
         out["chair_png"] = f"results/{model}/chair.png"
         out["chair_samples"] = f"results/{model}/chair_samples.json"
+    if OPEN_ENDED:
+        out["open_ended"] = f"results/{model}/open_ended.csv"
+        out["open_ended_samples"] = f"results/{model}/open_ended_samples.json"
     if CONTRASTIVE_SPLITS:
         out["contrastive"] = f"results/{model}/contrastive.csv"
         out["contrastive_png"] = f"results/{model}/contrastive.png"
@@ -188,6 +192,13 @@ def url_splits(name):
     it, with the dataset's own (its `splits`, or all of its format's) when no benchmark does."""
     used = [s for b, settings in BENCHMARKS.items() if settings["dataset"] == name for s in splits_of(b)]
     return sorted(set(used)) if used else dataset_splits(name)
+
+
+def open_questions():
+    """The question file of the open-ended generation (generation.open_ended.dataset): its first split, converted by
+    the dataset's question rule."""
+    name = OPEN_ENDED["dataset"]
+    return f"data/{name}/{DATASETS[name]['format']}/{dataset_splits(name)[0]}.jsonl"
 
 
 def dataset_outputs():

@@ -1,5 +1,5 @@
-# Generation: captions under naive, VCD and VDD decoding (CHAIR), and the classification benchmarks answered by
-# generation with each decoding method.
+# Generation: captions under naive, VCD and VDD decoding (CHAIR), open-ended answers (LLaVA-Bench), and the
+# classification benchmarks answered by generation with each decoding method.
 
 
 rule caption_questions:
@@ -148,3 +148,60 @@ rule contrastive_classification:
         ENV
     script:
         "../scripts/contrastive_classification.py"
+
+
+rule open_answers:
+    input:
+        model=model_inputs,
+        questions=open_questions() if OPEN_ENDED else [],
+        decoding=decoding_summary_input,
+    output:
+        "results/{model}/open_ended/{setting}.csv",
+    params:
+        model=lambda wildcards: config["models"][wildcards.model],
+        model_dir=lambda wildcards: model_dir(wildcards.model),
+        image_root=questions_root,
+        decoding=DECODING,
+        open_ended=OPEN_ENDED,
+        sweep=SWEEP,
+        benchmark=BENCHMARK_SPLITS[0].split("/")[0],
+        seed=config["seed"],
+    threads: 2
+    resources:
+        mem_mb=model_mem_mb,
+        runtime=60,
+        gpu=gpus,
+        cpus_per_task=job_cpus,
+    log:
+        "logs/{model}/open_ended/{setting}.log",
+    benchmark:
+        "benchmarks/open_answers/{model}/{setting}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/open_answers.py"
+
+
+rule open_ended:
+    input:
+        questions=open_questions() if OPEN_ENDED else [],
+        answers=expand("results/{{model}}/open_ended/{setting}.csv", setting=GENERATION_SETTINGS),
+    output:
+        table=report(
+            "results/{model}/open_ended.csv",
+            caption="../report/generation.rst",
+            category="Generation",
+            labels={"model": "{model}", "kind": "open-ended table"},
+        ),
+        samples="results/{model}/open_ended_samples.json",
+    params:
+        open_ended=OPEN_ENDED,
+        image_root=questions_root,
+    log:
+        "logs/{model}/open_ended.log",
+    benchmark:
+        "benchmarks/open_ended/{model}/open_ended.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/open_ended.py"

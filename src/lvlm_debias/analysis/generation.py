@@ -44,7 +44,7 @@ def answer_frame(decoded: pd.DataFrame, records: Sequence[Mapping], parse: Calla
     return frame[ANSWER_COLUMNS]
 
 
-def _ordered(table: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
+def ordered(table: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     """``table`` sorted by ``by`` columns, then setting (default first) and method (the paper's order)."""
     order = {m: i for i, m in enumerate(DECODING_METHODS)} | {s: i for i, s in enumerate(SETTINGS)}
     return table.sort_values(
@@ -65,7 +65,7 @@ def chair_table(captions: pd.DataFrame, vocabulary: Mapping[str, Sequence[str]])
             vocabulary,
         )
         rows.append({"setting": setting, "config": group["config"].iloc[0], "method": method, **scores})
-    return _ordered(pd.DataFrame(rows)).reset_index(drop=True)
+    return ordered(pd.DataFrame(rows)).reset_index(drop=True)
 
 
 def chair_findings(table: pd.DataFrame) -> list[str]:
@@ -144,7 +144,7 @@ def contrastive_table(answers: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                     "questions": len(group),
                 }
             )
-    return _ordered(pd.DataFrame(rows), ["benchmark", "split"]).reset_index(drop=True)
+    return ordered(pd.DataFrame(rows), ["benchmark", "split"]).reset_index(drop=True)
 
 
 def contrastive_findings(table: pd.DataFrame) -> list[str]:

@@ -14,7 +14,7 @@ from lvlm_debias.analysis.calibration import calibration_findings, paper_layout
 from lvlm_debias.analysis.generation import chair_findings, contrastive_findings
 from lvlm_debias.analysis.prior import prior_findings, top_answers_summary
 from lvlm_debias.benchmarks import BENCHMARKS
-from lvlm_debias.report.html import Block, captions_html, data_uri, table_html
+from lvlm_debias.report.html import Block, answers_html, captions_html, data_uri, table_html
 from lvlm_debias.report.paper import Claim, PaperNumber, claim_rows, number_rows
 
 PERCENT = ["accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus"]
@@ -148,6 +148,18 @@ def _blocks(
                 (f"Captions side by side ({setting} setting); objects not in the image are marked", captions_html(rows))
             )
         blocks.append(("chair", block))
+    if "open_ended" in outputs:
+        samples = json.loads(Path(outputs["open_ended_samples"]).read_text())
+        block = Block(
+            "Open-ended answers: VDD vs VCD vs naive decoding (LLaVA-Bench, paper, Section 4.2)",
+            "Each question is answered with every decoding method at the sweep's default and best settings. The "
+            "paper has GPT-4 score these answers against the reference answer; no judge runs here, so the table "
+            "holds only answer length, empty answers and the share of answers that differ from naive decoding's.",
+            tables=[("Per setting and method", _table(outputs["open_ended"], ["empty", "differs"]))],
+        )
+        for setting, rows in samples.items():
+            block.tables.append((f"Answers side by side ({setting} setting), with the reference", answers_html(rows)))
+        blocks.append(("open_ended", block))
     if "contrastive" in outputs:
         table = pd.read_csv(outputs["contrastive"])
         block = Block(

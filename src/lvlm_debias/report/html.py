@@ -73,3 +73,22 @@ def captions_html(samples: Sequence[dict]) -> str:
             cells.append(f"<td>{''.join(pieces)}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f'<table class="data captions"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def answers_html(samples: Sequence[dict]) -> str:
+    """Open-ended answers side by side: one row per question (thumbnail, question, reference answer), one column per
+    decoding method. Every piece of text is escaped."""
+    if not samples:
+        return ""
+    methods = list(samples[0]["answers"])
+    head = "".join(f"<th>{escape(m)}</th>" for m in ["image", "question", "reference", *methods])
+    rows = []
+    for sample in samples:
+        cells = [
+            f'<td><img class="thumb" src="{escape(sample["thumbnail"])}" alt="{escape(sample["image"])}"></td>',
+            f"<td>{escape(sample['question'])}</td>",
+            f"<td>{escape(sample['reference'])}</td>",
+            *(f"<td>{escape(sample['answers'].get(method, ''))}</td>" for method in methods),
+        ]
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f'<table class="data captions"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

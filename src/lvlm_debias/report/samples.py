@@ -100,3 +100,9 @@ def caption_samples(marked: Sequence[Mapping], image_root: str | Path) -> list[d
         }
         for m in marked
     ]
+
+
+def open_samples(rows: Sequence[Mapping], image_root: str | Path) -> list[dict]:
+    """The side-by-side open-ended answers of ``analysis.open_ended.side_by_side`` (one setting) with each image as a
+    thumbnail data URI; texts stay raw (the report escapes them)."""
+    return [{**row, "thumbnail": thumbnail(Path(image_root) / row["image"], 96)} for row in rows]
