@@ -78,3 +78,7 @@ def test_open_ended_dataset_must_be_configured(default_config):
     config["generation"]["open_ended"] = {"dataset": "llava_bench"}
     with pytest.raises(ConfigError, match="generation.open_ended.dataset 'llava_bench' is not configured"):
         check_config(config)
+    config["datasets"] = {"pope_coco": {"repo": "lmms-lab/POPE", "revision": "r", "format": "pope", "files": "*"}}
+    config["generation"]["open_ended"] = {"dataset": "pope_coco"}
+    with pytest.raises(ConfigError, match="has format 'pope': open-ended answers need"):
+        check_config(config)

@@ -210,10 +210,16 @@ def _check_generation(config: Mapping) -> None:
             f"({list(config['benchmarks'])})"
         )
     open_ended = generation.get("open_ended")
-    if open_ended and open_ended["dataset"] not in config.get("datasets", {}):
-        raise ConfigError(
-            f"generation.open_ended.dataset {open_ended['dataset']!r} is not configured under datasets "
-            f"({list(config.get('datasets', {}))})"
-        )
+    if open_ended:
+        name, entries = open_ended["dataset"], config.get("datasets") or {}
+        if name not in entries:
+            raise ConfigError(
+                f"generation.open_ended.dataset {name!r} is not configured under datasets ({list(entries)})"
+            )
+        if entries[name].get("format") != "llava_bench":
+            raise ConfigError(
+                f"generation.open_ended.dataset {name!r} has format {entries[name].get('format')!r}: open-ended "
+                "answers need an open-ended benchmark (format llava_bench)"
+            )
     if "best" in generation.get("settings", ["default", "best"]) and not config.get("sweep"):
         raise ConfigError("generation.settings 'best' needs the sweep section (the best configuration comes from it)")
