@@ -1,6 +1,7 @@
-"""The GPU cost model of docs/performance.md: per LLaVA-1.5 size and GPU, FLOPs per POPE question, modelled
-scoring questions/s, the scoring batch that fits, the generation step bound and VDD tokens/s; then the paper
-config's GPU hours per rule, ours and the official way. A model, not a measurement (bench/gpu_llava.py measures)."""
+"""The GPU cost model of docs/performance.md: per model of the paper config (LLaVA-1.5 7B / 13B, InstructBLIP) and
+GPU, FLOPs per POPE question, modelled scoring questions/s, the scoring batch that fits, the generation step bound
+and VDD tokens/s; then the paper config's GPU hours per rule, ours and the official way. A model, not a measurement
+(bench/gpu_llava.py measures)."""
 
 import argparse
 
@@ -9,7 +10,7 @@ import pandas as pd
 from lvlm_debias.performance.cost_model import (
     H100_SXM,
     H200,
-    LLAVA_15,
+    PAPER_MODELS,
     batch_that_fits,
     decode_step_seconds,
     paper_gpu_hours,
@@ -18,7 +19,7 @@ from lvlm_debias.performance.cost_model import (
 )
 
 parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--text-tokens", type=int, default=60, help="prompt tokens besides the 576 image tokens")
+parser.add_argument("--text-tokens", type=int, default=60, help="prompt tokens besides the image tokens")
 parser.add_argument("--mfu", type=float, default=0.5, help="model-FLOPs utilisation of batched scoring")
 parser.add_argument("--batch", type=int, default=32, help="sequences generated at once (each VDD branch a row)")
 parser.add_argument("--distinct-prompts", type=int, default=4000, help="distinct prompts over all benchmarks")
@@ -34,12 +35,12 @@ parser.add_argument(
 )
 args = parser.parse_args()
 measured = {size: (float(a), float(b)) for size, a, b in args.official_call_seconds}
-unknown = sorted(set(measured) - set(LLAVA_15))
+unknown = sorted(set(measured) - set(PAPER_MODELS))
 if unknown:
-    parser.error(f"--official-call-seconds: unknown sizes {unknown}; known: {list(LLAVA_15)}")
+    parser.error(f"--official-call-seconds: unknown sizes {unknown}; known: {list(PAPER_MODELS)}")
 
 rows = []
-for arch in LLAVA_15.values():
+for arch in PAPER_MODELS.values():
     tokens = arch.image_tokens + args.text_tokens
     for gpu in (H100_SXM, H200):
         step1 = decode_step_seconds(arch, gpu, 1, tokens + 50)
@@ -58,7 +59,7 @@ for arch in LLAVA_15.values():
         )
 print(f"== per question and step (model; MFU {args.mfu}, {args.text_tokens} text tokens)")
 print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-for size, arch in LLAVA_15.items():
+for size, arch in PAPER_MODELS.items():
     table = paper_gpu_hours(
         arch,
         H100_SXM,

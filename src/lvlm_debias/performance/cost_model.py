@@ -17,7 +17,8 @@ BYTES_FP16 = 2
 
 @dataclass(frozen=True)
 class Architecture:
-    """The sizes that decide a LLaVA model's cost."""
+    """The sizes that decide a model's cost (LLaVA's names: ``projector`` is whatever maps vision features to the
+    ``image_tokens`` the language model reads)."""
 
     name: str
     llm_params: float  # language model, embeddings and LM head included
@@ -49,6 +50,14 @@ LLAVA_15 = {
     "7b": Architecture("llava-1.5-7b", 6.74e9, 0.303e9, 21.0e6, 32, 4096, 11008),
     "13b": Architecture("llava-1.5-13b", 13.0e9, 0.303e9, 31.5e6, 40, 5120, 13824),
 }
+#: Salesforce/instructblip-vicuna-7b: Vicuna-7B + EVA ViT-g/14 at 224 px (about 1.0e9 parameters, 257 tokens) + a
+#: Q-Former (about 188e6 parameters, counted as the projector) whose 32 query outputs are the image tokens
+#: (the BLIP-2 and InstructBLIP papers' sizes, rounded)
+INSTRUCTBLIP_7B = Architecture(
+    "instructblip-vicuna-7b", 6.74e9, 1.0e9, 188e6, 32, 4096, 11008, image_tokens=32, vision_tokens=257
+)
+#: the paper config's models, by the short name `bench/cost_model.py --official-call-seconds` takes
+PAPER_MODELS = {**LLAVA_15, "instructblip": INSTRUCTBLIP_7B}
 H100_SXM = Gpu("H100 SXM 80GB", 989.0, 3.35, 80.0)
 H200 = Gpu("H200 141GB", 989.0, 4.8, 141.0)
 
