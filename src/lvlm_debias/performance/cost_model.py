@@ -65,7 +65,8 @@ H200 = Gpu("H200 141GB", 989.0, 4.8, 141.0)
 def prefill_flops(arch: Architecture, text_tokens: int, image: bool = True) -> float:
     """FLOPs of one forward pass over a prompt, first position only:
     ``2·N_llm·T + 4·L·T²·d`` (weights, then attention scores and mixing over ``T`` tokens), plus, with the image,
-    ``2·N_vision·577 + 2·N_proj·576`` (vision tower and projector); ``T = text_tokens (+ 576 image tokens)``."""
+    ``2·N_vision·V + 2·N_proj·I`` (vision tower over its ``V`` tokens, projector over the ``I`` image tokens: 577
+    and 576 for LLaVA-1.5); ``T = text_tokens (+ I)``."""
     tokens = text_tokens + (arch.image_tokens if image else 0)
     flops = 2 * arch.llm_params * tokens + 4 * arch.layers * tokens**2 * arch.hidden
     if image:
