@@ -124,6 +124,19 @@ def test_interrupted_download_leaves_no_manifest(tmp_path, tiny_llava):
     assert not manifest.exists()
 
 
+def test_a_repo_with_only_pickled_weights_is_refused_with_what_to_do(tmp_path, tiny_llava):
+    """Weights load from safetensors only: a repo that ships only ``pytorch_model.bin`` gets no manifest and a message
+    saying so and pointing at a safetensors revision, not only "an interrupted download"."""
+    files = checkpoint_files(tiny_llava, tmp_path / "saved")
+    files["pytorch_model.bin"] = files.pop("model.safetensors")  # the bytes do not matter: it is never read
+    fill_hub_cache(tmp_path / "hf/hub", "model", REPO, files)
+    manifest = tmp_path / "manifest.json"
+    run = _python(tmp_path, DOWNLOAD.format(repo=REPO, manifest=str(manifest), revision=REVISION, fetch=False))
+    assert run.returncode != 0 and "IncompleteSnapshot" in run.stderr
+    assert "never from pickled *.bin files" in run.stderr and "refs/pr/<n>" in run.stderr
+    assert not manifest.exists()
+
+
 def test_unreachable_hub_fails_fast_and_leaves_no_manifest(tmp_path):
     """Online, nothing cached, hub unreachable: HubAccessError naming the repo within 30 s, no manifest."""
     manifest = tmp_path / "manifest.json"

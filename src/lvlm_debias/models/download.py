@@ -39,6 +39,10 @@ class IncompleteSnapshot(RuntimeError):
     """A snapshot folder that lacks files a complete download has; the message names them."""
 
 
+#: what :func:`missing_checkpoint_files` lists for a checkpoint with no safetensors weights at all
+NO_SAFETENSORS = "*.safetensors"
+
+
 def model_patterns(trust_remote_code: bool = False) -> list[str]:
     """``allow_patterns`` for a checkpoint: no pickled weights ever, the repo's code only with remote code."""
     return [*MODEL_PATTERNS, *(REMOTE_CODE_PATTERNS if trust_remote_code else ())]
@@ -54,7 +58,7 @@ def missing_checkpoint_files(folder: str | Path) -> list[str]:
         shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
         missing += [shard for shard in shards if not (folder / shard).is_file()]
     elif not any(folder.glob("*.safetensors")):
-        missing.append("*.safetensors")
+        missing.append(NO_SAFETENSORS)
     return missing
 
 
@@ -113,9 +117,16 @@ def download(
     folder = _snapshot(repo_id, revision, repo_type, allow_patterns, fetch)
     missing = check(folder) if check else []
     if missing:
+        hint = "an interrupted download? rerun the download with hub access to complete it"
+        if NO_SAFETENSORS in missing:
+            hint = (
+                "weights are loaded from safetensors files only, never from pickled *.bin files: if the repo has "
+                "no safetensors at this revision, pin the revision of a branch that has them (often the hub bot's "
+                "'Adding `safetensors` variant' pull request, refs/pr/<n>), or an interrupted download: rerun it"
+            )
         raise IncompleteSnapshot(
             f"{repo_type} {repo_id!r} at revision {revision or 'main'!r}: the cached snapshot {folder} lacks "
-            f"{missing} (an interrupted download?); rerun the download with hub access to complete it"
+            f"{missing} ({hint})"
         )
     files = [p.relative_to(folder) for p in sorted(folder.rglob("*")) if p.is_file()]
     if not files:
