@@ -132,8 +132,8 @@ def test_the_rules_library_entry_points_run_on_it(folder, tmp_path):
     assert total.between(0, 1 + 1e-6).all() and scores.groupby("probe")["p_yes"].nunique().gt(0).all()
     decoding = {"methods": ["naive", "vdd-none", "vcd"], "alpha": 1.0, "beta": 0.1}
     texts = decode_with_entry(
-        folder, ENTRY, questions, tmp_path, "default", DecodingConfig(), decoding, max_new_tokens=3, batch_size=3,
-        seed=0,
+        folder, ENTRY, questions, tmp_path, "default", decoding, sweep={}, summary=None, benchmark="pope",
+        max_new_tokens=3, batch_size=3, seed=0,
     )  # fmt: skip
     assert texts.groupby("method").size().to_dict() == {"naive": 4, "vcd": 4, "vdd-none": 4}
     layers, tokens, steps, captions = attention_with_entry(

@@ -1,24 +1,21 @@
 """Captions of the evaluation images under every decoding method at one decoding setting (rule captions)."""
 
-import pandas as pd
 import torch
 
 from lvlm_debias.analysis.generation import caption_frame
 from lvlm_debias.data.questions import load_questions
-from lvlm_debias.methods.decode import decode_with_entry, decoding_setting
+from lvlm_debias.methods.decode import decode_with_entry
 from lvlm_debias.runlog import log_to
 from lvlm_debias.tables import write_csv
 
 with log_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     params, wc = snakemake.params, snakemake.wildcards
-    summary = pd.read_csv(snakemake.input.decoding[0]) if snakemake.input.decoding else None
-    config = decoding_setting(wc.setting, params.sweep, summary, params.benchmark)
-    log.info("setting %s: %s", wc.setting, config.name)
     records, _ = load_questions(snakemake.input.questions, params.image_root)
     captions = params.captions
     decoded = decode_with_entry(
-        params.model_dir, params.model, records, params.image_root, wc.setting, config, params.decoding,
+        params.model_dir, params.model, records, params.image_root, wc.setting, params.decoding,
+        sweep=params.sweep, summary=next(iter(snakemake.input.decoding), None), benchmark=params.benchmark,
         max_new_tokens=captions.get("max_new_tokens", 24), batch_size=captions.get("batch_size", 32), seed=params.seed,
     )  # fmt: skip
     table = caption_frame(decoded, records)

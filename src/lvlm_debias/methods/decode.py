@@ -3,6 +3,7 @@ VDD-Unk, VDD-Both, VCD; ``methods.vdd``), under one decoding configuration, in b
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -27,6 +28,8 @@ DECODING_METHODS: tuple[str, ...] = (NAIVE, "vcd", "vdd-none", "vdd-unk", "vdd-b
 #: the decoding settings a generation run compares: the sweep's default, and its best sampling configuration
 SETTINGS = ("default", "best")
 assert set(DECODING_METHODS) == {NAIVE, *CONTRASTIVE}
+
+log = logging.getLogger(__name__)
 
 
 def decoding_setting(setting: str, sweep: Mapping, summary: pd.DataFrame | None, benchmark: str) -> DecodingConfig:
@@ -149,16 +152,21 @@ def decode_with_entry(
     records: Sequence[Mapping],
     image_root: str | Path,
     setting: str,
-    config: DecodingConfig,
     decoding: Mapping,
     *,
+    sweep: Mapping,
+    summary: str | Path | None,
+    benchmark: str,
     max_new_tokens: int,
     batch_size: int,
     seed: int,
 ) -> pd.DataFrame:
-    """:func:`decode_records` with the model of a config ``entry`` (loaded from ``model_dir``) and its prompt, for
-    the ``methods``, ``alpha`` and ``beta`` of a config's ``generation`` section (``decoding``): what a generation
-    job runs."""
+    """What a generation job runs: :func:`decode_records` at ``setting`` (:func:`decoding_setting`, with the decoding
+    sweep's ``summary`` table read from its path for "best", on ``benchmark``), with the model of a config ``entry``
+    (loaded from ``model_dir``) and its prompt, for the ``methods``, ``alpha`` and ``beta`` of a config's
+    ``generation`` section (``decoding``)."""
+    config = decoding_setting(setting, sweep, pd.read_csv(summary) if summary else None, benchmark)
+    log.info("setting %s: %s", setting, config.name)
     model, processor = load_entry(model_dir, entry)
     return decode_records(
         model, processor, records, image_root, entry["prompt"], decoding["methods"], setting, config,
