@@ -51,6 +51,17 @@ def _number(value: float) -> str:
     return f"{value:.1f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
+def _thumbnail_cell(sample: dict) -> str:
+    return f'<td><img class="thumb" src="{escape(sample["thumbnail"])}" alt="{escape(sample["image"])}"></td>'
+
+
+def _side_by_side(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table of samples side by side: escaped ``head`` names, rows of ready ``<td>`` cells."""
+    header = "".join(f"<th>{escape(name)}</th>" for name in head)
+    body = "".join(f"<tr>{''.join(cells)}</tr>" for cells in rows)
+    return f'<table class="data captions"><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>'
+
+
 def captions_html(samples: Sequence[dict]) -> str:
     """Captions side by side: one row per image (thumbnail, ground-truth objects), one column per decoding method;
     object mentions marked ``<mark class="hallucinated">`` (not in the image) or ``<mark class="correct">``. Every
@@ -58,21 +69,17 @@ def captions_html(samples: Sequence[dict]) -> str:
     if not samples:
         return ""
     methods = list(samples[0]["captions"])
-    head = "".join(f"<th>{escape(m)}</th>" for m in ["image", "objects", *methods])
     rows = []
     for sample in samples:
-        cells = [
-            f'<td><img class="thumb" src="{escape(sample["thumbnail"])}" alt="{escape(sample["image"])}"></td>',
-            f"<td>{escape(', '.join(sample['objects']))}</td>",
-        ]
+        cells = [_thumbnail_cell(sample), f"<td>{escape(', '.join(sample['objects']))}</td>"]
         for method in methods:
             pieces = [
                 f'<mark class="{escape(mark)}">{escape(text)}</mark>' if mark else escape(text)
                 for text, mark in sample["captions"].get(method, [])
             ]
             cells.append(f"<td>{''.join(pieces)}</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f'<table class="data captions"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        rows.append(cells)
+    return _side_by_side(["image", "objects", *methods], rows)
 
 
 def answers_html(samples: Sequence[dict]) -> str:
@@ -81,14 +88,13 @@ def answers_html(samples: Sequence[dict]) -> str:
     if not samples:
         return ""
     methods = list(samples[0]["answers"])
-    head = "".join(f"<th>{escape(m)}</th>" for m in ["image", "question", "reference", *methods])
-    rows = []
-    for sample in samples:
-        cells = [
-            f'<td><img class="thumb" src="{escape(sample["thumbnail"])}" alt="{escape(sample["image"])}"></td>',
+    rows = [
+        [
+            _thumbnail_cell(sample),
             f"<td>{escape(sample['question'])}</td>",
             f"<td>{escape(sample['reference'])}</td>",
             *(f"<td>{escape(sample['answers'].get(method, ''))}</td>" for method in methods),
         ]
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f'<table class="data captions"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        for sample in samples
+    ]
+    return _side_by_side(["image", "question", "reference", *methods], rows)
