@@ -27,3 +27,10 @@ def build_prompt(template: str, question: str) -> str:
 def without_image(prompt: str) -> str:
     """The prompt as the language model sees it with the image placeholder removed (the None input, as text)."""
     return prompt.replace(IMAGE_PLACEHOLDER, "")
+
+
+def without_image_line(prompt: str) -> str:
+    """The prompt as the official code builds its None reference: the ``<image>\\n`` text removed, the newline with the
+    placeholder (LLaVA-Align prefixes the question with ``<image>\\n`` only when an image is given); a placeholder not
+    followed by a newline is removed alone."""
+    return prompt.replace(IMAGE_PLACEHOLDER + "\n", "").replace(IMAGE_PLACEHOLDER, "")

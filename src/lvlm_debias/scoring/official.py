@@ -1,0 +1,489 @@
+"""The official code's reading of label probabilities (``scoring.readings: [official]``), derived exactly from logits
+stored at scoring time, beside our own reading (``clean``).
+
+What the official code (LLaVA-Align at dfbecfa: ``eval/calibrate/llava_calibrate.py``, ``utils/metrics.py``,
+``eval/eval_pope_calibrate.py``, ``eval/MME/convert_answer_to_mme_calibrate.py``, ``vcd_utils/vcd_sample.py``) does
+for a yes/no question, as its POPE run scripts call it (``run_llava.sh``: temperature 1.0, ``cd_alpha 1``,
+``cd_beta 0.2``, ``--use_dd --use_dd_unk``):
+
+1. **naive** is the first step of ``generate(do_sample=True)`` with VDD-Both on: with ``l`` the image branch's logits
+   and ``l_ref = (l_None + l_Unk) / 2`` (None: the image token dropped from the ids; Unk: replaced by ``<unk>``),
+   ``c = (1 + alpha) l - alpha l_ref``, set to ``-inf`` where ``l < log(beta) + max l``; then the warpers
+   (temperature ``T``; top-k and top-p are passed as None, which turns them off in ``generate``); ``scores[0]`` is
+   that warped vector.
+2. **the references** are plain sampling calls (no contrast): **None** with the prompt rebuilt *without* the
+   ``<image>\\n`` text (the newline goes too), **Unk** with the image token replaced by ``<unk>``.
+3. **reading** (``calibrate_label_dict``): ``softmax(scores)``, its top-10 tokens, each decoded, lower-cased and
+   stripped; of a string seen twice only the first (highest) entry is kept, so ``p_y`` is the probability of the
+   highest-ranked top-10 token that decodes to label ``y`` (0 when none does). Case and space variants are not summed.
+4. **calibration** (``eval_pope_calibrate.py``, mode ``individual``, ``diagonal_W``): ``p = p_naive / sum``;
+   POPE: ``p_ref = p_ref / sum + 1e-4``; MME: a single reference is *not* normalised (``p_ref + 1e-4``);
+   Both: ``(p_None + p_Unk) / sum + 1e-4``; ``q = (p / p_ref) / sum``; prediction ``argmax q``. A row with no label
+   mass gives NaN, and ``np.argmax`` of NaN is 0: such a row answers "yes".
+
+Everything above is a function of a few logits per question, so the scoring pass stores them (:class:`OfficialStore`:
+the naive top-``K`` logits, the None and Unk logits *on the same token ids*, and the top-``K`` logits and
+log-normalisers of each reference input) and :func:`official_label_probs` derives the reading for any ``T``,
+``alpha``, ``beta`` without the model. It is exact when every token that survives the plausibility cut is among the
+stored ``K`` (checked per question: ``exact`` is False otherwise, and counted) and ``read_top <= K``.
+
+Not derivable, so not reproduced: MME's official naive answer is the generated text (a sample), read here as the
+argmax of the read distribution; MMMU's official reading skips generation steps whose top token is a parenthesis
+and reads a later step, which first-position logits cannot give, so MMMU has no official reading here.
+
+Why ``clean`` stays our default: it reads the model's own distribution (raw logits, no sampler settings in the
+probabilities), sums every spelling of a label among the top-100 tokens (the label's whole mass, not its first
+variant's), changes only the image between Naive and None (the same prompt text), and calibrates the naive
+distribution itself rather than one already contrasted by VDD, so a calibration gain is the calibration's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, ProcessorMixin
+
+from lvlm_debias.atomic import atomic_path
+from lvlm_debias.methods.calibration import REFERENCE_EPS
+from lvlm_debias.methods.sampling import stored_topk
+from lvlm_debias.methods.vdd import check_alpha_beta
+from lvlm_debias.models.load import load_entry
+from lvlm_debias.models.prompts import build_prompt, without_image_line
+from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
+from lvlm_debias.scoring.probes import probe_inputs
+from lvlm_debias.scoring.score import next_token_logits, score_questions
+from lvlm_debias.settings import from_section
+
+#: the readings a benchmark can be scored with: ours, and the official code's
+READINGS = ("clean", "official")
+#: the contrast of the official naive first step: none, or the VDD reference(s) averaged
+CONTRASTS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "vdd-none": ("none",),
+    "vdd-unk": ("unk",),
+    "vdd-both": ("none", "unk"),
+}
+#: the reference inputs the official code reads for its POPE/MME calibration: None (the prompt rebuilt without the
+#: ``<image>\\n`` text) and Unk (the image token replaced by ``<unk>``)
+REFERENCE_INPUTS = ("none", "unk")
+#: stored entries that are not one row per question
+SCALARS = ("temperatures", "vocab_size")
+#: what is stored of each reference input's own distribution
+PARTS = ("logits", "label", "log_z")
+#: the calibration methods of the official reading (eval_pope_calibrate.py's naive, none, unk, none_unk)
+OFFICIAL_METHODS: dict[str, tuple[str, ...]] = {
+    "naive": (),
+    "none": ("none",),
+    "unk": ("unk",),
+    "both": ("none", "unk"),
+}
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How one benchmark family's official evaluation reads and calibrates: ``read_top`` tokens read, and whether a
+    single reference is normalised over the labels before ``+ 1e-4``."""
+
+    read_top: int
+    normalise_single: bool
+
+
+#: the benchmark families with an official reading (MMMU: none, see the module docstring)
+CONVENTIONS: dict[str, Convention] = {
+    "pope": Convention(read_top=10, normalise_single=True),  # eval_pope_calibrate.py
+    "mme": Convention(read_top=10, normalise_single=False),  # convert_answer_to_mme_calibrate.py
+}
+
+
+@dataclass(frozen=True)
+class OfficialSettings:
+    """``scoring.official``: the run's sampling ``temperature``, the naive step's ``contrast`` (``CONTRASTS``) with
+    ``alpha`` and ``beta``, and generate's ``top_k`` warper (0: off, as the run scripts' ``top_k=None``)."""
+
+    temperature: float
+    alpha: float
+    beta: float
+    contrast: str
+    top_k: int
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.temperature, int | float) and self.temperature > 0):
+            raise ValueError(f"scoring.official.temperature must be > 0, got {self.temperature!r}")
+        check_alpha_beta(self.alpha, self.beta)
+        if self.contrast not in CONTRASTS:
+            raise ValueError(f"scoring.official.contrast must be one of {list(CONTRASTS)}, got {self.contrast!r}")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
+            raise ValueError(f"scoring.official.top_k must be an integer >= 0 (0: off), got {self.top_k!r}")
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> OfficialSettings:
+        return from_section(cls, dict(values), "scoring.official")
+
+
+def has_official_reading(family: str) -> bool:
+    """Whether benchmark family ``family`` has an official reading (POPE and MME; MMMU does not)."""
+    return family in CONVENTIONS
+
+
+def decoded_label_index(tokenizer, labels: Mapping[str, Sequence[str]]) -> np.ndarray:
+    """For each vocabulary id, the index of the label its decoded text spells (``decode(id).lower().strip()``, the
+    official code's matching), or -1."""
+    index = {word.strip().lower(): k for k, words in enumerate(labels.values()) for word in words}
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return np.array([index.get(t.lower().strip(), -1) for t in texts], dtype=np.int8)
+
+
+# --- what the scoring pass stores ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OfficialStore:
+    """Per question (rows, in ``question_id`` order): ``naive_logits`` (N, K) the naive top-K logits, descending;
+    ``naive_label`` (N, K) the label index of each of those tokens (-1: none); ``naive_log_z`` (N, T); ``at_<r>``
+    (N, K) reference ``r``'s logits on the naive top-K ids (r: none, unk; the VDD branches); and for each reference
+    input ``r`` of ``REFERENCE_INPUTS``: ``<r>_logits``, ``<r>_label`` (N, K) and ``<r>_log_z`` (N, T), its own
+    top-K. ``log_z`` columns are ``logsumexp(logits / T)`` over the whole vocabulary at each of ``temperatures``."""
+
+    arrays: Mapping[str, np.ndarray]
+
+    @property
+    def question_id(self) -> np.ndarray:
+        return self.arrays["question_id"]
+
+    @property
+    def temperatures(self) -> np.ndarray:
+        return self.arrays["temperatures"]
+
+    def __len__(self) -> int:
+        return len(self.question_id)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.arrays[key]
+
+    def log_z(self, name: str, temperature: float) -> np.ndarray:
+        """``<name>_log_z`` at ``temperature``; one that was not stored fails naming the stored ones."""
+        hits = np.flatnonzero(np.isclose(self.temperatures, temperature, rtol=0, atol=1e-12))
+        if not len(hits):
+            raise ValueError(
+                f"temperature {temperature!r} was not stored; stored: {self.temperatures.tolist()} "
+                "(set scoring.official.temperature before scoring, or rerun the scoring rule)"
+            )
+        return self.arrays[f"{name}_log_z"][:, hits[0]]
+
+    @staticmethod
+    def empty(k: int, temperatures: Sequence[float]) -> OfficialStore:
+        """No rows (a shard with no questions, or a benchmark without an official reading)."""
+        n_t = len(temperatures)
+        shapes = {"naive_logits": k, "naive_label": k, "naive_log_z": n_t, "at_none": k, "at_unk": k}
+        shapes |= {f"{r}_{part}": (n_t if part == "log_z" else k) for r in REFERENCE_INPUTS for part in PARTS}
+        arrays = {
+            key: np.zeros((0, width), np.int8 if key.endswith("_label") else np.float64)
+            for key, width in shapes.items()
+        }
+        return OfficialStore(
+            {
+                "question_id": np.zeros(0, np.int64),
+                **arrays,
+                "temperatures": np.asarray(temperatures, float),
+                "vocab_size": np.asarray(0),
+            }
+        )
+
+    @staticmethod
+    def concat(parts: Sequence[OfficialStore]) -> OfficialStore:
+        """The rows of ``parts`` one after another (stored at the same temperatures)."""
+        if not parts:
+            raise ValueError("no official-reading parts to concatenate")
+        temps = parts[0].temperatures
+        if any(not np.array_equal(p.temperatures, temps) for p in parts):
+            raise ValueError("official-reading parts were stored at different temperatures")
+        keys = [k for k in parts[0].arrays if k not in SCALARS]
+        out = {k: np.concatenate([p.arrays[k] for p in parts]) for k in keys}
+        return OfficialStore({**out, **{k: parts[0].arrays[k] for k in SCALARS}})
+
+    @staticmethod
+    def gather(parts: Sequence[OfficialStore], question_ids: Sequence[int]) -> OfficialStore:
+        """The shards' rows in ``question_ids`` order; all empty (a benchmark without an official reading) gives the
+        first part; rows for only some of the questions fail, naming how many are missing."""
+        filled = [p for p in parts if len(p)]
+        if not filled:
+            return parts[0]
+        return OfficialStore.concat(filled).select(question_ids)
+
+    def select(self, question_ids: Sequence[int]) -> OfficialStore:
+        """The rows of ``question_ids``, in that order; fails naming how many are missing."""
+        order = pd.Index(self.question_id).get_indexer(list(question_ids))
+        if (order < 0).any():
+            raise ValueError(f"{int((order < 0).sum())} questions have no stored official-reading logits")
+        return OfficialStore({k: (v if k in SCALARS else v[order]) for k, v in self.arrays.items()})
+
+    def save(self, path: str | Path) -> None:
+        """Write an ``.npz`` atomically."""
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **self.arrays)
+
+    @staticmethod
+    def load(path: str | Path) -> OfficialStore:
+        try:
+            with np.load(path) as data:
+                return OfficialStore({k: data[k] for k in data.files})
+        except (OSError, ValueError) as err:
+            raise ValueError(f"cannot read stored official-reading logits {path}: {err}") from err
+
+
+@torch.inference_mode()
+def official_store(
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    prompts: Sequence[str],
+    question_ids: Sequence[int],
+    naive_ids: np.ndarray,
+    naive_logits: np.ndarray,
+    naive_log_z: np.ndarray,
+    labels: Mapping[str, Sequence[str]],
+    temperatures: Sequence[float],
+    batch_size: int = 32,
+) -> OfficialStore:
+    """What the official reading needs of one batch of questions, given their naive top-K (``naive_ids``,
+    ``naive_logits``, sorted descending, and ``naive_log_z``): the None and Unk logits on those ids and the top-K of
+    each reference input. Each text-only input runs once per distinct prompt."""
+    token_label = decoded_label_index(processor.tokenizer, labels)
+    k = naive_ids.shape[1]
+    arrays: dict[str, np.ndarray] = {
+        "question_id": np.asarray(question_ids, dtype=np.int64),
+        "naive_logits": naive_logits,
+        "naive_label": token_label[naive_ids],
+        "naive_log_z": naive_log_z,
+        "temperatures": np.asarray(temperatures, dtype=np.float64),
+    }
+    # input -> (probe, texts, the VDD branch it gives logits on the naive ids for, the reference it gives the top-K of)
+    runs = {
+        "none": ("none", list(prompts), "at_none", None),
+        "unk": ("unk", list(prompts), "at_unk", "unk"),
+        "none_text": ("none", [without_image_line(p) for p in prompts], None, "none"),
+    }
+    for name, (probe, texts, branch, reference) in runs.items():
+        distinct = list(dict.fromkeys(texts))
+        row_of = {text: i for i, text in enumerate(distinct)}
+        rows = np.array([row_of[t] for t in texts], dtype=np.int64)
+        at = np.zeros(naive_ids.shape)
+        top, top_label, log_z = [np.zeros((0, k))], [np.zeros((0, k), np.int8)], [np.zeros((0, len(temperatures)))]
+        for start in tqdm(range(0, len(distinct), batch_size), desc=f"official {name}", unit="batch", mininterval=2):
+            batch = distinct[start : start + batch_size]
+            logits = next_token_logits(model, probe_inputs(processor, batch, probe)).double().cpu()
+            if branch:
+                asked = np.flatnonzero((rows >= start) & (rows < start + len(batch)))
+                at[asked] = np.take_along_axis(logits.numpy()[rows[asked] - start], naive_ids[asked], axis=1)
+            if reference:
+                ids, values, lz = stored_topk(logits, k, list(temperatures))
+                top.append(values)
+                top_label.append(token_label[ids])
+                log_z.append(lz)
+        arrays["vocab_size"] = np.asarray(logits.shape[-1] if distinct else 0)
+        if branch:
+            arrays[branch] = at
+        if reference:
+            arrays[f"{reference}_logits"] = np.concatenate(top)[rows]
+            arrays[f"{reference}_label"] = np.concatenate(top_label)[rows]
+            arrays[f"{reference}_log_z"] = np.concatenate(log_z)[rows]
+    return OfficialStore(arrays)
+
+
+def score_shard_with_entry(
+    model_dir: str,
+    entry: Mapping,
+    questions: Sequence[Mapping],
+    image_root: Path,
+    *,
+    labels: Mapping[str, Sequence[str]],
+    probes: Sequence[str],
+    top_k: int,
+    batch_size: int,
+    seed: int,
+    store: FirstTokenSpec,
+    official: bool,
+) -> tuple[pd.DataFrame, FirstToken, dict[str, int], OfficialStore | None]:
+    """What a scoring shard runs: :func:`~lvlm_debias.scoring.score.score_questions` with the model of a config
+    ``entry`` (loaded from ``model_dir``), its stored first-position distributions (``store``, empty for no
+    questions) and, with ``official``, what the official reading needs (:func:`official_store`)."""
+    model, processor = load_entry(model_dir, entry)
+    scores, first_token, passes = score_questions(
+        model,
+        processor,
+        questions,
+        image_root,
+        template=entry["prompt"],
+        labels=labels,
+        probes=probes,
+        top_k=top_k,
+        batch_size=batch_size,
+        seed=seed,
+        store=store,
+    )
+    first_token = first_token if first_token is not None else store.empty()
+    if not official:
+        return scores, first_token, passes, None
+    if "naive" not in probes:
+        raise ValueError("the official reading needs the naive probe among the shard's probes")
+    prompts = [build_prompt(entry["prompt"], q["text"]) for q in questions]
+    stored = official_store(
+        model,
+        processor,
+        prompts,
+        first_token.question_id,
+        first_token.top_ids,
+        first_token.top_logits,
+        first_token.log_z,
+        labels,
+        first_token.temperatures,
+        batch_size,
+    )
+    return scores, first_token, passes, stored
+
+
+# --- the reading, from stored logits (pure) -----------------------------------------------------------------------
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    """``log sum exp`` over the last axis; ``-inf`` for a row of ``-inf``."""
+    top = np.max(x, axis=-1, keepdims=True)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return (np.log(np.exp(x - safe).sum(axis=-1, keepdims=True)) + safe)[..., 0]
+
+
+def warped_log_probs(
+    logits: np.ndarray,
+    log_z: np.ndarray | None,
+    temperature: float,
+    top_k: int = 0,
+    ref_logits: np.ndarray | None = None,
+    alpha: float = 1.0,
+    beta: float = 0.1,
+    complete: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log-probabilities of the stored tokens after the official first step, and whether each row is exact.
+
+    ``logits`` (N, K) are a row's top-K logits, descending. Without ``ref_logits``: ``s = l / T`` and
+    ``log p = s - log_z`` (``log_z = logsumexp(l / T)`` over the whole vocabulary, as stored). With ``ref_logits``
+    (the reference's logits on the same ids): ``c = (1 + alpha) l - alpha l_ref``, ``-inf`` where
+    ``l < log(beta) + max l``, ``s = c / T``, normalised over the survivors; exact only when every survivor is
+    stored, i.e. the K-th stored logit is below the cut, or the stored tokens are the whole vocabulary
+    (``complete``). ``top_k > 0`` keeps the ``top_k`` largest ``s`` and
+    renormalises over them (generate's top-k warper); it needs ``top_k <= K``.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if top_k > logits.shape[1]:
+        raise ValueError(f"top_k {top_k} exceeds the {logits.shape[1]} stored logits per question (scoring.store_top)")
+    exact = np.ones(len(logits), dtype=bool)
+    if ref_logits is None:
+        if log_z is None:
+            raise ValueError("a plain (uncontrasted) reading needs the stored log-normaliser log_z")
+        s = logits / temperature
+        log_norm = np.asarray(log_z, dtype=np.float64)
+    else:
+        check_alpha_beta(alpha, beta)
+        cut = math.log(beta) + logits[:, :1]
+        s = np.where(logits < cut, -np.inf, (1 + alpha) * logits - alpha * np.asarray(ref_logits, np.float64))
+        s = s / temperature
+        exact = (logits[:, -1] < cut[:, 0]) | complete
+        log_norm = _logsumexp(s)
+    if top_k:
+        kth = -np.sort(-s, axis=1)[:, top_k - 1 : top_k]
+        s = np.where(s >= kth, s, -np.inf)
+        log_norm = _logsumexp(s)
+    with np.errstate(invalid="ignore"):
+        return s - log_norm[:, None], exact
+
+
+def read_labels(log_probs: np.ndarray, token_label: np.ndarray, n_labels: int, read_top: int) -> np.ndarray:
+    """The official reading (``calibrate_label_dict`` then ``get_prob_from_logits``): among the ``read_top`` most
+    probable stored tokens, ``p_y`` = the probability of the highest-ranked one whose label is ``y`` (the first
+    variant kept, the others dropped), 0 when none is; rows (N, n_labels), not normalised. Fewer stored tokens than
+    ``read_top`` are all read (exact when they are the whole vocabulary; the config check keeps ``store_top`` at
+    ``read_top`` or more)."""
+    log_probs = np.asarray(log_probs, dtype=np.float64)
+    order = np.argsort(-log_probs, axis=1, kind="stable")[:, :read_top]
+    probs = np.exp(np.take_along_axis(log_probs, order, axis=1))
+    labels = np.take_along_axis(np.asarray(token_label), order, axis=1)
+    out = np.zeros((len(log_probs), n_labels))
+    for y in range(n_labels):
+        out[:, y] = np.where(labels == y, probs, 0.0).max(axis=1, initial=0.0)
+    return out
+
+
+def official_label_probs(
+    store: OfficialStore, settings: OfficialSettings, n_labels: int, convention: Convention
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Raw label probabilities (N, n_labels) as the official code reads them, with each row's exactness: ``naive``
+    (the contrasted first step of ``settings``) and each reference input of ``REFERENCE_INPUTS`` (plain sampling)."""
+    t, k = settings.temperature, settings.top_k
+    refs = CONTRASTS[settings.contrast]
+    ref = np.mean([store[f"at_{r}"] for r in refs], axis=0) if refs else None
+    complete = store["naive_logits"].shape[1] >= int(store["vocab_size"])
+    logp, exact = warped_log_probs(
+        store["naive_logits"], store.log_z("naive", t), t, k, ref, settings.alpha, settings.beta, complete
+    )
+    out = {"naive": (read_labels(logp, store["naive_label"], n_labels, convention.read_top), exact)}
+    for name in REFERENCE_INPUTS:
+        logp, exact = warped_log_probs(store[f"{name}_logits"], store.log_z(name, t), t, k)
+        out[name] = (read_labels(logp, store[f"{name}_label"], n_labels, convention.read_top), exact)
+    return out
+
+
+def official_calibrate(
+    p_naive: np.ndarray, p_refs: Sequence[np.ndarray], convention: Convention, eps: float = REFERENCE_EPS
+) -> np.ndarray:
+    """``q`` (N, L) of the official calibration (``diagonal_W``, ``individual``): ``p = p_naive / sum``; one
+    reference: ``p_ref = p_ref / sum + eps`` (POPE) or ``p_ref + eps`` (MME, ``normalise_single`` False); two
+    (Both): ``(p_1 + p_2) / sum + eps``; ``q = (p / p_ref) / sum``. No reference: ``q = p``. Rows without label mass
+    are NaN, as there (:func:`official_predictions` sends them to the first label)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.asarray(p_naive, np.float64)
+        p = p / p.sum(axis=1, keepdims=True)
+        if not p_refs:
+            return p
+        raw = np.sum([np.asarray(r, np.float64) for r in p_refs], axis=0)
+        if len(p_refs) > 1 or convention.normalise_single:
+            raw = raw / raw.sum(axis=1, keepdims=True)
+        q = p / (raw + eps)
+        return q / q.sum(axis=1, keepdims=True)
+
+
+def official_predictions(q: np.ndarray) -> np.ndarray:
+    """``argmax q`` per row as numpy takes it: a row holding NaN answers the first NaN's index (0 for an all-NaN
+    row: the first label, "yes")."""
+    return np.argmax(np.asarray(q), axis=1)
+
+
+def official_answers(
+    store: OfficialStore,
+    questions: pd.DataFrame,
+    settings: OfficialSettings,
+    labels: Sequence[str],
+    family: str,
+) -> dict[str, pd.DataFrame]:
+    """Per official method (``OFFICIAL_METHODS``): the answers (index question_id; ``label``, ``subset``,
+    ``image``, ``prediction``, ``exact``, ``no_mass``) of ``questions`` (a frame indexed by question_id with those
+    columns), as the official code would give them."""
+    if family not in CONVENTIONS:
+        raise ValueError(f"benchmark family {family!r} has no official reading; families with one: {list(CONVENTIONS)}")
+    convention = CONVENTIONS[family]
+    store = store.select(list(questions.index))
+    read = official_label_probs(store, settings, len(labels), convention)
+    out = {}
+    for method, refs in OFFICIAL_METHODS.items():
+        q = official_calibrate(read["naive"][0], [read[r][0] for r in refs], convention)
+        answered = questions[[c for c in ("label", "subset", "image") if c in questions.columns]].copy()
+        answered["prediction"] = np.asarray(labels)[official_predictions(q)]
+        answered["exact"] = np.logical_and.reduce([read["naive"][1], *(read[r][1] for r in refs)])
+        answered["no_mass"] = np.isnan(q).any(axis=1)
+        out[method] = answered
+    return out
