@@ -265,7 +265,7 @@ def test_report_block_and_paper_check(tmp_path):
     outputs["attention_generation_png"] = tmp_path / "attention_generation.png"
     save_figure(attention_figure(table), outputs["attention_png"])
     save_figure(attention_generation_figure(generation), outputs["attention_generation_png"])
-    claims, _ = load_paper_numbers(ROOT / "config/paper_numbers.yaml")
+    claims, _, _ = load_paper_numbers(ROOT / "config/paper_numbers.yaml")
     [block] = model_blocks(outputs, claims)
     assert block.title == "Attention to system, image and question tokens (paper, Fig. 2)"
     assert block.findings == attention_findings(table, generation) and len(block.findings) == 3

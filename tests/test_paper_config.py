@@ -66,6 +66,9 @@ def expected_counts(config: dict) -> dict[str, int]:
         "reference_probs": len(models) * n_splits,
         "label_probs": len(models) * n_splits,
         "calibration_table": len(models) * len(benchmarks),
+        "reading_table": len(models) * len([b for b in benchmarks if b != "mmmu"])
+        if "official" in config["scoring"].get("readings", [])
+        else 0,
         "confidence_bins": len(models) * len(benchmarks),
         "decoding_sweep": len(models) * n_splits,
         "decoding_summary": len(models),
@@ -94,7 +97,27 @@ def test_paper_config_dry_run_plans_every_job_offline(tmp_path):
     assert counts["url_questions"] == 6  # 3 POPE-A-OKVQA and 3 POPE-GQA splits
     assert counts["url_dataset"] == 2 and counts["hub_dataset"] == 4
     assert counts["contrastive_answers"] == 24  # 3 models x (3 POPE-COCO splits + MME) x 2 settings
+    assert counts["reading_table"] == 12  # 3 models x (3 POPE sources + MME); MMMU has no official reading
     assert not (tmp_path / "hf").exists() or not any((tmp_path / "hf").rglob("*.safetensors"))
+    # every job that loads a checkpoint asks the same of a cluster: 40 GB host memory, a GPU, a CPU per thread
+    # (the attention rule once asked a fixed 8 GB and no cpus_per_task, too little to load a 13B model)
+    resources = _job_resources(run.stdout + run.stderr)
+    for rule in ("first_token_shard", "reference_probs", "decoding_sweep", "prior_probing", "attention",
+                 "contrastive_answers", "open_answers"):  # fmt: skip
+        assert resources[rule] and all(
+            r["mem_mb"] == "40000" and r["gpu"] == "1" and "cpus_per_task" in r for r in resources[rule]
+        ), (rule, resources[rule][:1])
+
+
+def _job_resources(output: str) -> dict[str, list[dict[str, str]]]:
+    """rule -> the resources of each of its planned jobs, from a dry run's job listing."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for block in output.split("\nrule ")[1:]:
+        rule = block.split(":", 1)[0].strip()
+        line = next((x for x in block.splitlines() if x.strip().startswith("resources:")), "")
+        pairs = (item.split("=", 1) for item in line.split(":", 1)[-1].split(", ") if "=" in item)
+        out.setdefault(rule, []).append({k.strip(): v.strip() for k, v in pairs})
+    return out
 
 
 @pytest.mark.slow

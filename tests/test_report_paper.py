@@ -5,7 +5,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from lvlm_debias.report.paper import CHECKS, claim_rows, load_paper_numbers, number_rows
+from lvlm_debias.report.paper import CHECKS, claim_rows, load_paper_numbers, number_rows, regime_rows
 
 
 def _write(tmp_path, data):
@@ -15,28 +15,51 @@ def _write(tmp_path, data):
 
 
 def test_the_repository_file_loads_and_names_only_known_checks():
-    claims, numbers = load_paper_numbers(ROOT / "config/paper_numbers.yaml")
+    claims, numbers, regime = load_paper_numbers(ROOT / "config/paper_numbers.yaml")
     assert {c.id for c in claims} == set(CHECKS)
     assert all(c.source for c in claims)
-    assert all(n.source for n in numbers)
+    assert numbers and all(n.source and n.whose for n in numbers)
+    # the anchors of shared/anchor-numbers.md, each labelled by whose it is, never the paper's
+    assert {n.whose for n in numbers} == {
+        "LLaVA's own POPE evaluation",
+        "independent greedy rerun",
+        "third-party rerun of the official pipeline",
+        "VCD paper, Table 1",
+    }
+    assert {n.table for n in numbers} == {"calibration", "readings", "contrastive"}
+    official = [n for n in numbers if n.table == "readings"]
+    assert {n.reading for n in official} == {"official"} and {n.method for n in official} == {
+        "naive", "none", "unk", "both"
+    }  # fmt: skip
+    vcd = [n for n in numbers if n.whose == "VCD paper, Table 1"]
+    assert all(n.std is not None for n in vcd) and {n.model for n in vcd} == {
+        "llava-1.5-7b", "instructblip-vicuna-7b", "qwen-vl"
+    }  # fmt: skip
+    assert (regime.model, regime.benchmark) == ("llava-1.5-7b", "pope_coco")
+    assert any(n.whose == regime.whose and n.metric == "yes_ratio" for n in numbers)
 
 
-def _number(**change):
-    """A paper-number entry with every field, ``change`` applied (``None`` removes the field)."""
-    entry = {"model": "m", "benchmark": "pope", "split": "s", "method": "naive", "metric": "f1", "value": 80.0,
-             "source": "Table 1", **change}  # fmt: skip
+def _entry(**change):
+    """A published entry with every field, ``change`` applied (``None`` removes the field)."""
+    entry = {"whose": "VCD paper, Table 1", "source": "arXiv 2311.16922", "model": "m", "benchmark": "pope",
+             "beside": {"table": "calibration"}, "rows": [{"split": "random", "method": "none", "f1": 80.0}],
+             **change}  # fmt: skip
     return {k: v for k, v in entry.items() if v is not None}
 
 
 def test_bad_entries_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"claims\[0\] has unknown id 'nope'"):
         load_paper_numbers(_write(tmp_path, {"claims": [{"id": "nope", "source": "x", "claim": "y"}]}))
-    with pytest.raises(ValueError, match=r"numbers\[0\] misses \['value'"):
-        load_paper_numbers(_write(tmp_path, {"numbers": [_number(value=None)]}))
-    with pytest.raises(ValueError, match=r"unknown top-level keys \['tables'\]"):
-        load_paper_numbers(_write(tmp_path, {"tables": []}))
-    with pytest.raises(ValueError, match=r"numbers\[0\]: could not convert"):
-        load_paper_numbers(_write(tmp_path, {"numbers": [_number(value="high")]}))
+    with pytest.raises(ValueError, match=r"published\[0\] needs whose"):
+        load_paper_numbers(_write(tmp_path, {"published": [_entry(whose=None)]}))
+    with pytest.raises(ValueError, match=r"unknown top-level keys \['numbers'\]"):
+        load_paper_numbers(_write(tmp_path, {"numbers": []}))
+    with pytest.raises(ValueError, match=r"published\[0\].rows\[0\].f1: could not convert"):
+        load_paper_numbers(_write(tmp_path, {"published": [_entry(rows=[{"split": "s", "method": "m", "f1": "x"}])]}))
+    with pytest.raises(ValueError, match=r"unknown: \['f2'\]"):
+        load_paper_numbers(_write(tmp_path, {"published": [_entry(rows=[{"split": "s", "method": "m", "f2": 1}])]}))
+    with pytest.raises(ValueError, match=r"beside.table 'tables' is not one of"):
+        load_paper_numbers(_write(tmp_path, {"published": [_entry(beside={"table": "tables"})]}))
 
 
 def _outputs(tmp_path):
@@ -92,7 +115,7 @@ def _outputs(tmp_path):
 
 
 def test_claims_are_checked_on_this_runs_tables(tmp_path):
-    claims, _ = load_paper_numbers(ROOT / "config/paper_numbers.yaml")
+    claims, _, _ = load_paper_numbers(ROOT / "config/paper_numbers.yaml")
     outputs = _outputs(tmp_path)
     rows = {r["source"] + " " + r["paper"][:20]: r for r in claim_rows(claims, outputs)}
     by_claim = {r["paper"].split(" ")[0]: r for r in claim_rows(claims, outputs, "pope/calibration")}
@@ -121,35 +144,81 @@ def test_claims_are_checked_on_this_runs_tables(tmp_path):
     )
 
 
-def test_numbers_sit_beside_ours_with_the_delta(tmp_path):
-    random = {"split": "random", "method": "none"}
-    numbers = [
-        _number(model="llava-1.5-7b", **random),
-        _number(model="llava-1.5-13b", value=81.0, **random),
-        _number(model="llava-1.5-7b", split="adversarial", method="none", value=70.0),
+def test_published_numbers_sit_beside_ours_with_the_delta(tmp_path):
+    published = [
+        _entry(model="llava-1.5-7b", rows=[{"split": "random", "method": "none", "f1": 80.0, "accuracy": [70.0, 0.5]}]),
+        _entry(model="llava-1.5-13b", rows=[{"split": "random", "method": "none", "f1": 81.0}]),
+        _entry(model="llava-1.5-7b", rows=[{"split": "adversarial", "method": "none", "f1": 70.0}]),  # not run
+        _entry(
+            model="llava-1.5-7b",
+            whose="third party",
+            beside={"table": "contrastive", "setting": "default"},
+            rows=[{"split": "popular", "method": "vdd-none", "f1": 75.0}],
+        ),
     ]
-    path = _write(tmp_path, {"numbers": numbers})
-    _, numbers = load_paper_numbers(path)
+    _, numbers, _ = load_paper_numbers(_write(tmp_path, {"published": published}))
     outputs = _outputs(tmp_path)
     table = number_rows(numbers, "llava-1.5-7b", outputs)
-    assert table.to_dict("records") == [
+    assert table.drop(columns="std").to_dict("records") == [
         {
+            "whose": "VCD paper, Table 1",
+            "benchmark": "pope",
+            "split": "random",
+            "method": "none",
+            "metric": "accuracy",
+            "this run": pytest.approx(76.0),
+            "published": 70.0,
+            "delta": pytest.approx(6.0),
+            "source": "arXiv 2311.16922",
+        },
+        {
+            "whose": "VCD paper, Table 1",
             "benchmark": "pope",
             "split": "random",
             "method": "none",
             "metric": "f1",
             "this run": pytest.approx(75.0),
-            "paper": 80.0,
+            "published": 80.0,
             "delta": pytest.approx(-5.0),
-            "source": "Table 1",
-        }
+            "source": "arXiv 2311.16922",
+        },
+        {
+            "whose": "third party",
+            "benchmark": "pope",
+            "split": "popular",
+            "method": "vdd-none (generation, default setting)",
+            "metric": "f1",
+            "this run": pytest.approx(70.0),
+            "published": 75.0,
+            "delta": pytest.approx(-5.0),
+            "source": "arXiv 2311.16922",
+        },
     ]
+    assert table["std"].isna().tolist() == [False, True, True] and table["std"][0] == 0.5  # (yaml sorts the keys)
     assert number_rows(numbers, None, outputs).empty
+
+
+def test_the_regime_stands_beside_a_model_without_published_numbers(tmp_path):
+    regime = {"whose": "LLaVA", "model": "llava-1.5-7b", "benchmark": "pope_coco"}
+    published = [
+        _entry(whose="LLaVA", model="llava-1.5-7b", benchmark="pope_coco",
+               rows=[{"split": "random", "method": "naive", "f1": 87.18, "yes_ratio": 41.7},
+                     {"split": "adversarial", "method": "naive", "f1": 84.5}]),
+        _entry(whose="other", model="llava-1.5-7b", benchmark="pope_coco",
+               rows=[{"split": "random", "method": "naive", "f1": 50.0}]),
+    ]  # fmt: skip
+    _, numbers, loaded = load_paper_numbers(_write(tmp_path, {"published": published, "regime": regime}))
+    table = regime_rows(numbers, loaded, _outputs(tmp_path))
+    # the embedded run's POPE is `pope`; its naive random F1 is 0.70; no yes_ratio column, no adversarial split
+    assert table.to_dict("records") == [
+        {"split": "random", "metric": "f1", "this model": pytest.approx(70.0), "llava-1.5-7b": 87.18}
+    ]
+    assert regime_rows(numbers, None, _outputs(tmp_path)).empty
 
 
 def test_claims_find_a_pope_family_benchmark_by_any_name(tmp_path):
     """The paper config names POPE on COCO `pope_coco`: the POPE claims read its tables as they read `pope`'s."""
-    claims, _ = load_paper_numbers(ROOT / "config/paper_numbers.yaml")
+    claims, _, _ = load_paper_numbers(ROOT / "config/paper_numbers.yaml")
     outputs = _outputs(tmp_path)
     renamed = {k.replace("pope/", "pope_coco/"): v for k, v in outputs.items()}
     for key in ("decoding", "contrastive"):

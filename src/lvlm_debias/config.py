@@ -21,6 +21,7 @@ from lvlm_debias.metrics.chair import synonym_table
 from lvlm_debias.models.corpus import Prior
 from lvlm_debias.models.tiny_llava import TinyLlavaSpec
 from lvlm_debias.models.train import TrainSettings
+from lvlm_debias.scoring.official import CONVENTIONS, OfficialSettings
 
 TRAINED_HERE = "train"
 FROM_HUB = "hub"
@@ -181,6 +182,25 @@ def check_config(config: Mapping) -> None:
                 f"{config['world'].get('n_eval_images')}"
             )
     _check_generation(config)
+    _check_official(config)
+
+
+def _check_official(config: Mapping) -> None:
+    """The official reading's settings against what scoring stores (it reads the top 10 of ``store_top`` logits)."""
+    scoring = config.get("scoring", {})
+    if "official" not in scoring.get("readings", []):
+        return
+    try:
+        settings = OfficialSettings.from_dict(scoring.get("official", {}))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"scoring.official: {err}") from err
+    store_top = scoring.get("store_top", 100)
+    read_top = max(c.read_top for c in CONVENTIONS.values())
+    if store_top < max(read_top, settings.top_k):
+        raise ConfigError(
+            f"scoring.store_top {store_top} is below what the official reading reads (the top {read_top} tokens"
+            f"{f', top_k {settings.top_k}' if settings.top_k else ''}): raise scoring.store_top"
+        )
 
 
 def _check_generation(config: Mapping) -> None:

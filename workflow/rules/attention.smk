@@ -32,9 +32,8 @@ rule attention:
         seed=config["seed"],
     threads: 2
     resources:
-        mem_mb=8000,
+        **MODEL_RESOURCES,
         runtime=30,
-        gpu=gpus,
     log:
         "logs/{model}/attention.log",
     benchmark:

@@ -26,6 +26,32 @@ rule calibration_table:
         "../scripts/calibration_table.py"
 
 
+rule reading_table:
+    input:
+        label_probs=split_label_probs,
+        official=split_official,
+    output:
+        report(
+            "results/{model}/{benchmark}/readings.csv",
+            caption="../report/readings.rst",
+            category="Calibration",
+            subcategory="{benchmark}",
+            labels={"model": "{model}", "benchmark": "{benchmark}", "kind": "readings"},
+        ),
+    params:
+        splits=lambda wildcards: splits_of(wildcards.benchmark),
+        methods=METHODS,
+        official=OFFICIAL,
+    log:
+        "logs/{model}/{benchmark}/readings.log",
+    benchmark:
+        "benchmarks/reading_table/{model}/{benchmark}/readings.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/reading_table.py"
+
+
 rule calibration_figure:
     input:
         "results/{model}/{benchmark}/calibration.csv",

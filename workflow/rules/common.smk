@@ -8,6 +8,7 @@ from lvlm_debias.config import model_dir as model_source
 from lvlm_debias.config import trained_models
 from lvlm_debias.config import datasets, hub_datasets, hub_models, url_datasets
 from lvlm_debias.data.convert import DEFAULT_SPLITS
+from lvlm_debias.scoring.official import OfficialSettings, has_official_reading
 from lvlm_debias.scoring.probes import IMAGE_PROBES
 
 MODELS = list(config["models"])
@@ -22,6 +23,11 @@ SHARD_PROBES = [p for p in PROBES if p in IMAGE_PROBES]
 REFERENCE_PROBES = [p for p in PROBES if p not in IMAGE_PROBES]
 TEXT_ONLY = [p for p in ("none", "unk") if p in PROBES]
 SWEEP = config.get("sweep", {})
+#: the official code's reading beside ours (scoring.readings): its settings, and the benchmarks that have one
+OFFICIAL = OfficialSettings.from_dict(SCORING["official"]) if "official" in SCORING["readings"] else None
+OFFICIAL_BENCHMARKS = [b for b in BENCHMARKS if OFFICIAL and has_official_reading(benchmark(b).family)]
+#: the temperatures whose log-normalisers scoring stores: the sweep's, and the official reading's
+TEMPERATURES = sorted({*stored_temperatures(SWEEP), *([OFFICIAL.temperature] if OFFICIAL else [])})
 PRIOR_PROBING = config.get("prior_probing")
 REPORT = config.get("report", {})
 GENERATION = config.get("generation", {})
@@ -105,6 +111,16 @@ def split_label_probs(wildcards):
     )
 
 
+def split_official(wildcards):
+    """The stored official-reading logits of every split of a benchmark."""
+    return expand("results/{{model}}/{{benchmark}}/{split}/official.npz", split=splits_of(wildcards.benchmark))
+
+
+#: the shards' and the gathered split's official-reading logits, declared only when the official reading is on
+SHARD_OFFICIAL = {"official": "results/{model}/{benchmark}/{split}/shards/{shard}.official.npz"} if OFFICIAL else {}
+SPLIT_OFFICIAL = {"official": "results/{model}/{benchmark}/{split}/official.npz"} if OFFICIAL else {}
+
+
 def model_outputs(model):
     """Every table and figure of one model (the report's inputs)."""
     out = {}
@@ -115,6 +131,8 @@ def model_outputs(model):
         out[f"{name}/calibration_png"] = f"{base}/calibration.png"
         out[f"{name}/confidence_bins"] = f"{base}/confidence_bins.csv"
         out[f"{name}/confidence_bins_png"] = f"{base}/confidence_bins.png"
+        if name in OFFICIAL_BENCHMARKS:
+            out[f"{name}/readings"] = f"{base}/readings.csv"
         for split in splits_of(name):
             out[f"{name}/{split}/label_probs_meta"] = f"{base}/{split}/label_probs.meta.json"
     if SUBSET_BENCHMARKS and TEXT_ONLY:
@@ -219,6 +237,10 @@ def job_cpus(wildcards, threads):
     """CPUs of a cluster job (sbatch --cpus-per-task): its threads, so that torch's threads get their own cores."""
     return threads
 
+
+#: what every job that loads a model asks of a cluster (with its own `runtime`): host memory by model and attempt,
+#: a GPU for a checkpoint, and one CPU per thread
+MODEL_RESOURCES = {"mem_mb": model_mem_mb, "gpu": gpus, "cpus_per_task": job_cpus}
 
 ATTENTION = config.get("attention")
 

@@ -37,10 +37,8 @@ rule captions:
         seed=config["seed"],
     threads: 2
     resources:
-        mem_mb=model_mem_mb,
+        **MODEL_RESOURCES,
         runtime=60,
-        gpu=gpus,
-        cpus_per_task=job_cpus,
     log:
         "logs/{model}/captions/{setting}.log",
     benchmark:
@@ -103,10 +101,8 @@ rule contrastive_answers:
         skip_bad=SCORING.get("skip_bad_records", False),
     threads: 2
     resources:
-        mem_mb=model_mem_mb,
+        **MODEL_RESOURCES,
         runtime=60,
-        gpu=gpus,
-        cpus_per_task=job_cpus,
     log:
         "logs/{model}/{benchmark}/{split}/contrastive/{setting}.log",
     benchmark:
@@ -168,10 +164,8 @@ rule open_answers:
         seed=config["seed"],
     threads: 2
     resources:
-        mem_mb=model_mem_mb,
+        **MODEL_RESOURCES,
         runtime=60,
-        gpu=gpus,
-        cpus_per_task=job_cpus,
     log:
         "logs/{model}/open_ended/{setting}.log",
     benchmark:

@@ -15,9 +15,8 @@ rule shapes_llava:
         seed=config["seed"],
     threads: 2
     resources:
-        mem_mb=4000,
+        **MODEL_RESOURCES,
         runtime=30,
-        cpus_per_task=job_cpus,
     log:
         "logs/models/{model}.log",
     benchmark:

@@ -22,10 +22,8 @@ rule prior_probing:
         seed=config["seed"],
     threads: 2
     resources:
-        mem_mb=model_mem_mb,
+        **MODEL_RESOURCES,
         runtime=10,
-        gpu=gpus,
-        cpus_per_task=job_cpus,
     log:
         "logs/{model}/prior_probing.log",
     benchmark:

@@ -26,6 +26,7 @@ rule first_token_shard:
     output:
         scores="results/{model}/{benchmark}/{split}/shards/{shard}.csv",
         first_token="results/{model}/{benchmark}/{split}/shards/{shard}.npz",
+        **SHARD_OFFICIAL,
     params:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
@@ -35,15 +36,13 @@ rule first_token_shard:
         batch_size=SCORING.get("batch_size", 64),
         top_k=SCORING.get("top_k", 100),
         store_top=SCORING.get("store_top", 100),
-        temperatures=stored_temperatures(SWEEP),
+        temperatures=TEMPERATURES,
         seed=config["seed"],
         skip_bad=SCORING.get("skip_bad_records", False),
     threads: 2
     resources:
-        mem_mb=model_mem_mb,
+        **MODEL_RESOURCES,
         runtime=60,
-        gpu=gpus,
-        cpus_per_task=job_cpus,
     log:
         "logs/{model}/{benchmark}/{split}/shards/{shard}.log",
     benchmark:
@@ -71,10 +70,8 @@ rule reference_probs:
         skip_bad=SCORING.get("skip_bad_records", False),
     threads: 2
     resources:
-        mem_mb=model_mem_mb,
+        **MODEL_RESOURCES,
         runtime=30,
-        gpu=gpus,
-        cpus_per_task=job_cpus,
     log:
         "logs/{model}/{benchmark}/{split}/references.log",
     benchmark:
@@ -91,10 +88,16 @@ rule label_probs:
         shards=expand("results/{{model}}/{{benchmark}}/{{split}}/shards/{shard}.csv", shard=range(SHARDS)),
         first_token=expand("results/{{model}}/{{benchmark}}/{{split}}/shards/{shard}.npz", shard=range(SHARDS)),
         references="results/{model}/{benchmark}/{split}/references.csv",
+        official=(
+            expand("results/{{model}}/{{benchmark}}/{{split}}/shards/{shard}.official.npz", shard=range(SHARDS))
+            if OFFICIAL
+            else []
+        ),
     output:
         table="results/{model}/{benchmark}/{split}/label_probs.csv",
         first_token="results/{model}/{benchmark}/{split}/first_token.npz",
         meta="results/{model}/{benchmark}/{split}/label_probs.meta.json",
+        **SPLIT_OFFICIAL,
     params:
         probes=PROBES,
         image_root=image_root,

@@ -19,10 +19,8 @@ rule decoding_sweep:
         skip_bad=SCORING.get("skip_bad_records", False),
     threads: 2
     resources:
-        mem_mb=model_mem_mb,
+        **MODEL_RESOURCES,
         runtime=30,
-        gpu=gpus,
-        cpus_per_task=job_cpus,
     log:
         "logs/{model}/{benchmark}/{split}/sweep.log",
     benchmark:

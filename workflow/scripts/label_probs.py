@@ -8,6 +8,7 @@ from lvlm_debias.data.questions import load_questions, write_skipped
 from lvlm_debias.runlog import log_to
 from lvlm_debias.scoring.first_token import FirstToken
 from lvlm_debias.scoring.gather import gather_first_token, gather_label_probs
+from lvlm_debias.scoring.official import OfficialStore
 from lvlm_debias.tables import write_csv
 
 with log_to(snakemake.log[0]) as log:
@@ -21,5 +22,8 @@ with log_to(snakemake.log[0]) as log:
     first_token = gather_first_token([FirstToken.load(p) for p in snakemake.input.first_token], questions)
     write_csv(table, snakemake.output.table)
     first_token.save(snakemake.output.first_token)
+    if snakemake.output.get("official"):
+        parts = [OfficialStore.load(p) for p in snakemake.input.official]
+        OfficialStore.gather(parts, [q["question_id"] for q in questions]).save(snakemake.output.official)
     write_skipped(snakemake.output.meta, snakemake.input.questions, bad)
     log.info("%d rows for %d questions", len(table), len(questions))

@@ -24,7 +24,7 @@ with log_to(snakemake.log[0]):
         for model, outputs in params.outputs.items()
         if "samples/label_probs" in outputs
     }
-    claims, numbers = load_paper_numbers(params.paper_numbers)
+    claims, numbers, regime = load_paper_numbers(params.paper_numbers)
     facts = provenance(params.root, params.config)
     facts["question records skipped (scoring.skip_bad_records)"] = skipped_records(params.outputs)
     sections = load_sections(params.models, params.outputs, params.model_dirs, params.paper_names, samples)
@@ -36,4 +36,5 @@ with log_to(snakemake.log[0]):
         job_times(params.benchmarks),
         claims,
         numbers,
+        regime,
     )

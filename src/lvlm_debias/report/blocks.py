@@ -13,9 +13,10 @@ from lvlm_debias.analysis.bias import bias_findings
 from lvlm_debias.analysis.calibration import calibration_findings, paper_layout
 from lvlm_debias.analysis.generation import chair_findings, contrastive_findings
 from lvlm_debias.analysis.prior import prior_findings, top_answers_summary
+from lvlm_debias.analysis.readings import SHOWN, reading_deltas, reading_findings
 from lvlm_debias.benchmarks import BENCHMARKS
 from lvlm_debias.report.html import Block, answers_html, captions_html, data_uri, table_html
-from lvlm_debias.report.paper import Claim, PaperNumber, claim_rows, number_rows
+from lvlm_debias.report.paper import Claim, PublishedNumber, Regime, claim_rows, number_rows, regime_rows
 
 PERCENT = ["accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus"]
 #: the metrics the paper's calibration tables show (POPE; MMMU shows accuracy only)
@@ -31,13 +32,15 @@ def _table(table: pd.DataFrame | Path, percent: list[str] = PERCENT) -> str:
 def model_blocks(
     outputs: Mapping[str, Path],
     claims: Sequence[Claim] = (),
-    numbers: Sequence[PaperNumber] = (),
+    numbers: Sequence[PublishedNumber] = (),
     paper_name: str | None = None,
+    regime: Regime | None = None,
 ) -> list[Block]:
-    """Blocks for whatever outputs a model has: prior probing, calibration per benchmark, confidence bins, benchmark
-    bias, decoding sweeps; each with the paper's findings beside this run's (``claims``), and the paper's numbers for
-    the model the paper calls ``paper_name``."""
-    blocks = _blocks(outputs, numbers, paper_name)
+    """Blocks for whatever outputs a model has: published numbers beside this run's (for the model the published
+    numbers call ``paper_name``) or, for a model with none, the regime a LLaVA-like model is in; prior probing,
+    calibration per benchmark, confidence bins, benchmark bias, decoding sweeps; each with the paper's findings beside
+    this run's (``claims``)."""
+    blocks = _published_blocks(outputs, numbers, paper_name, regime) + _blocks(outputs)
     pope = next((n for n in BENCHMARKS if BENCHMARKS[n].family == "pope" and f"{n}/calibration" in outputs), None)
     for key, block in blocks:
         name, _, rest = key.partition("/")
@@ -45,9 +48,38 @@ def model_blocks(
     return [block for _, block in blocks]
 
 
-def _blocks(
-    outputs: Mapping[str, Path], numbers: Sequence[PaperNumber], paper_name: str | None
+def _published_blocks(
+    outputs: Mapping[str, Path], numbers: Sequence[PublishedNumber], paper_name: str | None, regime: Regime | None
 ) -> list[tuple[str, Block]]:
+    """The published numbers beside this run's; else, for a model without any, the regime's beside its naive POPE."""
+    beside = number_rows(numbers, paper_name, outputs)
+    if len(beside):
+        tables = [
+            (f"{whose}: published for {paper_name} beside this run (%; MME scores in points)", _table(rows, []))
+            for whose, rows in beside.groupby("whose", sort=False)
+        ]
+        block = Block(
+            "Published numbers beside this run",
+            "Numbers printed by others for this model, each beside the row of this run that computes the same "
+            "thing (delta = this run - published; std where the source printed one). None of them is from the "
+            "paper's own tables, which could not be read where this workflow was written.",
+            tables=tables,
+        )
+        return [("published", block)]
+    regime_table = regime_rows(numbers, regime, outputs)
+    if regime is None or regime_table.empty:
+        return []
+    block = Block(
+        f"Regime: this model's naive POPE beside {regime.model} ({regime.whose})",
+        f"What a LLaVA-like model does on POPE: {regime.model} is not yes-biased (about 40 % yes, high precision, "
+        "lower recall). This model's naive answers (first token, clean reading) per split beside those published "
+        "numbers, to judge whether it behaves like the real model, not to rank it.",
+        tables=[(f"Naive POPE (%) beside {regime.model}", _table(regime_table, []))],
+    )
+    return [("regime", block)]
+
+
+def _blocks(outputs: Mapping[str, Path]) -> list[tuple[str, Block]]:
     blocks = []
     if "prior_probing" in outputs:
         table = pd.read_csv(outputs["prior_probing"])
@@ -79,11 +111,6 @@ def _blocks(
         ]
         if BENCHMARKS[name].subset:
             tables.append((f"{name.upper()}: accuracy per subset", _table(outputs[f"{name}/calibration_by_subset"])))
-        beside = number_rows(numbers, paper_name, {f"{name}/calibration": outputs[f"{name}/calibration"]})
-        if len(beside):
-            tables.insert(
-                0, (f"{name.upper()}: this run beside the paper's numbers for {paper_name}", _table(beside, []))
-            )
         block = Block(
             f"{name.upper()}: naive vs post-hoc calibration with six references (paper, Tables 1-3)",
             "Each question is answered from the first generated position: the label words' probabilities among "
@@ -95,6 +122,8 @@ def _blocks(
             figures=[data_uri(outputs[f"{name}/calibration_png"])],
         )
         blocks.append((f"{name}/calibration", block))
+        if f"{name}/readings" in outputs:
+            blocks.append((f"{name}/readings", _readings_block(name, outputs[f"{name}/readings"])))
     for name in BENCHMARKS:
         if f"{name}/confidence_bins" not in outputs:
             continue
@@ -179,6 +208,31 @@ def _blocks(
         )
         blocks.append(("contrastive", block))
     return blocks
+
+
+def _readings_block(name: str, path: Path) -> Block:
+    """Our reading of the label probabilities beside the official code's, with the change in each shown metric."""
+    table = pd.read_csv(path)
+    family = BENCHMARKS[name].family
+    deltas = reading_deltas(table, family)
+    percent = [c for c in deltas.columns if c.rsplit("_", 1)[0] in PERCENT]
+    return Block(
+        f"{name.upper()}: our reading of the label probabilities vs the official code's",
+        "The same calibration methods read two ways. clean (ours, every other table): the raw first-position "
+        "logits, each label's spellings summed among the top-100 tokens, the naive distribution itself. official "
+        "(LLaVA-Align's): the first step's scores after its sampling settings, only the first spelling of each label "
+        "among the top-10 tokens, None without the '<image>\\n' text, and a naive step already contrasted with "
+        "VDD-Both; its settings are scoring.official. 'change' is official minus clean; 'exact' in the CSV is the "
+        "share of questions whose official reading the stored logits determine exactly.",
+        findings=reading_findings(deltas, family),
+        tables=[
+            (
+                f"{name.upper()}: {', '.join(SHOWN[family])} per reading (%; MME scores in points)",
+                _table(deltas, percent),
+            ),
+            (f"{name.upper()}: every metric per split, method and reading (tidy CSV)", _table(table)),
+        ],
+    )
 
 
 def _attention_block(outputs: Mapping[str, Path]) -> Block:

@@ -1,12 +1,16 @@
-"""The paper's reported findings and numbers (``config/paper_numbers.yaml``) beside this run's.
+"""The paper's reported findings and published numbers (``config/paper_numbers.yaml``) beside this run's.
 
-Two kinds of entry:
+Three kinds of entry:
 
 - **claims**: a finding of the paper in words, with where it is stated. Each claim id has a check here that computes
   the same quantity on this run's tables and says whether the run agrees (the direction of the effect). This is the
   comparison for any model, the embedded one included.
-- **numbers**: a value the paper reports for a named model (``llava-1.5-7b``, ...), benchmark, split, method and
-  metric. They are shown beside ours, with the delta, for a model entry whose ``paper_name`` matches.
+- **published**: values printed elsewhere (the paper's own tables are not reachable where this was written): LLaVA's own
+  POPE evaluation, the VCD paper's Table 1, a third-party rerun of the official pipeline. Each says whose it is and
+  where it was printed, and names the row of this run's table it stands beside; shown with the delta for a model
+  entry whose ``paper_name`` matches.
+- **regime**: which of those describe what a LLaVA-like model does, shown beside a model with no published numbers of
+  its own (the embedded one), as the regime it should be in.
 """
 
 from __future__ import annotations
@@ -36,18 +40,45 @@ class Claim:
     paper: str = ""
 
 
-@dataclass(frozen=True)
-class PaperNumber:
-    """One reported value (in the paper's unit: % for accuracy and F1, points for MME scores)."""
+#: the metrics a published number may give (in %, as printed, except MME scores in points)
+PUBLISHED_METRICS = ("accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus", "score")
+#: metrics this run's tables hold as fractions (shown in %)
+RATES = ("accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus")
+#: the tables of this run a published number can stand beside, and the columns that select its row there
+BESIDE = {"calibration": ("split", "method"), "readings": ("split", "method", "reading"), "contrastive": ("split",
+          "setting", "method")}  # fmt: skip
 
+
+@dataclass(frozen=True)
+class PublishedNumber:
+    """One published value, in the unit it was printed in (% for rates, points for MME scores), with ``std`` where
+    printed: ``whose`` it is (a label: "VCD paper, Table 1", "LLaVA's own POPE evaluation", ...), where it was
+    printed (``source``), and the row of this run's ``table`` (``BESIDE``) it stands beside: ``benchmark`` (a config
+    name), ``split``, ``method`` and, for the readings table, ``reading``; for the contrastive table, ``setting``."""
+
+    whose: str
+    source: str
     model: str
     benchmark: str
     split: str
     method: str
     metric: str
     value: float
-    source: str
+    std: float | None = None
+    table: str = "calibration"
+    reading: str = "clean"
+    setting: str = "default"
     note: str = ""
+
+
+@dataclass(frozen=True)
+class Regime:
+    """The published numbers that show what a LLaVA-like model does (``whose``, ``model``, ``benchmark``): shown
+    beside the naive POPE metrics of a model that has no published numbers of its own, such as the embedded one."""
+
+    whose: str
+    model: str
+    benchmark: str
 
 
 @dataclass(frozen=True)
@@ -245,19 +276,66 @@ CHECKS: dict[str, tuple[str, Callable[[Mapping[str, Path]], Verdict | None]]] = 
 }
 
 
-def load_paper_numbers(path: str | Path) -> tuple[list[Claim], list[PaperNumber]]:
-    """Claims and numbers from ``path``; an unknown claim id, a missing or unknown field fails naming the entry."""
+def load_paper_numbers(path: str | Path) -> tuple[list[Claim], list[PublishedNumber], Regime | None]:
+    """Claims, published numbers and the regime from ``path``; an unknown claim id, table or metric, or a missing
+    or unknown field, fails naming the entry.
+
+    Each ``published`` entry gives ``whose``, ``source``, ``model``, ``benchmark``, ``beside`` (``table`` and the
+    row's ``method`` / ``reading`` / ``setting``), an optional ``note``, and ``rows``: per split (``split``, and
+    optionally its own ``method``) the metrics, each a number or ``[value, std]``.
+    """
     path = Path(path)
     data = yaml.safe_load(path.read_text()) or {}
-    unknown = sorted(set(data) - {"claims", "numbers"})
+    unknown = sorted(set(data) - {"claims", "published", "regime"})
     if unknown:
-        raise ValueError(f"{path}: unknown top-level keys {unknown}; allowed: ['claims', 'numbers']")
+        raise ValueError(f"{path}: unknown top-level keys {unknown}; allowed: ['claims', 'published', 'regime']")
     claims = [_entry(Claim, item, path, f"claims[{i}]") for i, item in enumerate(data.get("claims") or [])]
     for i, claim in enumerate(claims):
         if claim.id not in CHECKS:
             raise ValueError(f"{path}: claims[{i}] has unknown id {claim.id!r}; known ids: {sorted(CHECKS)}")
-    numbers = [_entry(PaperNumber, item, path, f"numbers[{i}]") for i, item in enumerate(data.get("numbers") or [])]
-    return claims, numbers
+    numbers = [n for i, item in enumerate(data.get("published") or []) for n in _published(item, path, i)]
+    regime = _entry(Regime, data["regime"], path, "regime") if data.get("regime") else None
+    return claims, numbers, regime
+
+
+def _published(item: object, path: Path, i: int) -> list[PublishedNumber]:
+    """The numbers of one ``published`` entry, one per split and metric."""
+    where = f"published[{i}]"
+    fields = {"whose", "source", "model", "benchmark", "beside", "rows", "note"}
+    if not isinstance(item, Mapping) or not {"whose", "source", "model", "benchmark", "beside", "rows"} <= set(item):
+        raise ValueError(f"{path}: {where} needs whose, source, model, benchmark, beside and rows; got {item!r}")
+    if set(item) - fields:
+        raise ValueError(f"{path}: {where} has unknown keys {sorted(set(item) - fields)}; allowed: {sorted(fields)}")
+    beside = dict(item["beside"])
+    table = beside.pop("table", "calibration")
+    if table not in BESIDE:
+        raise ValueError(f"{path}: {where}.beside.table {table!r} is not one of {list(BESIDE)}")
+    common = {k: str(item[k]) for k in ("whose", "source", "model", "benchmark")} | {"note": str(item.get("note", ""))}
+    out = []
+    for j, row in enumerate(item["rows"]):
+        row = dict(row)
+        selected = {**beside, **{k: row.pop(k) for k in ("split", "method", "reading", "setting") if k in row}}
+        bad = sorted(set(row) - set(PUBLISHED_METRICS))
+        if bad or "split" not in selected or "method" not in selected:
+            raise ValueError(
+                f"{path}: {where}.rows[{j}] needs split and method and names metrics of {list(PUBLISHED_METRICS)}; "
+                f"unknown: {bad}"
+            )
+        for metric, value in row.items():
+            mean, std = value if isinstance(value, list) and len(value) == 2 else (value, None)
+            try:
+                number = PublishedNumber(
+                    **common,
+                    **{k: str(v) for k, v in selected.items()},
+                    metric=metric,
+                    value=float(mean),
+                    std=None if std is None else float(std),
+                    table=table,
+                )
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{path}: {where}.rows[{j}].{metric}: {err}") from err
+            out.append(number)
+    return out
 
 
 def _entry(kind: type, item: object, path: Path, where: str):
@@ -269,10 +347,7 @@ def _entry(kind: type, item: object, path: Path, where: str):
     extra = sorted(set(item) - set(fields))
     if missing or extra:
         raise ValueError(f"{path}: {where} misses {missing} / has unknown {extra}; fields: {list(fields)}")
-    try:
-        return kind(**{k: (float(v) if k == "value" else str(v)) for k, v in item.items()})
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: {where}: {err}") from err
+    return kind(**{k: str(v) for k, v in item.items()})
 
 
 def claim_rows(claims: Sequence[Claim], outputs: Mapping[str, Path], block: str | None = None) -> list[dict]:
@@ -297,35 +372,80 @@ def claim_rows(claims: Sequence[Claim], outputs: Mapping[str, Path], block: str 
     return rows
 
 
-def number_rows(numbers: Sequence[PaperNumber], paper_name: str | None, outputs: Mapping[str, Path]) -> pd.DataFrame:
-    """The paper's numbers for ``paper_name`` beside this run's (calibration tables; % for rates), with the delta.
-    Empty when the model has no paper name or the paper reports nothing that this run computed."""
+def _ours(number: PublishedNumber, outputs: Mapping[str, Path]) -> float | None:
+    """This run's value for a published number (in its unit), or None when this run has no such row."""
+    key = "contrastive" if number.table == "contrastive" else f"{number.benchmark}/{number.table}"
+    if key not in outputs or not Path(outputs[key]).is_file():
+        return None
+    table = pd.read_csv(outputs[key])
+    if number.table == "contrastive":
+        table = table[table["benchmark"] == number.benchmark]
+    if number.metric not in table.columns:
+        return None
+    for column in BESIDE[number.table]:
+        table = table[table[column].astype(str) == getattr(number, column)]
+    if table.empty:
+        return None
+    value = float(table[number.metric].iloc[0])
+    return 100 * value if number.metric in RATES else value
+
+
+COLUMNS = ["whose", "benchmark", "split", "method", "metric", "this run", "published", "std", "delta", "source"]
+
+
+def number_rows(
+    numbers: Sequence[PublishedNumber], paper_name: str | None, outputs: Mapping[str, Path]
+) -> pd.DataFrame:
+    """The published numbers for the model ``paper_name`` beside this run's values (% for rates), with the delta
+    (this run - published) and the published ``std`` where printed. Empty when the model has no paper name or this
+    run computed none of those rows. The method column reads "<method> (<reading or setting>)" where either
+    selects the row."""
     rows = []
     for number in numbers:
         if paper_name is None or number.model != paper_name:
             continue
-        table = _read(outputs, f"{number.benchmark}/calibration")
-        if table is None or number.metric not in table.columns:
+        ours = _ours(number, outputs)
+        if ours is None:
             continue
-        hit = table[(table["split"] == number.split) & (table["method"] == number.method)]
-        if hit.empty:
-            continue
-        ours = float(hit[number.metric].iloc[0])
-        ours = (
-            100 * ours if number.metric in ("accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus") else ours
-        )
+        method = number.method
+        if number.table == "readings":
+            method += f" ({number.reading} reading)"
+        elif number.table == "contrastive":
+            method += f" (generation, {number.setting} setting)"
         rows.append(
             {
+                "whose": number.whose,
                 "benchmark": number.benchmark,
                 "split": number.split,
-                "method": number.method,
+                "method": method,
                 "metric": number.metric,
                 "this run": ours,
-                "paper": number.value,
+                "published": number.value,
+                "std": number.std,
                 "delta": ours - number.value,
-                "source": number.source,
+                "source": number.source + (f" ({number.note})" if number.note else ""),
             }
         )
-    return pd.DataFrame(
-        rows, columns=["benchmark", "split", "method", "metric", "this run", "paper", "delta", "source"]
-    )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def regime_rows(numbers: Sequence[PublishedNumber], regime: Regime | None, outputs: Mapping[str, Path]) -> pd.DataFrame:
+    """A model's naive POPE metrics (its first POPE-family benchmark, clean reading, % per split) beside the
+    regime's published numbers for the same split: what a LLaVA-like model does. Empty without a regime or POPE."""
+    if regime is None:
+        return pd.DataFrame(columns=["split", "metric", "this model", "published"])
+    table = _read(outputs, "pope/calibration")
+    published = [
+        n for n in numbers if (n.whose, n.model, n.benchmark) == (regime.whose, regime.model, regime.benchmark)
+    ]
+    rows = []
+    if table is not None:
+        naive = table[table["method"] == "naive"].set_index("split")
+        for number in published:
+            if number.method != "naive" or number.split not in naive.index or number.metric not in naive.columns:
+                continue
+            ours = float(naive.loc[number.split, number.metric]) * (100 if number.metric in RATES else 1)
+            rows.append(
+                {"split": number.split, "metric": number.metric, "this model": ours, regime.model: number.value}
+            )
+    return pd.DataFrame(rows, columns=["split", "metric", "this model", regime.model])

@@ -13,7 +13,7 @@ import pandas as pd
 from lvlm_debias.atomic import atomic_path
 from lvlm_debias.report.blocks import model_blocks
 from lvlm_debias.report.html import table_html
-from lvlm_debias.report.paper import Claim, PaperNumber, claim_rows
+from lvlm_debias.report.paper import Claim, PublishedNumber, Regime, claim_rows
 from lvlm_debias.report.provenance import config_yaml, rule_times
 
 
@@ -67,13 +67,15 @@ def render_report(
     facts: Mapping[str, str] | None = None,
     times: pd.DataFrame | None = None,
     claims: Sequence[Claim] = (),
-    numbers: Sequence[PaperNumber] = (),
+    numbers: Sequence[PublishedNumber] = (),
+    regime: Regime | None = None,
 ) -> None:
     """Write the report to ``out`` atomically; ``facts`` (provenance) and ``times`` (per job) go in its last part.
-    ``claims`` and ``numbers`` (``report.paper.load_paper_numbers``) put the paper's findings beside this run's."""
+    ``claims``, ``numbers`` and ``regime`` (``report.paper.load_paper_numbers``) put the paper's findings and the
+    published numbers beside this run's."""
     sections = []
     for model in models:
-        blocks = model_blocks(model.outputs, claims, numbers, model.paper_name)
+        blocks = model_blocks(model.outputs, claims, numbers, model.paper_name, regime)
         sections.append(
             {
                 "name": model.name,
