@@ -76,7 +76,7 @@ def small_run(tmp_path_factory):
 def test_sharded_rerun_gives_identical_tables_and_times_every_rule(small_run):
     workdir, tables = small_run
     assert list(tables["runs"]["status"]) == [0, 0]
-    assert tables["shards"].to_dict("records") == [{"shards": 2, "compared_with": 1, "tables": 42, "differing": ""}]
+    assert tables["shards"].to_dict("records") == [{"shards": 2, "compared_with": 1, "tables": 44, "differing": ""}]
     assert (tables["targets"].tail(1)["status"] == "met").all()
     rules = set(tables["rules"]["rule"])
     assert {"shapes_llava", "first_token_shard", "reference_probs", "decoding_sweep", "report"} <= rules
