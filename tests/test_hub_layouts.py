@@ -4,13 +4,14 @@ and before PR 14. Each is put into a local hub cache, downloaded and loaded by r
 do, and scored under every probe and decoded with every VDD / VCD method: the image-token counts are the model's, and
 the results equal those of the ``save_pretrained`` folder of the same weights.
 
-Checked to fail on the code before the fix (``AutoProcessor.from_pretrained`` in ``load_model``), 10 of these 12
-tests: llava-hf at 95f2cf3 failed in the first forward with ``TypeError: unsupported operand type(s) for //: 'int'
-and 'NoneType'``, before 4.47 with ``ValueError: Image features and image tokens do not match``; InstructBLIP at
-PR 14 with ``ValueError: ... requires `torchvision` ...`` (the video processor), before PR 14 with
-``InstructBlipProcessor has no num_query_tokens`` (naming no revision to pin); the forced wrong counts loaded the
-weights, and LLaVA then failed in its forward while InstructBLIP went on scoring with 3 image tokens for 4 query
-features. llava-hf at ``main`` loaded and scored the same before the fix too (the layout the fix must not change).
+Checked to fail on the code before the fix (``AutoProcessor.from_pretrained`` in ``load_model``), 10 of the 12
+tests that load a checkpoint: llava-hf at 95f2cf3 failed in the first forward with ``TypeError: unsupported operand
+type(s) for //: 'int' and 'NoneType'``, before 4.47 with ``ValueError: Image features and image tokens do not
+match``; InstructBLIP at PR 14 with ``ValueError: ... requires `torchvision` ...`` (the video processor), before
+PR 14 with ``InstructBlipProcessor has no num_query_tokens`` (naming no revision to pin); the forced wrong counts
+loaded the weights, and LLaVA then failed in its forward while InstructBLIP went on scoring with 3 image tokens for 4
+query features. llava-hf at ``main`` loaded and scored the same before the fix too (the layout the fix must not
+change).
 """
 
 import json
@@ -34,8 +35,9 @@ from hub_layouts import (
 from test_downloads import _python
 from tiny_instructblip import QUERY_TOKENS, save_tiny_instructblip
 from tiny_instructblip import TEMPLATE as BLIP_TEMPLATE
+from transformers import CLIPVisionConfig, InstructBlipConfig, LlavaConfig
 
-from lvlm_debias.models import load
+from lvlm_debias.models import load, processors
 from lvlm_debias.models.corpus import vocabulary_texts
 from lvlm_debias.models.load import load_model
 from lvlm_debias.models.processors import KNOWN_GOOD_REVISIONS, CheckpointLayoutError
@@ -239,3 +241,12 @@ def test_layout_results_runs_in_process(tmp_path, saved):
     out = layout_results(model, processor, questions, tmp_path, LLAVA_HF)
     assert out["image_tokens"] == [expected_image_tokens(_config(saved["llava"]))] * 2
     assert len(out["rows"]) == 2 * 6 and processor.tokenizer.padding_side == "left"
+
+
+def test_the_expected_count_of_the_paper_models():
+    """576 = (336 / 14)² + 1 − 1 for LLaVA-1.5 (CLIP ViT-L/14-336, "default"), 577 with "full"; 32 for InstructBLIP."""
+    library_count = processors.expected_image_tokens
+    vision = CLIPVisionConfig(image_size=336, patch_size=14)
+    assert library_count(LlavaConfig(vision_config=vision, vision_feature_select_strategy="default")) == 576
+    assert library_count(LlavaConfig(vision_config=vision, vision_feature_select_strategy="full")) == 577
+    assert library_count(InstructBlipConfig(num_query_tokens=32)) == 32
