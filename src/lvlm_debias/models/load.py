@@ -1,5 +1,5 @@
 """Load a LLaVA or InstructBLIP checkpoint and its processor: a local folder or a hub repo id, the same code path
-(``models.architectures`` lists the families)."""
+(``models.architectures`` lists the families; ``models.processors`` builds the processor from the repo's files)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import logging
 from collections.abc import Mapping
 
 import torch
-from transformers import AddedToken, AutoModelForImageTextToText, AutoProcessor, PreTrainedModel, ProcessorMixin
+from transformers import AutoConfig, AutoModelForImageTextToText, PreTrainedModel, ProcessorMixin
 
-from lvlm_debias.models.architectures import processor_adds_image_tokens
 from lvlm_debias.models.hub import check_hub_access, is_local
+from lvlm_debias.models.processors import check_image_tokens, load_processor
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,18 @@ def load_model(
     Weights are read from safetensors files only. ``attn_implementation`` None keeps transformers' fast default;
     "eager" is needed only where attention weights are read (``output_attentions``). A hub ``source`` that cannot be
     fetched (gated, missing, unreachable, or not cached while offline) fails at once with ``HubAccessError``.
+
+    The processor is the image processor of the model's family, whatever class the repo's files name, with what
+    those files lack taken from the model's config (``models.processors.load_processor``). Before the weights load,
+    the image tokens it puts into a prompt are counted once and checked against what the vision tower gives
+    (``check_image_tokens``): a mismatch raises ``CheckpointLayoutError`` naming the checkpoint and both counts.
     """
     if not is_local(source):
         check_hub_access(source, revision)
     target = resolve_device(device)
-    processor = AutoProcessor.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
+    config = AutoConfig.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
+    processor = load_processor(source, config, revision=revision, trust_remote_code=trust_remote_code)
+    check_image_tokens(processor, config, source, revision)
     model = AutoModelForImageTextToText.from_pretrained(
         source,
         revision=revision,
@@ -65,10 +72,6 @@ def load_model(
         **({"attn_implementation": attn_implementation} if attn_implementation else {}),
     )
     processor.tokenizer.padding_side = "left"
-    if processor_adds_image_tokens(processor) and isinstance(getattr(processor, "image_token", None), str):
-        # InstructBLIP's processor reads `image_token.content` but takes a plain string from a tokenizer that
-        # names its image token; give it the token object it expects.
-        processor.image_token = AddedToken(processor.image_token, normalized=False, special=True)
     return model.to(target).eval(), processor
 
 
