@@ -33,3 +33,11 @@ def test_label_probs_is_a_softmax_of_logits():
     logits = torch.tensor([[0.0, math.log(3.0)]])  # softmax = [0.25, 0.75]
     out = label_probs(logits, torch.tensor([1, 0]), n_labels=2)
     assert torch.allclose(out, torch.tensor([[0.75, 0.25]]))
+
+
+def test_logits_wider_than_the_tokenizer_spell_no_label_past_its_end():
+    """LLaVA-1.5's output has 32064 logits for a 32002-token tokenizer: a padding id in the top-k must not index past
+    the label table (it did: IndexError), and its mass is no label's."""
+    token_labels = torch.tensor([0, 1, -1])  # yes, no, other: the tokenizer's 3 ids
+    logits = torch.log(torch.tensor([[0.2, 0.1, 0.1, 0.6]]))  # id 3 is a padding row of the output layer
+    torch.testing.assert_close(label_probs(logits, token_labels, 2, top_k=4), torch.tensor([[0.2, 0.1]]))

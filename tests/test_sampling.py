@@ -271,6 +271,9 @@ def test_label_distribution_other_column_takes_unlabelled_and_tail():
     np.testing.assert_allclose(dist, [[0.5, 0.1, 0.2 + 0.2], [0.4, 0.6, 0.0]])
     with pytest.raises(ValueError, match=r"token_labels must lie in \[-1, 1\], got \[-1, 2\]"):
         label_distribution(probs, tail, top_ids, np.array([1, -1, 2, 0]), 2)
+    # an id past the table (a padding row of a model's output layer wider than its tokenizer) spells no label
+    wide = label_distribution(probs, tail, np.array([[5, 1, 0], [0, 2, 3]]), token_labels, 2)
+    np.testing.assert_allclose(wide, [[0.0, 0.1, 0.5 + 0.2 + 0.2], [0.4, 0.6, 0.0]])
 
 
 def test_expected_accuracy_and_confusion_hand_example():

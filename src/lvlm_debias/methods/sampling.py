@@ -244,13 +244,22 @@ def tail_error_bound(top_logits: np.ndarray, log_z: np.ndarray, config: Decoding
     return sampling_distribution_with_bound(top_logits, log_z, config)[2]
 
 
+def pad_labels(token_labels: np.ndarray, width: int) -> np.ndarray:
+    """``token_labels`` extended with -1 (no label) to at least ``width`` entries: a model's output can be wider than
+    its tokenizer (LLaVA-1.5's 32064 logits for 32002 tokens)."""
+    token_labels = np.asarray(token_labels)
+    missing = width - token_labels.size
+    return np.concatenate([token_labels, np.full(missing, -1, token_labels.dtype)]) if missing > 0 else token_labels
+
+
 def label_distribution(
     probs: np.ndarray, tail_kept: np.ndarray, top_ids: np.ndarray, token_labels: np.ndarray, n_labels: int
 ) -> np.ndarray:
     """Label probabilities (N, n_labels + 1): ``out[i, y] = sum_{j: token_labels[top_ids[i, j]] = y} probs[i, j]``.
 
-    ``token_labels`` (V,) maps a vocabulary id to its label index or -1. The last column is the "other" mass: stored
-    tokens with label -1 plus ``tail_kept``. Rows sum to ``probs.sum(1) + tail_kept``.
+    ``token_labels`` (V,) maps a vocabulary id to its label index or -1; an id past its end spells no label (the
+    embedding matrix's padding rows beyond the tokenizer, e.g. LLaVA-1.5's ids 32002-32063). The last column is the
+    "other" mass: stored tokens with label -1 plus ``tail_kept``. Rows sum to ``probs.sum(1) + tail_kept``.
     """
     probs = np.asarray(probs, dtype=np.float64)
     tail_kept = np.asarray(tail_kept, dtype=np.float64)
@@ -268,9 +277,9 @@ def label_distribution(
         raise ValueError(
             f"token_labels must lie in [-1, {n_labels - 1}], got [{token_labels.min()}, {token_labels.max()}]"
         )
-    if top_ids.size and (top_ids.min() < 0 or top_ids.max() >= token_labels.size):
-        raise ValueError(f"top_ids must lie in [0, {token_labels.size - 1}] (token_labels' size), got {top_ids.max()}")
-    labels = token_labels[top_ids]
+    if top_ids.size and top_ids.min() < 0:
+        raise ValueError(f"top_ids must be vocabulary ids >= 0, got {top_ids.min()}")
+    labels = pad_labels(token_labels, int(top_ids.max()) + 1 if top_ids.size else 0)[top_ids]
     column = np.where(labels < 0, n_labels, labels)
     out = np.zeros((probs.shape[0], n_labels + 1))
     np.add.at(out, (np.arange(probs.shape[0])[:, None], column), probs)

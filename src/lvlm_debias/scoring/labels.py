@@ -44,9 +44,13 @@ def label_probs(logits: torch.Tensor, token_labels: torch.Tensor, n_labels: int,
     """Raw label probabilities from next-token logits of shape (N, V).
 
     ``p_y = sum over t in top_k(softmax(logits)) with label(t) = y of softmax(logits)_t``; not normalised over the
-    labels, so the returned rows sum to the label mass found in the top ``top_k`` tokens.
+    labels, so the returned rows sum to the label mass found in the top ``top_k`` tokens. Ids past the end of
+    ``token_labels`` (a model's padding rows beyond its tokenizer, e.g. LLaVA-1.5's 32002-32063) spell no label.
     """
     probs = torch.softmax(logits.float(), dim=-1)
+    missing = probs.shape[-1] - token_labels.numel()
+    if missing > 0:
+        token_labels = torch.cat([token_labels, torch.full((missing,), -1, dtype=token_labels.dtype)])
     top_p, top_ids = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
     top_labels = token_labels.to(top_ids.device)[top_ids]
     out = torch.zeros(probs.shape[0], n_labels + 1, dtype=probs.dtype, device=probs.device)

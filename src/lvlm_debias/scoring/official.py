@@ -52,7 +52,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.atomic import atomic_path
 from lvlm_debias.methods.calibration import REFERENCE_EPS
-from lvlm_debias.methods.sampling import stored_topk
+from lvlm_debias.methods.sampling import pad_labels, stored_topk
 from lvlm_debias.methods.vdd import check_alpha_beta
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt, without_image_line
@@ -254,7 +254,9 @@ def official_store(
     """What the official reading needs of one batch of questions, given their naive top-K (``naive_ids``,
     ``naive_logits``, sorted descending, and ``naive_log_z``): the None and Unk logits on those ids and the top-K of
     each reference input. Each text-only input runs once per distinct prompt."""
-    token_label = decoded_label_index(processor.tokenizer, labels)
+    token_label = pad_labels(
+        decoded_label_index(processor.tokenizer, labels), model.config.get_text_config().vocab_size
+    )
     k = naive_ids.shape[1]
     arrays: dict[str, np.ndarray] = {
         "question_id": np.asarray(question_ids, dtype=np.int64),
