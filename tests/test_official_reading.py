@@ -16,18 +16,16 @@ from lvlm_debias.scoring.first_token import FirstTokenSpec
 from lvlm_debias.scoring.official import (
     CONVENTIONS,
     OfficialSettings,
-    OfficialStore,
-    decoded_label_index,
     official_answers,
     official_calibrate,
     official_label_probs,
     official_predictions,
-    official_store,
     read_labels,
     warped_log_probs,
 )
 from lvlm_debias.scoring.probes import probe_inputs
 from lvlm_debias.scoring.score import YES_NO, next_token_logits, score_questions
+from lvlm_debias.scoring.store import LogitStore, decoded_label_index, logit_store
 
 POPE, MME = CONVENTIONS["pope"], CONVENTIONS["mme"]
 SETTINGS = OfficialSettings(temperature=1.0, alpha=1.0, beta=0.2, contrast="vdd-both", top_k=0)
@@ -94,7 +92,7 @@ def test_no_label_mass_answers_yes_as_numpy_does_there():
     assert official_predictions(q).tolist() == [0, 0]
 
 
-def _store(**extra) -> OfficialStore:
+def _store(**extra) -> LogitStore:
     arrays = {
         "question_id": np.array([7]),
         "naive_logits": NAIVE,
@@ -111,7 +109,7 @@ def _store(**extra) -> OfficialStore:
         "temperatures": np.array([1.0]),
         "vocab_size": np.array(1000),
     }
-    return OfficialStore({**arrays, **extra})
+    return LogitStore({**arrays, **extra})
 
 
 def test_the_whole_official_pipeline_on_one_question_by_hand():
@@ -171,7 +169,7 @@ def stored(tiny_llava, tmp_path_factory):
         model, processor, questions, folder, template=LLAVA_HF, labels=YES_NO, probes=("naive",), store=spec
     )
     prompts = [build_prompt(LLAVA_HF, q["text"]) for q in questions]
-    store = official_store(
+    store = logit_store(
         model,
         processor,
         prompts,

@@ -62,8 +62,8 @@ def expected_counts(config: dict) -> dict[str, int]:
         "hub_questions": n_splits - url_splits + len([d for d in only if d not in fetched]),
         "url_dataset": len(fetched),
         "url_questions": url_splits,
-        "first_token_shard": len(models) * n_splits * shards,
-        "reference_probs": len(models) * n_splits,
+        "first_token_shard": len(models) * len(benchmarks) * shards,  # the logit cache: per source, not per split
+        "reference_probs": len(models) * len(benchmarks),
         "label_probs": len(models) * n_splits,
         "calibration_table": len(models) * len(benchmarks),
         "reading_table": len(models) * len([b for b in benchmarks if b != "mmmu"])
@@ -92,7 +92,7 @@ def test_paper_config_dry_run_plans_every_job_offline(tmp_path):
     counts = job_counts(run.stdout + run.stderr)
     for rule, n in expected_counts(config).items():
         assert counts.get(rule) == n, (rule, counts)
-    assert counts["first_token_shard"] == 132  # 3 models x 11 splits (3 x 3 POPE, MME, MMMU) x 4 shards
+    assert counts["first_token_shard"] == 60  # 3 models x 5 sources (3 POPE, MME, MMMU) x 4 shards
     assert counts["hub_questions"] == 6  # 3 POPE-COCO splits, MME, MMMU, LLaVA-Bench
     assert counts["url_questions"] == 6  # 3 POPE-A-OKVQA and 3 POPE-GQA splits
     assert counts["url_dataset"] == 2 and counts["hub_dataset"] == 4

@@ -125,7 +125,7 @@ def test_a_gpu_job_is_a_slurm_gpu_request(runs):
     base, _, _, _ = runs
     copy = base / "gpu"
     shutil.copytree(base / "slurm", copy, ignore=shutil.ignore_patterns(".snakemake"))
-    shard = "results/shapes-llava/pope/random/shards/0.csv"
+    shard = "results/shapes-llava/pope/shards/0.csv"
     run = _snakemake(base, copy, base / "tiny.yaml", shard, "--forcerun", "first_token_shard", "--profile",
                      str(ROOT / "profiles/slurm"), "--profile", str(base / "this_cluster"), "--retries", "0",
                      "--set-resources", "first_token_shard:gpu=1", timeout=300)  # fmt: skip

@@ -128,9 +128,12 @@ def test_small_run_produces_tables_figures_and_report(small_run):
     ):
         assert title in html, title
     assert 'src="http' not in html and "<script src" not in html  # self-contained
-    log = (tmp_path / "logs/shapes-llava/pope/random/references.log").read_text()
+    log = (tmp_path / "logs/shapes-llava/pope/references.log").read_text()
     assert "saved by the per-prompt reference cache" in log
-    assert (tmp_path / "results/shapes-llava/pope/random/shards/1.csv").is_file()
+    assert (tmp_path / "results/shapes-llava/pope/shards/1.csv").is_file()
+    # the logit cache: POPE's three splits share their images, so each image's prefix ran once per probe
+    shard_log = (tmp_path / "logs/shapes-llava/pope/shards/0.log").read_text()
+    assert "distinct pairs" in shard_log and "'naive rows'" in shard_log
 
     again = _snakemake(tmp_path, configfile, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
@@ -182,7 +185,7 @@ def _kill_while_scoring(workdir, configfile, env):
     deadline = time.monotonic() + 600
     try:
         while time.monotonic() < deadline:
-            running = [p for p in workdir.glob("logs/shapes-llava/*/*/shards/*.log") if "shard" in p.read_text()]
+            running = [p for p in workdir.glob("logs/shapes-llava/*/shards/*.log") if "shard" in p.read_text()]
             if running:
                 os.killpg(process.pid, signal.SIGKILL)
                 return running[0]
@@ -237,10 +240,10 @@ def test_a_corrupt_image_stops_the_job_and_skipping_counts_it(resumed_run):
     workdir, configfile, _ = resumed_run
     first = json.loads((workdir / "data/shapes_world/pope/random.jsonl").read_text().splitlines()[0])
     (workdir / "data/shapes_world" / first["image"]).write_bytes(b"not a png")
-    shard = "results/shapes-llava/pope/random/shards/0.csv"
+    shard = "results/shapes-llava/pope/shards/0.csv"
     failed = _snakemake(workdir, configfile, shard, "--forcerun", "first_token_shard")
     assert failed.returncode != 0
-    log = (workdir / "logs/shapes-llava/pope/random/shards/0.log").read_text()
+    log = (workdir / "logs/shapes-llava/pope/shards/0.log").read_text()
     assert f"record 1 (question_id {first['question_id']!r})" in log and first["image"] in log
     assert not (workdir / shard).exists()  # no partial output left behind
 

@@ -29,7 +29,7 @@ rule calibration_table:
 rule reading_table:
     input:
         label_probs=split_label_probs,
-        official=split_official,
+        logits=split_logits,
     output:
         report(
             "results/{model}/{benchmark}/readings.csv",

@@ -26,8 +26,18 @@ SWEEP = config.get("sweep", {})
 #: the official code's reading beside ours (scoring.readings): its settings, and the benchmarks that have one
 OFFICIAL = OfficialSettings.from_dict(SCORING["official"]) if "official" in SCORING["readings"] else None
 OFFICIAL_BENCHMARKS = [b for b in BENCHMARKS if OFFICIAL and has_official_reading(benchmark(b).family)]
-#: the temperatures whose log-normalisers scoring stores: the sweep's, and the official reading's
-TEMPERATURES = sorted({*stored_temperatures(SWEEP), *([OFFICIAL.temperature] if OFFICIAL else [])})
+#: the first-token contrast grid (VDD at every alpha x beta, from the logit cache), when configured
+CONTRAST_GRID = config.get("contrast_grid")
+#: whether scoring stores the logit cache (scoring.store), which the official reading and the grid are derived from
+LOGITS = bool(OFFICIAL or CONTRAST_GRID)
+#: the temperatures whose log-normalisers scoring stores: the sweep's, the official reading's and the grid's
+TEMPERATURES = sorted(
+    {
+        *stored_temperatures(SWEEP),
+        *([OFFICIAL.temperature] if OFFICIAL else []),
+        *([CONTRAST_GRID["temperature"]] if CONTRAST_GRID else []),
+    }
+)
 PRIOR_PROBING = config.get("prior_probing")
 REPORT = config.get("report", {})
 GENERATION = config.get("generation", {})
@@ -91,6 +101,12 @@ def questions_file(wildcards):
     return f"data/{BENCHMARKS[wildcards.benchmark]['dataset']}/{wildcards.benchmark}/{wildcards.split}.jsonl"
 
 
+def source_questions(wildcards):
+    """The question files of every split of a benchmark, in split order: the source the logit cache is built over."""
+    name = wildcards.benchmark
+    return [f"data/{BENCHMARKS[name]['dataset']}/{name}/{split}.jsonl" for split in splits_of(name)]
+
+
 def image_root(wildcards):
     return f"data/{BENCHMARKS[wildcards.benchmark]['dataset']}"
 
@@ -111,14 +127,14 @@ def split_label_probs(wildcards):
     )
 
 
-def split_official(wildcards):
-    """The stored official-reading logits of every split of a benchmark."""
-    return expand("results/{{model}}/{{benchmark}}/{split}/official.npz", split=splits_of(wildcards.benchmark))
+def split_logits(wildcards):
+    """The logit cache of every split of a benchmark."""
+    return expand("results/{{model}}/{{benchmark}}/{split}/logits.npz", split=splits_of(wildcards.benchmark))
 
 
-#: the shards' and the gathered split's official-reading logits, declared only when the official reading is on
-SHARD_OFFICIAL = {"official": "results/{model}/{benchmark}/{split}/shards/{shard}.official.npz"} if OFFICIAL else {}
-SPLIT_OFFICIAL = {"official": "results/{model}/{benchmark}/{split}/official.npz"} if OFFICIAL else {}
+#: the shards' and the gathered split's logit cache, declared only when something is derived from it
+SHARD_LOGITS = {"logits": "results/{model}/{benchmark}/shards/{shard}.logits.npz"} if LOGITS else {}
+SPLIT_LOGITS = {"logits": "results/{model}/{benchmark}/{split}/logits.npz"} if LOGITS else {}
 
 
 def model_outputs(model):
@@ -133,6 +149,9 @@ def model_outputs(model):
         out[f"{name}/confidence_bins_png"] = f"{base}/confidence_bins.png"
         if name in OFFICIAL_BENCHMARKS:
             out[f"{name}/readings"] = f"{base}/readings.csv"
+        if CONTRAST_GRID:
+            out[f"{name}/contrast_grid"] = f"{base}/contrast_grid.csv"
+            out[f"{name}/contrast_grid_png"] = f"{base}/contrast_grid.png"
         for split in splits_of(name):
             out[f"{name}/{split}/label_probs_meta"] = f"{base}/{split}/label_probs.meta.json"
     if SUBSET_BENCHMARKS and TEXT_ONLY:

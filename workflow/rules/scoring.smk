@@ -19,34 +19,39 @@ rule benchmark_questions:
         "../scripts/benchmark_questions.py"
 
 
+# The logit cache of a benchmark source (lvlm_debias.scoring.cache): each distinct (image, question) pair of all its
+# splits scored once, each image's prefix once, in shards of whole batches; every split's table gathered from it.
+
+
 rule first_token_shard:
     input:
         model=model_inputs,
-        questions=questions_file,
+        questions=source_questions,
     output:
-        scores="results/{model}/{benchmark}/{split}/shards/{shard}.csv",
-        first_token="results/{model}/{benchmark}/{split}/shards/{shard}.npz",
-        **SHARD_OFFICIAL,
+        scores="results/{model}/{benchmark}/shards/{shard}.csv",
+        first_token="results/{model}/{benchmark}/shards/{shard}.npz",
+        **SHARD_LOGITS,
     params:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
+        splits=lambda wildcards: splits_of(wildcards.benchmark),
         image_root=image_root,
         probes=SHARD_PROBES,
         shards=SHARDS,
-        batch_size=SCORING.get("batch_size", 64),
-        top_k=SCORING.get("top_k", 100),
-        store_top=SCORING.get("store_top", 100),
+        batch_size=SCORING["batch_size"],
+        top_k=SCORING["top_k"],
+        store_top=SCORING["store_top"],
         temperatures=TEMPERATURES,
         seed=config["seed"],
-        skip_bad=SCORING.get("skip_bad_records", False),
+        skip_bad=SCORING["skip_bad_records"],
     threads: 2
     resources:
         **MODEL_RESOURCES,
         runtime=60,
     log:
-        "logs/{model}/{benchmark}/{split}/shards/{shard}.log",
+        "logs/{model}/{benchmark}/shards/{shard}.log",
     benchmark:
-        "benchmarks/first_token_shard/{model}/{benchmark}/{split}/shards/{shard}.tsv"
+        "benchmarks/first_token_shard/{model}/{benchmark}/shards/{shard}.tsv"
     conda:
         ENV
     script:
@@ -56,26 +61,27 @@ rule first_token_shard:
 rule reference_probs:
     input:
         model=model_inputs,
-        questions=questions_file,
+        questions=source_questions,
     output:
-        "results/{model}/{benchmark}/{split}/references.csv",
+        "results/{model}/{benchmark}/references.csv",
     params:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
+        splits=lambda wildcards: splits_of(wildcards.benchmark),
         image_root=image_root,
         probes=REFERENCE_PROBES,
-        batch_size=SCORING.get("batch_size", 64),
-        top_k=SCORING.get("top_k", 100),
+        batch_size=SCORING["batch_size"],
+        top_k=SCORING["top_k"],
         seed=config["seed"],
-        skip_bad=SCORING.get("skip_bad_records", False),
+        skip_bad=SCORING["skip_bad_records"],
     threads: 2
     resources:
         **MODEL_RESOURCES,
         runtime=30,
     log:
-        "logs/{model}/{benchmark}/{split}/references.log",
+        "logs/{model}/{benchmark}/references.log",
     benchmark:
-        "benchmarks/reference_probs/{model}/{benchmark}/{split}/references.tsv"
+        "benchmarks/reference_probs/{model}/{benchmark}/references.tsv"
     conda:
         ENV
     script:
@@ -84,24 +90,23 @@ rule reference_probs:
 
 rule label_probs:
     input:
-        questions=questions_file,
-        shards=expand("results/{{model}}/{{benchmark}}/{{split}}/shards/{shard}.csv", shard=range(SHARDS)),
-        first_token=expand("results/{{model}}/{{benchmark}}/{{split}}/shards/{shard}.npz", shard=range(SHARDS)),
-        references="results/{model}/{benchmark}/{split}/references.csv",
-        official=(
-            expand("results/{{model}}/{{benchmark}}/{{split}}/shards/{shard}.official.npz", shard=range(SHARDS))
-            if OFFICIAL
-            else []
+        questions=source_questions,
+        shards=expand("results/{{model}}/{{benchmark}}/shards/{shard}.csv", shard=range(SHARDS)),
+        first_token=expand("results/{{model}}/{{benchmark}}/shards/{shard}.npz", shard=range(SHARDS)),
+        references="results/{model}/{benchmark}/references.csv",
+        logits=(
+            expand("results/{{model}}/{{benchmark}}/shards/{shard}.logits.npz", shard=range(SHARDS)) if LOGITS else []
         ),
     output:
         table="results/{model}/{benchmark}/{split}/label_probs.csv",
         first_token="results/{model}/{benchmark}/{split}/first_token.npz",
         meta="results/{model}/{benchmark}/{split}/label_probs.meta.json",
-        **SPLIT_OFFICIAL,
+        **SPLIT_LOGITS,
     params:
         probes=PROBES,
+        splits=lambda wildcards: splits_of(wildcards.benchmark),
         image_root=image_root,
-        skip_bad=SCORING.get("skip_bad_records", False),
+        skip_bad=SCORING["skip_bad_records"],
     log:
         "logs/{model}/{benchmark}/{split}/label_probs.log",
     benchmark:

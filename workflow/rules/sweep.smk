@@ -59,3 +59,29 @@ rule decoding_summary:
         ENV
     script:
         "../scripts/decoding_summary.py"
+
+
+rule contrast_grid:
+    input:
+        label_probs=split_label_probs,
+        logits=split_logits,
+    output:
+        table="results/{model}/{benchmark}/contrast_grid.csv",
+        png=report(
+            "results/{model}/{benchmark}/contrast_grid.png",
+            caption="../report/contrast_grid.rst",
+            category="Decoding",
+            labels={"model": "{model}", "benchmark": "{benchmark}", "kind": "contrast grid"},
+        ),
+        pdf="results/{model}/{benchmark}/contrast_grid.pdf",
+    params:
+        splits=lambda wildcards: splits_of(wildcards.benchmark),
+        grid=CONTRAST_GRID,
+    log:
+        "logs/{model}/{benchmark}/contrast_grid.log",
+    benchmark:
+        "benchmarks/contrast_grid/{model}/{benchmark}/contrast_grid.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/contrast_grid.py"

@@ -10,7 +10,8 @@ import pandas as pd
 
 from lvlm_debias.analysis.calibration import answers
 from lvlm_debias.benchmarks import benchmark, metrics
-from lvlm_debias.scoring.official import OFFICIAL_METHODS, OfficialSettings, OfficialStore, official_answers
+from lvlm_debias.scoring.official import OFFICIAL_METHODS, OfficialSettings, official_answers
+from lvlm_debias.scoring.store import LogitStore
 
 #: the metrics the comparison shows per benchmark family (the first is the headline)
 SHOWN = {"pope": ["f1", "accuracy", "yes_ratio", "precision", "recall"], "mme": ["score", "accuracy", "acc_plus"]}
@@ -18,7 +19,7 @@ SHOWN = {"pope": ["f1", "accuracy", "yes_ratio", "precision", "recall"], "mme": 
 
 def reading_table(
     scores_by_split: Mapping[str, pd.DataFrame],
-    stores_by_split: Mapping[str, OfficialStore],
+    stores_by_split: Mapping[str, LogitStore],
     methods: Sequence[str],
     name: str,
     settings: OfficialSettings,

@@ -29,7 +29,9 @@ class BadRecord:
     reason: str
 
 
-def _problem(record: Mapping, image_root: Path, labels: Sequence[str] | None, seen: set) -> str | None:
+def _problem(
+    record: Mapping, image_root: Path, labels: Sequence[str] | None, seen: set, opened: dict[Path, str | None]
+) -> str | None:
     missing = [field for field in REQUIRED if field not in record or record[field] in (None, "")]
     if missing:
         return f"missing field(s) {missing}"
@@ -38,12 +40,14 @@ def _problem(record: Mapping, image_root: Path, labels: Sequence[str] | None, se
     if record["question_id"] in seen:
         return f"question_id {record['question_id']!r} appears twice"
     path = image_root / str(record["image"])
-    try:
-        with Image.open(path) as image:
-            image.verify()
-    except (OSError, ValueError, SyntaxError) as err:
-        return f"image {path} cannot be read ({type(err).__name__}: {err})"
-    return None
+    if path not in opened:  # an image many questions ask about is opened once
+        try:
+            with Image.open(path) as image:
+                image.verify()
+            opened[path] = None
+        except (OSError, ValueError, SyntaxError) as err:
+            opened[path] = f"image {path} cannot be read ({type(err).__name__}: {err})"
+    return opened[path]
 
 
 def load_questions(
@@ -57,9 +61,9 @@ def load_questions(
     ``skip_bad``). Raises ``ValueError`` naming the file and record on the first bad one, or when no good record is
     left."""
     image_root = Path(image_root)
-    good, bad, seen = [], [], set()
+    good, bad, seen, opened = [], [], set(), {}
     for number, record in enumerate(read_jsonl(path), start=1):
-        problem = _problem(record, image_root, labels, seen)
+        problem = _problem(record, image_root, labels, seen, opened)
         if problem is None:
             good.append(record)
             seen.add(record["question_id"])
@@ -85,3 +89,21 @@ def write_skipped(path: str | Path, source: str | Path, bad: Sequence[BadRecord]
 def read_skipped(path: str | Path) -> int:
     """The number of skipped records in a metadata file written by :func:`write_skipped`."""
     return int(json.loads(Path(path).read_text())["skipped_records"])
+
+
+def load_splits(
+    paths: Sequence[str | Path],
+    splits: Sequence[str],
+    image_root: str | Path,
+    labels: Sequence[str] | None = None,
+    *,
+    skip_bad: bool = False,
+) -> tuple[dict[str, list[dict]], dict[str, list[BadRecord]]]:
+    """:func:`load_questions` of each split's question file (``paths`` in ``splits`` order): good records and bad
+    ones per split."""
+    if len(paths) != len(splits):
+        raise ValueError(f"{len(paths)} question files for {len(splits)} splits {list(splits)}")
+    good, bad = {}, {}
+    for split, path in zip(splits, paths, strict=True):
+        good[split], bad[split] = load_questions(path, image_root, labels, skip_bad=skip_bad)
+    return good, bad

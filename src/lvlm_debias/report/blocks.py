@@ -11,6 +11,7 @@ import pandas as pd
 from lvlm_debias.analysis.attention import attention_findings, shares_wide
 from lvlm_debias.analysis.bias import bias_findings
 from lvlm_debias.analysis.calibration import calibration_findings, paper_layout
+from lvlm_debias.analysis.contrast_grid import grid_findings
 from lvlm_debias.analysis.generation import chair_findings, contrastive_findings
 from lvlm_debias.analysis.prior import prior_findings, top_answers_summary
 from lvlm_debias.analysis.readings import SHOWN, reading_deltas, reading_findings
@@ -158,6 +159,28 @@ def _blocks(outputs: Mapping[str, Path]) -> list[tuple[str, Block]]:
             figures=[data_uri(outputs["decoding_png"])],
         )
         blocks.append(("decoding", block))
+    for name in BENCHMARKS:
+        if f"{name}/contrast_grid" not in outputs:
+            continue
+        table = pd.read_csv(outputs[f"{name}/contrast_grid"])
+        expected = table[table["decoding"] == "expected"]
+        summary = expected.groupby(["method", "alpha", "beta"], sort=False).mean(numeric_only=True).reset_index()
+        block = Block(
+            f"{name.upper()}: VDD at the first token over alpha and beta (from the logit cache)",
+            "Every (alpha, beta) of the contrast_grid config derived exactly from the stored logits, without "
+            "generating: the expected metric of one first token sampled at the grid's temperature (splits "
+            "averaged; per split and greedy in the CSV). alpha 0 is the plausibility cut alone, the baseline a "
+            "contrast has to beat.",
+            findings=grid_findings(table, BENCHMARKS[name].headline),
+            tables=[
+                (
+                    f"{name.upper()}: expected metrics per method, alpha and beta",
+                    _table(summary.drop(columns="temperature")),
+                )
+            ],
+            figures=[data_uri(outputs[f"{name}/contrast_grid_png"])],
+        )
+        blocks.append((f"{name}/contrast_grid", block))
     if "chair" in outputs:
         table = pd.read_csv(outputs["chair"])
         samples = json.loads(Path(outputs["chair_samples"]).read_text())

@@ -1,12 +1,10 @@
-"""Gathering shard outputs and prompt-only references into one table per benchmark split."""
+"""Gathering the scored rows of a benchmark split into one table, checked for lost or doubled questions."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
-
-from lvlm_debias.scoring.first_token import FirstToken
 
 
 def gather_label_probs(
@@ -36,12 +34,3 @@ def gather_label_probs(
     table = table.sort_values(["_probe", "_order"], kind="stable").drop(columns=["_probe", "_order"])
     first = ["question_id", "probe", "label", "subset", "image"]
     return table[first + [c for c in table.columns if c not in first]].reset_index(drop=True)
-
-
-def gather_first_token(parts: Sequence[FirstToken], questions: Sequence[Mapping]) -> FirstToken:
-    """The stored first-position distributions of all shards, in question order; fails on a missing question."""
-    merged = FirstToken.concat([p for p in parts if len(p.question_id)] or list(parts[:1]))
-    ids = [q["question_id"] for q in questions]
-    if sorted(merged.question_id.tolist()) != sorted(ids):
-        raise ValueError(f"stored first-token distributions cover {len(merged.question_id)} of {len(ids)} questions")
-    return merged

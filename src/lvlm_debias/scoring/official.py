@@ -21,7 +21,7 @@ for a yes/no question, as its POPE run scripts call it (``run_llava.sh``: temper
    Both: ``(p_None + p_Unk) / sum + 1e-4``; ``q = (p / p_ref) / sum``; prediction ``argmax q``. A row with no label
    mass gives NaN, and ``np.argmax`` of NaN is 0: such a row answers "yes".
 
-Everything above is a function of a few logits per question, so the scoring pass stores them (:class:`OfficialStore`:
+Everything above is a function of a few logits per question, so the scoring pass stores them (:class:`LogitStore`:
 the naive top-``K`` logits, the None and Unk logits *on the same token ids*, and the top-``K`` logits and
 log-normalisers of each reference input) and :func:`official_label_probs` derives the reading for any ``T``,
 ``alpha``, ``beta`` without the model. It is exact when every token that survives the plausibility cut is among the
@@ -42,23 +42,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from tqdm.auto import tqdm
-from transformers import PreTrainedModel, ProcessorMixin
 
-from lvlm_debias.atomic import atomic_path
 from lvlm_debias.methods.calibration import REFERENCE_EPS
-from lvlm_debias.methods.sampling import pad_labels, stored_topk
 from lvlm_debias.methods.vdd import check_alpha_beta
-from lvlm_debias.models.load import load_entry
-from lvlm_debias.models.prompts import build_prompt, without_image_line
-from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
-from lvlm_debias.scoring.probes import probe_inputs
-from lvlm_debias.scoring.score import next_token_logits, score_questions
+from lvlm_debias.scoring.store import REFERENCE_INPUTS, LogitStore
 from lvlm_debias.settings import from_section
 
 #: the readings a benchmark can be scored with: ours, and the official code's
@@ -70,13 +60,6 @@ CONTRASTS: dict[str, tuple[str, ...]] = {
     "vdd-unk": ("unk",),
     "vdd-both": ("none", "unk"),
 }
-#: the reference inputs the official code reads for its POPE/MME calibration: None (the prompt rebuilt without the
-#: ``<image>\\n`` text) and Unk (the image token replaced by ``<unk>``)
-REFERENCE_INPUTS = ("none", "unk")
-#: stored entries that are not one row per question
-SCALARS = ("temperatures", "vocab_size")
-#: what is stored of each reference input's own distribution
-PARTS = ("logits", "label", "log_z")
 #: the calibration methods of the official reading (eval_pope_calibrate.py's naive, none, unk, none_unk)
 OFFICIAL_METHODS: dict[str, tuple[str, ...]] = {
     "naive": (),
@@ -130,224 +113,6 @@ class OfficialSettings:
 def has_official_reading(family: str) -> bool:
     """Whether benchmark family ``family`` has an official reading (POPE and MME; MMMU does not)."""
     return family in CONVENTIONS
-
-
-def decoded_label_index(tokenizer, labels: Mapping[str, Sequence[str]]) -> np.ndarray:
-    """For each vocabulary id, the index of the label its decoded text spells (``decode(id).lower().strip()``, the
-    official code's matching), or -1."""
-    index = {word.strip().lower(): k for k, words in enumerate(labels.values()) for word in words}
-    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
-    return np.array([index.get(t.lower().strip(), -1) for t in texts], dtype=np.int8)
-
-
-# --- what the scoring pass stores ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OfficialStore:
-    """Per question (rows, in ``question_id`` order): ``naive_logits`` (N, K) the naive top-K logits, descending;
-    ``naive_label`` (N, K) the label index of each of those tokens (-1: none); ``naive_log_z`` (N, T); ``at_<r>``
-    (N, K) reference ``r``'s logits on the naive top-K ids (r: none, unk; the VDD branches); and for each reference
-    input ``r`` of ``REFERENCE_INPUTS``: ``<r>_logits``, ``<r>_label`` (N, K) and ``<r>_log_z`` (N, T), its own
-    top-K. ``log_z`` columns are ``logsumexp(logits / T)`` over the whole vocabulary at each of ``temperatures``."""
-
-    arrays: Mapping[str, np.ndarray]
-
-    @property
-    def question_id(self) -> np.ndarray:
-        return self.arrays["question_id"]
-
-    @property
-    def temperatures(self) -> np.ndarray:
-        return self.arrays["temperatures"]
-
-    def __len__(self) -> int:
-        return len(self.question_id)
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        return self.arrays[key]
-
-    def log_z(self, name: str, temperature: float) -> np.ndarray:
-        """``<name>_log_z`` at ``temperature``; one that was not stored fails naming the stored ones."""
-        hits = np.flatnonzero(np.isclose(self.temperatures, temperature, rtol=0, atol=1e-12))
-        if not len(hits):
-            raise ValueError(
-                f"temperature {temperature!r} was not stored; stored: {self.temperatures.tolist()} "
-                "(set scoring.official.temperature before scoring, or rerun the scoring rule)"
-            )
-        return self.arrays[f"{name}_log_z"][:, hits[0]]
-
-    @staticmethod
-    def empty(k: int, temperatures: Sequence[float]) -> OfficialStore:
-        """No rows (a shard with no questions, or a benchmark without an official reading)."""
-        n_t = len(temperatures)
-        shapes = {"naive_logits": k, "naive_label": k, "naive_log_z": n_t, "at_none": k, "at_unk": k}
-        shapes |= {f"{r}_{part}": (n_t if part == "log_z" else k) for r in REFERENCE_INPUTS for part in PARTS}
-        arrays = {
-            key: np.zeros((0, width), np.int8 if key.endswith("_label") else np.float64)
-            for key, width in shapes.items()
-        }
-        return OfficialStore(
-            {
-                "question_id": np.zeros(0, np.int64),
-                **arrays,
-                "temperatures": np.asarray(temperatures, float),
-                "vocab_size": np.asarray(0),
-            }
-        )
-
-    @staticmethod
-    def concat(parts: Sequence[OfficialStore]) -> OfficialStore:
-        """The rows of ``parts`` one after another (stored at the same temperatures)."""
-        if not parts:
-            raise ValueError("no official-reading parts to concatenate")
-        temps = parts[0].temperatures
-        if any(not np.array_equal(p.temperatures, temps) for p in parts):
-            raise ValueError("official-reading parts were stored at different temperatures")
-        keys = [k for k in parts[0].arrays if k not in SCALARS]
-        out = {k: np.concatenate([p.arrays[k] for p in parts]) for k in keys}
-        return OfficialStore({**out, **{k: parts[0].arrays[k] for k in SCALARS}})
-
-    @staticmethod
-    def gather(parts: Sequence[OfficialStore], question_ids: Sequence[int]) -> OfficialStore:
-        """The shards' rows in ``question_ids`` order; all empty (a benchmark without an official reading) gives the
-        first part; rows for only some of the questions fail, naming how many are missing."""
-        filled = [p for p in parts if len(p)]
-        if not filled:
-            return parts[0]
-        return OfficialStore.concat(filled).select(question_ids)
-
-    def select(self, question_ids: Sequence[int]) -> OfficialStore:
-        """The rows of ``question_ids``, in that order; fails naming how many are missing."""
-        order = pd.Index(self.question_id).get_indexer(list(question_ids))
-        if (order < 0).any():
-            raise ValueError(f"{int((order < 0).sum())} questions have no stored official-reading logits")
-        return OfficialStore({k: (v if k in SCALARS else v[order]) for k, v in self.arrays.items()})
-
-    def save(self, path: str | Path) -> None:
-        """Write an ``.npz`` atomically."""
-        with atomic_path(path, suffix=".npz") as tmp:
-            np.savez(tmp, **self.arrays)
-
-    @staticmethod
-    def load(path: str | Path) -> OfficialStore:
-        try:
-            with np.load(path) as data:
-                return OfficialStore({k: data[k] for k in data.files})
-        except (OSError, ValueError) as err:
-            raise ValueError(f"cannot read stored official-reading logits {path}: {err}") from err
-
-
-@torch.inference_mode()
-def official_store(
-    model: PreTrainedModel,
-    processor: ProcessorMixin,
-    prompts: Sequence[str],
-    question_ids: Sequence[int],
-    naive_ids: np.ndarray,
-    naive_logits: np.ndarray,
-    naive_log_z: np.ndarray,
-    labels: Mapping[str, Sequence[str]],
-    temperatures: Sequence[float],
-    batch_size: int = 32,
-) -> OfficialStore:
-    """What the official reading needs of one batch of questions, given their naive top-K (``naive_ids``,
-    ``naive_logits``, sorted descending, and ``naive_log_z``): the None and Unk logits on those ids and the top-K of
-    each reference input. Each text-only input runs once per distinct prompt."""
-    token_label = pad_labels(
-        decoded_label_index(processor.tokenizer, labels), model.config.get_text_config().vocab_size
-    )
-    k = naive_ids.shape[1]
-    arrays: dict[str, np.ndarray] = {
-        "question_id": np.asarray(question_ids, dtype=np.int64),
-        "naive_logits": naive_logits,
-        "naive_label": token_label[naive_ids],
-        "naive_log_z": naive_log_z,
-        "temperatures": np.asarray(temperatures, dtype=np.float64),
-    }
-    # input -> (probe, texts, the VDD branch it gives logits on the naive ids for, the reference it gives the top-K of)
-    runs = {
-        "none": ("none", list(prompts), "at_none", None),
-        "unk": ("unk", list(prompts), "at_unk", "unk"),
-        "none_text": ("none", [without_image_line(p) for p in prompts], None, "none"),
-    }
-    for name, (probe, texts, branch, reference) in runs.items():
-        distinct = list(dict.fromkeys(texts))
-        row_of = {text: i for i, text in enumerate(distinct)}
-        rows = np.array([row_of[t] for t in texts], dtype=np.int64)
-        at = np.zeros(naive_ids.shape)
-        top, top_label, log_z = [np.zeros((0, k))], [np.zeros((0, k), np.int8)], [np.zeros((0, len(temperatures)))]
-        for start in tqdm(range(0, len(distinct), batch_size), desc=f"official {name}", unit="batch", mininterval=2):
-            batch = distinct[start : start + batch_size]
-            logits = next_token_logits(model, probe_inputs(processor, batch, probe)).double().cpu()
-            if branch:
-                asked = np.flatnonzero((rows >= start) & (rows < start + len(batch)))
-                at[asked] = np.take_along_axis(logits.numpy()[rows[asked] - start], naive_ids[asked], axis=1)
-            if reference:
-                ids, values, lz = stored_topk(logits, k, list(temperatures))
-                top.append(values)
-                top_label.append(token_label[ids])
-                log_z.append(lz)
-        arrays["vocab_size"] = np.asarray(logits.shape[-1] if distinct else 0)
-        if branch:
-            arrays[branch] = at
-        if reference:
-            arrays[f"{reference}_logits"] = np.concatenate(top)[rows]
-            arrays[f"{reference}_label"] = np.concatenate(top_label)[rows]
-            arrays[f"{reference}_log_z"] = np.concatenate(log_z)[rows]
-    return OfficialStore(arrays)
-
-
-def score_shard_with_entry(
-    model_dir: str,
-    entry: Mapping,
-    questions: Sequence[Mapping],
-    image_root: Path,
-    *,
-    labels: Mapping[str, Sequence[str]],
-    probes: Sequence[str],
-    top_k: int,
-    batch_size: int,
-    seed: int,
-    store: FirstTokenSpec,
-    official: bool,
-) -> tuple[pd.DataFrame, FirstToken, dict[str, int], OfficialStore | None]:
-    """What a scoring shard runs: :func:`~lvlm_debias.scoring.score.score_questions` with the model of a config
-    ``entry`` (loaded from ``model_dir``), its stored first-position distributions (``store``, empty for no
-    questions) and, with ``official``, what the official reading needs (:func:`official_store`)."""
-    model, processor = load_entry(model_dir, entry)
-    scores, first_token, passes = score_questions(
-        model,
-        processor,
-        questions,
-        image_root,
-        template=entry["prompt"],
-        labels=labels,
-        probes=probes,
-        top_k=top_k,
-        batch_size=batch_size,
-        seed=seed,
-        store=store,
-    )
-    first_token = first_token if first_token is not None else store.empty()
-    if not official:
-        return scores, first_token, passes, None
-    if "naive" not in probes:
-        raise ValueError("the official reading needs the naive probe among the shard's probes")
-    prompts = [build_prompt(entry["prompt"], q["text"]) for q in questions]
-    stored = official_store(
-        model,
-        processor,
-        prompts,
-        first_token.question_id,
-        first_token.top_ids,
-        first_token.top_logits,
-        first_token.log_z,
-        labels,
-        first_token.temperatures,
-        batch_size,
-    )
-    return scores, first_token, passes, stored
 
 
 # --- the reading, from stored logits (pure) -----------------------------------------------------------------------
@@ -422,7 +187,7 @@ def read_labels(log_probs: np.ndarray, token_label: np.ndarray, n_labels: int, r
 
 
 def official_label_probs(
-    store: OfficialStore, settings: OfficialSettings, n_labels: int, convention: Convention
+    store: LogitStore, settings: OfficialSettings, n_labels: int, convention: Convention
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Raw label probabilities (N, n_labels) as the official code reads them, with each row's exactness: ``naive``
     (the contrasted first step of ``settings``) and each reference input of ``REFERENCE_INPUTS`` (plain sampling)."""
@@ -466,7 +231,7 @@ def official_predictions(q: np.ndarray) -> np.ndarray:
 
 
 def official_answers(
-    store: OfficialStore,
+    store: LogitStore,
     questions: pd.DataFrame,
     settings: OfficialSettings,
     labels: Sequence[str],

@@ -1,0 +1,229 @@
+"""The logit cache of a benchmark source: each distinct (image, question) pair scored once, each image's prefix
+computed once, and every split's table gathered from it.
+
+- :func:`score_pairs`: the image probes (naive, noise) of a shard's batches of pairs
+  (:func:`lvlm_debias.scoring.pairs.image_batches`), one prefix pass per image and probe
+  (:func:`lvlm_debias.scoring.prefix.prefix_logits`) where the model family allows it; a query-token family
+  (InstructBLIP, whose Q-Former reads the question) runs whole prompts, and the log says so. The naive probe's
+  first-position distribution is stored (``FirstToken``, keyed by pair id), and with the official reading on, what
+  that needs (``LogitStore``).
+- The prompt-only probes (none, unk, zero, one) run once per distinct prompt of the whole source
+  (:func:`~lvlm_debias.scoring.score.score_questions` on the pairs).
+- :func:`split_tables`: a split's label probabilities, stored distributions and logit cache, its
+  questions given their pair's rows: the same tables as scoring the split alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, ProcessorMixin
+
+from lvlm_debias.methods.noise import stable_seed
+from lvlm_debias.models.load import load_entry
+from lvlm_debias.models.prompts import IMAGE_PLACEHOLDER, build_prompt
+from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
+from lvlm_debias.scoring.gather import gather_label_probs
+from lvlm_debias.scoring.labels import label_probs
+from lvlm_debias.scoring.pairs import Pairs, distinct_pairs, image_batches, shard_batches
+from lvlm_debias.scoring.prefix import PromptIds, prefix_logits, shares_prefix
+from lvlm_debias.scoring.probes import IMAGE_PROBES, probe_inputs
+from lvlm_debias.scoring.score import load_image, next_token_logits, probe_frame, score_questions, token_label_index
+from lvlm_debias.scoring.store import LogitStore, logit_store
+
+log = logging.getLogger(__name__)
+
+
+def pair_questions(pairs: Sequence[Mapping]) -> list[dict]:
+    """Pairs as question records (``question_id`` = pair id), for the functions that score questions."""
+    return [{"question_id": p["pair_id"], "image": p["image"], "text": p["text"], "label": p["label"]} for p in pairs]
+
+
+def prefix_applies(processor: ProcessorMixin, template: str) -> bool:
+    """Whether a prompt's image prefix can be shared: a placeholder model, and a template that puts the image before
+    the question (else the prefix would hold the question)."""
+    return shares_prefix(processor) and template.index(IMAGE_PLACEHOLDER) < template.index("{question}")
+
+
+@torch.inference_mode()
+def score_pairs(
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    pairs: Sequence[Mapping],
+    batches: Sequence[Sequence[int]],
+    image_root: Path,
+    *,
+    template: str,
+    labels: Mapping[str, Sequence[str]],
+    probes: Sequence[str],
+    top_k: int,
+    seed: int,
+    store: FirstTokenSpec,
+) -> tuple[pd.DataFrame, FirstToken, dict[str, int]]:
+    """Rows ``question_id`` (the pair id), ``probe``, ``label``, ``p_<label>`` of the image ``probes`` of the pairs
+    in ``batches`` (indices into ``pairs``), the naive probe's stored distributions, and the passes: per probe the
+    prefix passes (images) and ``<probe> rows`` the suffix rows. The Noise probe's noise is seeded by (seed, image),
+    as in every other path."""
+    unknown = [p for p in probes if p not in IMAGE_PROBES]
+    if unknown:
+        raise ValueError(f"score_pairs scores the image probes {list(IMAGE_PROBES)}; got {unknown}")
+    token_labels = token_label_index(processor, labels)
+    shared = prefix_applies(processor, template)
+    if not shared:
+        log.info(
+            "%s: the image prefix cannot be shared (its image tokens depend on the question, or the template puts the "
+            "question first): each question runs its whole prompt",
+            type(processor).__name__,
+        )
+    ids = PromptIds(processor) if shared else None
+    probs: dict[str, list[torch.Tensor]] = {p: [] for p in probes}
+    stored, passes = [], {p: 0 for p in probes} | {f"{p} rows": 0 for p in probes}
+    order = [i for batch in batches for i in batch]
+    for batch in tqdm(batches, desc="pairs", unit="batch", mininterval=2):
+        rows = [pairs[i] for i in batch]
+        images = list(dict.fromkeys(r["image"] for r in rows))
+        loaded = {name: load_image(image_root, {"image": name, "question_id": f"pair of {name}"}) for name in images}
+        prompts = {name: [build_prompt(template, r["text"]) for r in rows if r["image"] == name] for name in images}
+        for probe in probes:
+            if shared:
+                seeds = [stable_seed(seed, "noise", name) for name in images] if probe == "noise" else None
+                logits = prefix_logits(
+                    model, processor, ids, [loaded[n] for n in images], [prompts[n] for n in images], probe, seeds
+                )
+                passes[probe] += len(images)
+            else:
+                seeds = [stable_seed(seed, "noise", r["image"]) for r in rows] if probe == "noise" else None
+                texts = [build_prompt(template, r["text"]) for r in rows]
+                inputs = probe_inputs(processor, texts, probe, [loaded[r["image"]] for r in rows], seeds)
+                logits = next_token_logits(model, inputs)
+                passes[probe] += len(rows)
+            passes[f"{probe} rows"] += len(rows)
+            if shared:  # rows come out grouped by image: put them back in batch order
+                logits = logits[_grouped_order(rows, images)]
+            probs[probe].append(label_probs(logits, token_labels, len(labels), top_k).cpu())
+            if probe == "naive":
+                stored.append(store.take(logits))
+    chosen = [pairs[i] for i in order]
+    questions = pair_questions(chosen)
+    frames = [
+        probe_frame(questions, p, torch.cat(probs[p]) if probs[p] else torch.zeros(0, len(labels)), labels)
+        for p in probes
+    ]
+    first = FirstToken.concat(stored).with_ids([p["pair_id"] for p in chosen]) if stored else store.empty()
+    return pd.concat(frames, ignore_index=True), first, passes
+
+
+def _grouped_order(rows: Sequence[Mapping], images: Sequence[str]) -> torch.Tensor:
+    """For each row of a batch, its position among the rows grouped by image (images in ``images`` order)."""
+    grouped = [i for name in images for i, r in enumerate(rows) if r["image"] == name]
+    position = torch.empty(len(rows), dtype=torch.long)
+    position[torch.tensor(grouped)] = torch.arange(len(rows))
+    return position
+
+
+def load_pairs(questions_by_split: Mapping[str, Sequence[Mapping]], batch_size: int) -> tuple[Pairs, list[list[int]]]:
+    """The source's distinct pairs and their fixed batches."""
+    pairs = distinct_pairs(questions_by_split)
+    return pairs, image_batches(pairs.pairs, batch_size)
+
+
+def score_shard_with_entry(
+    model_dir: str,
+    entry: Mapping,
+    questions_by_split: Mapping[str, Sequence[Mapping]],
+    image_root: Path,
+    *,
+    shard: int,
+    shards: int,
+    labels: Mapping[str, Sequence[str]],
+    probes: Sequence[str],
+    top_k: int,
+    batch_size: int,
+    seed: int,
+    store: FirstTokenSpec,
+    logits: bool,
+) -> tuple[pd.DataFrame, FirstToken, dict[str, int], LogitStore | None]:
+    """What a scoring shard of a benchmark source runs: its batches of the source's distinct pairs under the image
+    ``probes``, with the model of a config ``entry`` (loaded from ``model_dir``), and with ``logits`` their logit
+    cache (:func:`~lvlm_debias.scoring.store.logit_store`)."""
+    pairs, batches = load_pairs(questions_by_split, batch_size)
+    mine = shard_batches(batches, shard, shards)
+    n = sum(len(b) for b in mine)
+    asked = sum(len(v) for v in questions_by_split.values())
+    log.info(
+        "shard %d of %d: %d of the source's %d distinct pairs (%d questions over %d splits), %d batches",
+        shard, shards, n, len(pairs.pairs), asked, len(questions_by_split), len(mine),
+    )  # fmt: skip
+    model, processor = load_entry(model_dir, entry)
+    scores, first, passes = score_pairs(
+        model, processor, pairs.pairs, mine, image_root,
+        template=entry["prompt"], labels=labels, probes=probes, top_k=top_k, seed=seed, store=store,
+    )  # fmt: skip
+    if not logits:
+        return scores, first, passes, None
+    chosen = [pairs.pairs[i] for b in mine for i in b]
+    prompts = [build_prompt(entry["prompt"], p["text"]) for p in chosen]
+    stored = logit_store(
+        model, processor, prompts, first.question_id, first.top_ids, first.top_logits, first.log_z, labels,
+        first.temperatures, batch_size,
+    )  # fmt: skip
+    return scores, first, passes, stored
+
+
+def references_with_entry(
+    model_dir: str,
+    entry: Mapping,
+    questions_by_split: Mapping[str, Sequence[Mapping]],
+    image_root: Path,
+    *,
+    labels: Mapping[str, Sequence[str]],
+    probes: Sequence[str],
+    top_k: int,
+    batch_size: int,
+    seed: int,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The prompt-only probes of a benchmark source's distinct pairs (rows keyed by pair id), once per distinct
+    prompt of the whole source."""
+    pairs = distinct_pairs(questions_by_split)
+    model, processor = load_entry(model_dir, entry)
+    scores, _, passes = score_questions(
+        model, processor, pair_questions(pairs.pairs), image_root,
+        template=entry["prompt"], labels=labels, probes=probes, top_k=top_k, batch_size=batch_size, seed=seed,
+    )  # fmt: skip
+    return scores, passes
+
+
+def split_tables(
+    questions_by_split: Mapping[str, Sequence[Mapping]],
+    split: str,
+    parts: Sequence[pd.DataFrame],
+    first_tokens: Sequence[FirstToken],
+    probes: Sequence[str],
+    stores: Sequence[LogitStore] = (),
+) -> tuple[pd.DataFrame, FirstToken, LogitStore | None]:
+    """One split's ``label_probs`` table (as :func:`~lvlm_debias.scoring.gather.gather_label_probs` writes it),
+    stored first-position distributions and logit cache, from the source's pair-keyed shard and
+    reference ``parts``: each question gets its pair's rows. A pair missing from the parts fails, naming the probe
+    and the count."""
+    pairs = distinct_pairs(questions_by_split)
+    questions = questions_by_split[split]
+    pair_of = pairs.of_split[split]
+    table = pd.concat(parts, ignore_index=True)
+    wanted = pd.DataFrame({"question_id": [q["question_id"] for q in questions], "pair_id": pair_of})
+    rows = wanted.merge(table.rename(columns={"question_id": "pair_id"}), on="pair_id", how="left", validate="1:m")
+    rows = rows[rows["probe"].notna()].drop(columns="pair_id")
+    rows["label"] = rows["question_id"].map({q["question_id"]: q["label"] for q in questions})
+    gathered = gather_label_probs([rows], questions, probes)
+    filled = [f for f in first_tokens if len(f.question_id)] or list(first_tokens[:1])
+    first = FirstToken.concat(filled).select(pair_of).with_ids([q["question_id"] for q in questions])
+    logits = None
+    if stores:
+        store = LogitStore.gather(stores, pair_of)
+        logits = LogitStore({**store.arrays, "question_id": np.asarray([q["question_id"] for q in questions])})
+    return gathered, first, logits

@@ -1,0 +1,135 @@
+"""First-position logits of many questions about one image from one pass over that image.
+
+A placeholder model's prompt is ``text before the image + the image's tokens + the question and the rest``. The first
+part (the *prefix*: for LLaVA-1.5 the system text and 576 image tokens, about 95 % of the prompt) is the same for
+every question about an image, so it runs once per image; its key/value cache is then shared by a batch of question
+*suffixes*: left-padded after the prefix, masked, with positions continuing the prefix's, so the answer position is
+the last column of every row and each row equals a full forward pass of its whole prompt (up to float rounding).
+
+A query-token model (InstructBLIP) cannot share a prefix: its Q-Former reads the question, so the image's tokens
+depend on it. :func:`shares_prefix` says which; the caller falls back to whole prompts.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+
+import torch
+from PIL import Image
+from transformers import DynamicCache, PreTrainedModel, ProcessorMixin
+
+from lvlm_debias.models.architectures import forward, processor_adds_image_tokens, text_model
+from lvlm_debias.scoring.probes import image_token_id, probe_pixels
+
+
+def shares_prefix(processor: ProcessorMixin) -> bool:
+    """Whether the image part of a prompt can be computed once for all questions about the image: a placeholder
+    model's processor, whose image tokens do not depend on the text (not InstructBLIP's, whose Q-Former reads it)."""
+    return not processor_adds_image_tokens(processor)
+
+
+class PromptIds:
+    """Each prompt's token ids with the image placeholder expanded to the processor's image tokens, computed once
+    per distinct prompt; the expansion is checked against the processor's own on the first prompt."""
+
+    def __init__(self, processor: ProcessorMixin) -> None:
+        self.processor = processor
+        self.image_id = image_token_id(processor)
+        self.cache: dict[str, list[int]] = {}
+        self.tokens_per_image: int | None = None
+
+    def __call__(self, prompt: str) -> list[int]:
+        if prompt in self.cache:
+            return self.cache[prompt]
+        ids = self.processor.tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        if ids.count(self.image_id) != 1:
+            raise ValueError(
+                f"prompt {prompt!r} must hold exactly one image placeholder, has {ids.count(self.image_id)}"
+            )
+        if self.tokens_per_image is None:
+            reference = self.processor(text=[prompt], images=[Image.new("RGB", (64, 64))], return_tensors="pt")
+            full = reference["input_ids"][0].tolist()
+            self.tokens_per_image = full.count(self.image_id)
+        at = ids.index(self.image_id)
+        expanded = ids[:at] + [self.image_id] * self.tokens_per_image + ids[at + 1 :]
+        if not self.cache:
+            if expanded != full:
+                raise ValueError(
+                    f"expanding the image placeholder of {prompt!r} by hand does not give the processor's ids; "
+                    "this model family cannot share an image prefix"
+                )
+        self.cache[prompt] = expanded
+        return expanded
+
+    def prefix_length(self, prompt: str) -> int:
+        """Tokens up to and including the prompt's last image token."""
+        ids = self(prompt)
+        return len(ids) - ids[::-1].index(self.image_id)
+
+
+def _cache_arg(model: PreTrainedModel) -> str:
+    """The name the model's forward takes its key/value cache under (transformers renamed it in 5.2x)."""
+    parameters = inspect.signature(text_model(model).forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+@torch.inference_mode()
+def prefix_logits(
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    ids: PromptIds,
+    images: Sequence[Image.Image],
+    prompts: Sequence[Sequence[str]],
+    probe: str = "naive",
+    noise_seeds: Sequence[int] | None = None,
+) -> torch.Tensor:
+    """Next-token logits (rows, V), float32, for ``prompts[i]`` (one or more prompts) about ``images[i]``, in order,
+    under an image probe (naive; noise with one seed per image; zero / one), from one prefix pass per image.
+
+    The prompts of all images must share one prefix text (one template); a prompt whose prefix differs fails,
+    naming it.
+    """
+    if len(images) != len(prompts) or not images:
+        raise ValueError(f"prefix_logits needs one list of prompts per image: {len(images)} images, {len(prompts)}")
+    first = prompts[0][0]
+    n_prefix = ids.prefix_length(first)
+    prefix = ids(first)[:n_prefix]
+    suffixes = []
+    for group in prompts:
+        for prompt in group:
+            row = ids(prompt)
+            if row[:n_prefix] != prefix:
+                raise ValueError(f"prompt {prompt!r} does not share the prefix of {first!r}: one template per batch")
+            suffixes.append(row[n_prefix:])
+    pixels = processor.image_processor(images=list(images), return_tensors="pt")["pixel_values"]
+    pixels = probe_pixels(pixels, probe, noise_seeds).to(model.device, model.dtype)
+    batch = {
+        "input_ids": torch.tensor([prefix] * len(images), device=model.device),
+        "attention_mask": torch.ones((len(images), n_prefix), dtype=torch.long, device=model.device),
+        "pixel_values": pixels,
+    }
+    out = forward(model, batch, use_cache=True, logits_to_keep=1)
+    cache = getattr(out, "cache", None)
+    cache = cache if cache is not None else out.past_key_values
+    owner = torch.tensor([i for i, group in enumerate(prompts) for _ in group], device=model.device)
+    layers = [(layer.keys[owner], layer.values[owner]) for layer in cache.layers]
+    width = max(len(s) for s in suffixes)
+    pad = processor.tokenizer.pad_token_id
+    suffix_ids = torch.full((len(suffixes), width), pad, dtype=torch.long)
+    suffix_mask = torch.zeros((len(suffixes), width), dtype=torch.long)
+    for r, row in enumerate(suffixes):  # left-padded: the answer position is the last column
+        suffix_ids[r, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+        suffix_mask[r, width - len(row) :] = 1
+    positions = n_prefix + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
+    mask = torch.cat([torch.ones((len(suffixes), n_prefix), dtype=torch.long), suffix_mask], dim=1)
+    step = {"input_ids": suffix_ids.to(model.device), "attention_mask": mask.to(model.device)}
+    out = forward(
+        model,
+        step,
+        position_ids=positions.to(model.device),
+        use_cache=True,
+        logits_to_keep=1,
+        **{_cache_arg(model): DynamicCache(ddp_cache_data=layers)},
+    )
+    return out.logits[:, -1].float()
