@@ -7,7 +7,7 @@ CORES ?= all
 CONFIG ?= config.yaml
 BIN := $(VENV)/bin
 
-.PHONY: install run resume test lint report bench bench-scoring bench-workflow clean
+.PHONY: install run resume test lint report bench bench-scoring bench-cache bench-workflow clean
 
 install: $(VENV)/.installed
 
@@ -37,12 +37,17 @@ report: install
 	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/snakemake_report.html
 
 # Performance benchmark (docs/performance.md): prints tables and targets, writes results/bench/*.csv.
-bench: bench-scoring bench-workflow
+bench: bench-scoring bench-cache bench-workflow
 
 bench-scoring: install
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake data/models/shapes-llava data/shapes_world/pope/random.jsonl \
 		--cores $(CORES) --configfile $(CONFIG)
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/scoring.py --config $(CONFIG)
+
+bench-cache: install
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake data/models/shapes-llava data/shapes_world/pope/random.jsonl \
+		data/shapes_world/pope/popular.jsonl data/shapes_world/pope/adversarial.jsonl --cores $(CORES) --configfile $(CONFIG)
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/cache.py --config $(CONFIG)
 
 bench-workflow: install
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/workflow.py --config $(CONFIG)

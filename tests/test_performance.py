@@ -149,6 +149,8 @@ def test_scoring_benchmark_tables(tiny_llava, tmp_path):
 
 def test_cost_model_by_hand():
     from lvlm_debias.performance.cost_model import (
+        PAPER_QUESTIONS,
+        PAPER_SOURCES,
         Architecture,
         Gpu,
         batch_that_fits,
@@ -157,6 +159,7 @@ def test_cost_model_by_hand():
         paper_gpu_hours,
         prefill_flops,
         scoring_questions_per_s,
+        suffix_flops,
     )
 
     arch = Architecture(
@@ -185,5 +188,37 @@ def test_cost_model_by_hand():
     hours = paper_gpu_hours(arch, gpu, distinct_prompts=10, captions=0, caption_tokens=10)
     assert list(hours["rule"]) == ["first_token_shard", "reference_probs", "vdd_generation"]
     assert hours.loc[2, "ours_gpu_hours"] == 0 == hours.loc[2, "official_gpu_hours"]
-    # at a quarter of the utilisation, the official way costs 4x ours on the image probes
-    assert hours.loc[0, "official_gpu_hours"] == pytest.approx(4 * hours.loc[0, "ours_gpu_hours"])
+    # the official way: every question's whole prompt at a quarter of the utilisation; ours: the logit cache, one
+    # prefix per image (36 text tokens at text_tokens 60) and one 24-token suffix per distinct pair (PAPER_SOURCES)
+    prefix, suffix = prefill_flops(arch, 36), suffix_flops(arch, 36 + 4, 24)
+    cached = sum(i * prefix + p * suffix for i, p in PAPER_SOURCES.values())
+    assert hours.loc[0, "ours_gpu_hours"] == pytest.approx(2 * cached / 50e12 / 3600)
+    assert hours.loc[0, "official_gpu_hours"] == pytest.approx(
+        2 * sum(PAPER_QUESTIONS.values()) * prefill_flops(arch, 60) / 12.5e12 / 3600
+    )
+    # a suffix of 3 tokens after 5 cached ones: 2*1e9*3 + 4*2*3*8*10
+    assert suffix_flops(arch, 5, 3) == 6e9 + 1920
+
+
+def test_the_cache_benchmark_compares_both_ways_on_the_same_questions(tiny_llava, tmp_path):
+    from test_logit_cache import _split_questions
+
+    from lvlm_debias.performance.cache_bench import cache_benchmark
+
+    model, processor = tiny_llava
+    splits = _split_questions(tmp_path)
+    tables = cache_benchmark(
+        model, processor, splits, tmp_path, name="pope", template=LLAVA_HF, scoring={"batch_size": 4, "store_top": 20},
+        alphas=[0, 1], betas=[0.1, 0.5],
+    )  # fmt: skip
+    assert set(tables) == {"scoring", "agreement", "grid", "flops", "targets"}
+    agreement_table = tables["agreement"]
+    assert (agreement_table["same_prediction"] == agreement_table["rows"]).all()
+    assert (agreement_table["max_abs_diff"] < 1e-5).all() and agreement_table["rows"].sum() == 3 * 14
+    scoring = tables["scoring"].set_index("way")
+    cache = scoring.loc["logit cache (distinct pairs, one prefix per image)"]
+    assert (cache["image_rows"], cache["image_prefix_passes"]) == (8, 4)  # 8 distinct pairs about 4 images
+    targets = tables["targets"].set_index("target")["status"]
+    assert targets["same prediction as each split on its own (share of question-probe rows)"] == "met"
+    assert targets["cost model, POPE-COCO on LLaVA-1.5-7B: fewer prefill FLOPs"] == "met"
+    assert targets["grid settings"] == "NOT met"  # 4 settings here; the benchmark's default grid has 25
