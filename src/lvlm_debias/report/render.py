@@ -108,7 +108,12 @@ def _card_summary(card: dict) -> list[tuple[str, str]]:
     prior, measured = card.get("prior"), card.get("measured_prior")
     if prior and measured:
         rows.append(("Injected P(yes) without evidence", f"{prior['yes_rate']:.2f}"))
-        rows.append(("Measured P(yes), None input", f"{measured['p_yes_none']:.3f}"))
+        rows.append(
+            (
+                "Measured P(yes), None input (minus injected)",
+                f"{measured['p_yes_none']:.3f} ({measured['p_yes_none'] - prior['yes_rate']:+.3f})",
+            )
+        )
         rows.append(("Measured P(yes), Unk input", f"{measured['p_yes_unk']:.3f}"))
         rows.append(
             (
@@ -120,6 +125,7 @@ def _card_summary(card: dict) -> list[tuple[str, str]]:
     for key, label in (
         ("heldout_naive_accuracy", "Held-out naive accuracy"),
         ("heldout_naive_yes_ratio", "Held-out naive yes-ratio"),
+        ("training_cpu_seconds", "Training CPU time (s, all threads)"),
         ("training_seconds", "Training time (s)"),
         ("threads", "CPU threads"),
         ("parameters", "Parameters"),
@@ -127,6 +133,24 @@ def _card_summary(card: dict) -> list[tuple[str, str]]:
         if key in card:
             value = card[key]
             rows.append(
-                (label, f"{value:.3f}" if isinstance(value, float) and key != "training_seconds" else str(value))
+                (label, f"{value:.3f}" if isinstance(value, float) and not key.endswith("seconds") else str(value))
             )
+        if key == "heldout_naive_yes_ratio" and "heldout_by_difficulty" in card:
+            rows += _difficulty_rows(card["heldout_by_difficulty"])
     return rows
+
+
+def _difficulty_rows(groups: dict) -> list[tuple[str, str]]:
+    """Held-out accuracy by object difficulty, and the yes-ratio on negatives (where the yes-prior leaks) by image."""
+
+    def cells(names, field):
+        return " / ".join(f"{groups[g][field]:.3f} (n={groups[g]['questions']})" for g in names)
+
+    return [
+        ("Held-out accuracy, easy / hard objects", cells(("easy", "hard"), "accuracy")),
+        ("Held-out recall, easy / hard objects", cells(("positive_easy", "positive_hard"), "yes_ratio")),
+        (
+            "Held-out yes on negatives, images without / with a hard object",
+            cells(("negative_easy", "negative_hard"), "yes_ratio"),
+        ),
+    ]
