@@ -79,3 +79,23 @@ def test_visual_yes_share_keeps_the_same_ratio_for_every_object():
         assert answers == Counter({"Yes": yes, "No": yes // 4}), (shape, answers)
     with pytest.raises(ValueError, match="yes_share"):
         visual_examples(scenes, ["circle"], np.random.default_rng(0), yes_share=1.0)
+
+
+def test_uniform_negatives_ask_every_object_equally_often():
+    """Same total of "No" questions as matched sampling, spread evenly: frequent objects are "Yes" more often."""
+    scenes = [{"objects": [{"shape": "circle", "colour": "red"}]} for _ in range(60)]
+    scenes += [{"objects": [{"shape": "star", "colour": "red"}]} for _ in range(20)]
+    scenes += [{"objects": [{"shape": "square", "colour": "red"}]} for _ in range(40)]
+    shapes = ["circle", "star", "square"]
+    matched = visual_examples(scenes, shapes, np.random.default_rng(0))
+    uniform = visual_examples(scenes, shapes, np.random.default_rng(0), negatives="uniform")
+    no = {name: Counter(q for _, q, a in ex if a == "No") for name, ex in (("m", matched), ("u", uniform))}
+    assert sum(no["m"].values()) == sum(no["u"].values()) == 120  # yes share 0.5 either way
+    assert set(no["u"].values()) == {40}  # 120 / 3 for each object
+    assert no["m"]["Is there a circle in the image?"] == 60
+    circle = Counter(a for _, q, a in uniform if q == "Is there a circle in the image?")
+    assert circle == Counter({"Yes": 60, "No": 40})
+    # every "No" is asked on a scene without the object
+    assert all(q.split()[3] not in {o["shape"] for o in scenes[i]["objects"]} for i, q, a in uniform if a == "No")
+    with pytest.raises(ValueError, match="negatives"):
+        visual_examples(scenes, shapes, np.random.default_rng(0), negatives="popular")

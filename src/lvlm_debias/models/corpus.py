@@ -62,25 +62,35 @@ def text_examples(
     return out
 
 
+#: how stage b draws its "No" existence questions: as many per object as it has "Yes" ones (matched), or the same
+#: number for every object (uniform, as instruction data that asks about any object).
+NEGATIVE_SAMPLING = ("matched", "uniform")
+
+
 def visual_examples(
     scenes: Sequence[Mapping],
     shapes: Sequence[str],
     rng: np.random.Generator,
     colour_questions: bool = False,
     yes_share: float = 0.5,
+    negatives: str = "matched",
 ) -> list[tuple[int, str, str]]:
     """(scene index, question, answer) triples answered from each scene's ground truth.
 
-    Existence questions are balanced per object, not only overall: every present object gets a "Yes" question, and
-    each object gets as many "No" questions (on scenes where it is absent) as it has "Yes" questions. Otherwise
-    popular objects would be "Yes" more often and the question alone would predict the answer, a shortcut that keeps
-    a small model from looking at the image. With ``colour_questions``, every present object also gets a colour
-    question (off by default: in the embedded model they keep the existence skill at chance, measured).
-    ``yes_share`` above 0.5 asks fewer "No" questions, the same share for every object: a global yes-bias of the
-    instruction data (as in LLaVA's, which mostly asks about what is there) without a per-object shortcut.
+    Every present object gets a "Yes" question. With ``negatives="matched"``, each object gets as many "No" questions
+    (on scenes where it is absent) as it has "Yes" questions, so the question alone never predicts the answer (a
+    shortcut that keeps a small model from looking at the image). With ``"uniform"``, the same total of "No"
+    questions is spread evenly over the objects: frequent objects are then "Yes" more often than rare ones, as in
+    instruction data that asks about what is there and about arbitrary absent objects, which gives the model the
+    object-frequency prior that POPE's popular split probes. With ``colour_questions``, every present object also
+    gets a colour question (off by default: in the embedded model they keep the existence skill at chance,
+    measured). ``yes_share`` is the share of "Yes" among the existence questions; above 0.5 it asks fewer "No"
+    questions (a global yes-bias of the instruction data; with "matched", the same share for every object).
     """
     if not 0 < yes_share < 1:
         raise ValueError(f"visual yes_share must lie in (0, 1), got {yes_share!r}")
+    if negatives not in NEGATIVE_SAMPLING:
+        raise ValueError(f"visual negatives must be one of {list(NEGATIVE_SAMPLING)}, got {negatives!r}")
     out = []
     positives = {shape: 0 for shape in shapes}
     for i, scene in enumerate(scenes):
@@ -89,10 +99,14 @@ def visual_examples(
             if colour_questions:
                 out.append((i, COLOUR_TEMPLATE.format(object=obj["shape"]), obj["colour"]))
             positives[obj["shape"]] += 1
-    for shape, count in positives.items():
+    wanted = {shape: count * (1 - yes_share) / yes_share for shape, count in positives.items()}
+    if negatives == "uniform":
+        total = sum(wanted.values())
+        wanted = {shape: total / len(shapes) for shape in shapes}
+    for shape in shapes:
         absent = [i for i, scene in enumerate(scenes) if shape not in {o["shape"] for o in scene["objects"]}]
-        negatives = min(int(round(count * (1 - yes_share) / yes_share)), len(absent))
-        for i in rng.choice(absent, size=negatives, replace=False) if absent else []:
+        n_negatives = min(int(round(wanted[shape])), len(absent))
+        for i in rng.choice(absent, size=n_negatives, replace=False) if absent else []:
             out.append((int(i), QUESTION_TEMPLATE.format(object=shape), NO))
     return out
 

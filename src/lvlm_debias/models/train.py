@@ -21,6 +21,7 @@ from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
 from lvlm_debias.data.shapes_world import WorldSpec, generate_world, render_scene
 from lvlm_debias.models.corpus import (
+    NEGATIVE_SAMPLING,
     Prior,
     caption_examples,
     task_text_examples,
@@ -66,9 +67,12 @@ class TrainSettings:
     caption_replay: float = 0.35
     freeze_vision: bool = True
     visual_yes_share: float = 0.5
+    visual_negatives: str = "matched"
     heldout_share: float = 0.1
     warmup_share: float = 0.05
     grad_clip: float = 1.0
+    align_steps: int = 0
+    align_learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
         for name in ("task_visual_share", "caption_replay"):
@@ -85,6 +89,10 @@ class TrainSettings:
             )
         if not 0 < self.visual_yes_share < 1:
             raise ValueError(f"training.visual_yes_share must lie in (0, 1), got {self.visual_yes_share!r}")
+        if self.visual_negatives not in NEGATIVE_SAMPLING:
+            raise ValueError(
+                f"training.visual_negatives must be one of {list(NEGATIVE_SAMPLING)}, got {self.visual_negatives!r}"
+            )
         if self.vision_dense_weight < 0:
             raise ValueError(f"training.vision_dense_weight must be >= 0, got {self.vision_dense_weight!r}")
         if not 0 < self.vision_dense_cover <= 1:
@@ -226,6 +234,41 @@ def pretrain_vision(
     return losses
 
 
+def align_projector(
+    model: LlavaForConditionalGeneration,
+    features: torch.Tensor,
+    presence: torch.Tensor,
+    word_ids: Sequence[int],
+    settings: TrainSettings,
+    rng: np.random.Generator,
+) -> list[float]:
+    """Feature alignment (LLaVA's first stage trains only the projector): the projector learns to put each image's
+    objects where the language model reads their words. For each image and shape word, the largest cosine similarity
+    between a projected image token and the word's input embedding (scaled and shifted by two learned scalars, as
+    CLIP scales its similarities) is trained to say whether that shape is in the image (``presence``, N x shapes).
+    The language model and its embeddings stay as stage a left them; the scalars are thrown away."""
+    projector = model.model.multi_modal_projector
+    words = torch.nn.functional.normalize(model.get_input_embeddings().weight[list(word_ids)].detach(), dim=-1)
+    scale, shift = torch.nn.Parameter(torch.tensor(2.0)), torch.nn.Parameter(torch.tensor(0.0))
+    params = [*projector.parameters(), scale, shift]
+    peak = settings.align_learning_rate
+    optimiser = torch.optim.AdamW(params, lr=peak, weight_decay=0.0)
+    losses = []
+    for i in tqdm(range(settings.align_steps), desc="stage a2: projector alignment", mininterval=5):
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate(i, settings.align_steps, peak, settings.warmup_share)
+        pick = torch.from_numpy(rng.integers(len(features), size=2 * settings.batch_size))
+        tokens = torch.nn.functional.normalize(projector(features[pick]), dim=-1)
+        similarity = torch.einsum("bth,sh->bts", tokens, words).amax(dim=1)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(similarity * scale.exp() + shift, presence[pick])
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
+        optimiser.step()
+        losses.append(loss.item())
+    return losses
+
+
 @torch.no_grad()
 def tower_features(model: LlavaForConditionalGeneration, pixels: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """What the frozen vision tower hands the projector for each image: the hidden states of the config's
@@ -309,7 +352,9 @@ def train_tiny_llava(
     corpus = text_examples(shapes, colours, prior, settings.text_corpus_size - n_task, rng)
     corpus += task_text_examples(train, colours, prior, n_task, rng)
     text_rows = [encode(tokenizer, without_image(build_prompt(template, q)), a) for q, a in corpus]
-    visual = visual_examples(train, shapes, rng, settings.colour_questions, settings.visual_yes_share)
+    visual = visual_examples(
+        train, shapes, rng, settings.colour_questions, settings.visual_yes_share, settings.visual_negatives
+    )
     n_visual_tasks = int(round(settings.task_visual_share / (1 - settings.task_visual_share) * len(visual)))
     visual += task_visual_examples(train, n_visual_tasks, rng)
     captions = caption_examples(train)
@@ -324,7 +369,7 @@ def train_tiny_llava(
 
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.0)
     model.train()
-    losses = {"vision": [], "text": [], "visual": [], "caption": []}
+    losses = {"vision": [], "text": [], "align": [], "visual": [], "caption": []}
     if settings.vision_steps:
         stream = generate_world(world, settings.vision_images, seed + 1, "pretrain")
         stream_pixels = processor.image_processor(
@@ -373,6 +418,13 @@ def train_tiny_llava(
     for i in tqdm(range(settings.text_steps), desc="stage a: text-only pretraining", mininterval=5):
         losses["text"].append(step("text", learning_rate(i, settings.text_steps, peak, warmup)))
     lap("text")
+    if settings.align_steps:
+        if features is None:
+            raise ValueError("training.align_steps needs freeze_vision: true (it reads the frozen tower's features)")
+        presence = vision_targets(train, shapes, colours)[:, : len(shapes)]
+        word_ids = [tokenizer.convert_tokens_to_ids(shape) for shape in shapes]
+        losses["align"] = align_projector(model, features, presence, word_ids, settings, rng)
+        lap("align")
     for i in tqdm(range(settings.visual_steps), desc="stage b: visual instruction tuning", mininterval=5):
         stage = "text" if rng.random() < settings.text_replay else "visual"
         losses[stage].append(step(stage, learning_rate(i, settings.visual_steps, peak, warmup)))
