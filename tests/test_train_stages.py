@@ -10,6 +10,7 @@ from lvlm_debias.models.prompts import LLAVA_HF, build_prompt, without_image
 from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_model, build_processor
 from lvlm_debias.models.tokenizer import build_tokenizer
 from lvlm_debias.models.train import (
+    BatchSampler,
     TrainSettings,
     align_projector,
     embeds_with_image_features,
@@ -168,3 +169,19 @@ def test_alignment_puts_present_objects_near_their_words_and_trains_only_the_pro
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
     assert separation() > before + 0.3
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in others.items())
+
+
+def test_length_grouped_batches_keep_every_row_equally_likely():
+    rows = [[0] * 32] * 600 + [[0] * 38] * 300 + [[0] * 57] * 100  # existence, MME-like, MMMU-like lengths
+    rng = np.random.default_rng(0)
+    grouped = BatchSampler(rows, 8, group_by_length=True)
+    counts = np.zeros(len(rows))
+    for _ in range(4000):
+        pick = grouped.draw(rng)
+        assert len(pick) == 8 and len({len(rows[i]) for i in pick}) == 1  # one length per batch here
+        np.add.at(counts, pick, 1)
+    # each row is drawn 4000 * 8 / 1000 = 32 times on average, whatever its group
+    for group in (slice(0, 600), slice(600, 900), slice(900, 1000)):
+        assert counts[group].mean() == pytest.approx(32, rel=0.1)
+    plain = BatchSampler(rows, 8, group_by_length=False)
+    assert np.array_equal(plain.draw(np.random.default_rng(1)), np.random.default_rng(1).integers(1000, size=8))

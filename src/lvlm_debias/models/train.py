@@ -73,6 +73,7 @@ class TrainSettings:
     grad_clip: float = 1.0
     align_steps: int = 0
     align_learning_rate: float = 1e-3
+    group_by_length: bool = False
 
     def __post_init__(self) -> None:
         for name in ("task_visual_share", "caption_replay"):
@@ -141,6 +142,30 @@ def right_pad(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[
         labels[i, : len(lab)] = torch.tensor(lab)
         mask[i, : len(ids)] = 1
     return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+class BatchSampler:
+    """Draws training batches of ``size`` rows from ``rows`` (token-id lists), uniformly with replacement.
+
+    With ``group_by_length``, a batch's first row is drawn uniformly and the rest uniformly among the rows of its
+    length bucket (lengths ``bucket`` tokens wide): every row is still drawn with the same probability, but a batch
+    of 32-token existence questions is no longer padded to the 57 tokens of a lettered question that happens to be
+    among them (HF Trainer's ``group_by_length`` serves the same end).
+    """
+
+    def __init__(self, rows: Sequence[Sequence[int]], size: int, group_by_length: bool, bucket: int = 8) -> None:
+        self.n, self.size = len(rows), size
+        self.bucket_of = np.array([(len(r) - 1) // bucket for r in rows]) if group_by_length else None
+        self.members = (
+            {b: np.flatnonzero(self.bucket_of == b) for b in np.unique(self.bucket_of)} if group_by_length else {}
+        )
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        if self.bucket_of is None:
+            return rng.integers(self.n, size=self.size)
+        first = int(rng.integers(self.n))
+        members = self.members[self.bucket_of[first]]
+        return np.concatenate([[first], members[rng.integers(len(members), size=self.size - 1)]])
 
 
 def vision_targets(scenes: Sequence[Mapping], shapes: Sequence[str], colours: Sequence[str]) -> torch.Tensor:
@@ -392,15 +417,19 @@ def train_tiny_llava(
         features = tower_features(model, pixels)  # a frozen tower sees each training image once
         lap("tower_features")
 
+    samplers = {
+        stage: BatchSampler([ids for ids, _ in rows], settings.batch_size, settings.group_by_length)
+        for stage, rows in (("text", text_rows), ("visual", visual_rows), ("caption", caption_rows))
+    }
+
     def step(stage: str, lr: float) -> float:
         for group in optimiser.param_groups:
             group["lr"] = lr
+        pick = samplers[stage].draw(rng)
         if stage == "text":
-            pick = rng.integers(len(text_rows), size=settings.batch_size)
             batch = right_pad([text_rows[i] for i in pick], tokenizer.pad_token_id)
         else:
             examples, rows = (captions, caption_rows) if stage == "caption" else (visual, visual_rows)
-            pick = rng.integers(len(rows), size=settings.batch_size)
             batch = right_pad([rows[i] for i in pick], tokenizer.pad_token_id)
             images = [examples[i][0] for i in pick]
             if features is None:
