@@ -37,7 +37,7 @@ def test_mme_metrics_by_hand():
     answers = pd.DataFrame(
         {
             "subset": ["existence"] * 4 + ["shape_facts"] * 2,
-            "image": ["a", "a", "b", "b", "a", "a"],
+            "pair": ["a", "a", "b", "b", "a", "a"],
             "label": ["yes", "no", "yes", "no", "yes", "no"],
             "prediction": ["yes", "no", "yes", "yes", "no", "yes"],
         }

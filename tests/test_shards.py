@@ -78,3 +78,18 @@ def test_a_lost_shard_is_named(tiny_llava, tmp_path):
     )
     with pytest.raises(ValueError, match=r"probe 'naive': 2 scored rows \(2 distinct questions\) for 4 questions"):
         gather_label_probs([part], questions, ["naive"])
+
+
+def test_gathered_table_carries_each_questions_pair():
+    """MME's acc+ pairs questions by the record's `pair` (its image id), so the gathered table keeps it beside the
+    image file, which two image ids may share; "" for a record without one."""
+    questions = [
+        {"question_id": 0, "image": "images/a.png", "subset": "existence", "pair": "existence/0001.png:existence"},
+        {"question_id": 1, "image": "images/a.png", "subset": "existence", "pair": "existence/0002.png:existence"},
+        {"question_id": 2, "image": "images/b.png", "subset": "random"},
+    ]
+    part = pd.DataFrame({"question_id": [2, 1, 0], "probe": "naive", "label": ["no", "no", "yes"],
+                         "p_yes": [0.2, 0.4, 0.7], "p_no": [0.8, 0.6, 0.3]})  # fmt: skip
+    table = gather_label_probs([part], questions, ["naive"])
+    assert list(table.columns[:6]) == ["question_id", "probe", "label", "subset", "image", "pair"]
+    assert table["pair"].tolist() == ["existence/0001.png:existence", "existence/0002.png:existence", ""]

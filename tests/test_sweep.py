@@ -31,7 +31,7 @@ def test_expected_pope_metrics_by_hand():
 def test_expected_mme_score_by_hand():
     # one image, one subtask: right with probability 0.5 and 0.8 -> acc 0.65, acc+ 0.5 * 0.8, score 105
     dist = np.array([[0.5, 0.5, 0.0], [0.1, 0.8, 0.1]])
-    answers = pd.DataFrame({"label": ["yes", "no"], "subset": ["count", "count"], "image": ["a", "a"]})
+    answers = pd.DataFrame({"label": ["yes", "no"], "subset": ["count", "count"], "pair": ["a", "a"]})
     m = expected_metrics("mme", dist, answers)
     assert (m["accuracy"], m["acc_plus"], m["score"]) == pytest.approx((0.65, 0.4, 105))
 

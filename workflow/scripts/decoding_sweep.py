@@ -18,7 +18,7 @@ with log_to(snakemake.log[0]) as log:
     params, wc = snakemake.params, snakemake.wildcards
     spec = benchmark(wc.benchmark)
     scores = pd.read_csv(snakemake.input.table)
-    answers = scores[scores["probe"] == "naive"].set_index("question_id")[["label", "subset", "image"]]
+    answers = scores[scores["probe"] == "naive"].set_index("question_id")[["label", "subset", "pair"]]
     first_token = FirstToken.load(snakemake.input.first_token)
     model, processor = load_entry(params.model_dir, params.model)
     records, _ = load_questions(

@@ -15,7 +15,9 @@ from lvlm_debias.metrics.chair import WORD, caption_segments, chair_metrics, fin
 OBJECT_SEPARATOR = ";"
 
 CAPTION_COLUMNS = ["setting", "config", "method", "question_id", "image", "objects", "caption"]
-ANSWER_COLUMNS = ["setting", "config", "method", "question_id", "image", "subset", "label", "answer", "prediction"]
+ANSWER_COLUMNS = [
+    "setting", "config", "method", "question_id", "image", "pair", "subset", "label", "answer", "prediction",
+]  # fmt: skip
 
 
 def objects_of(cell: object) -> list[str]:
@@ -33,10 +35,12 @@ def caption_frame(decoded: pd.DataFrame, records: Sequence[Mapping]) -> pd.DataF
 
 
 def answer_frame(decoded: pd.DataFrame, records: Sequence[Mapping], parse: Callable[[str, str], str]) -> pd.DataFrame:
-    """``ANSWER_COLUMNS``: generated answers of benchmark questions (``records``) with their subset, gold label and
-    the label ``parse(text, label)`` reads from the answer ("other" when none)."""
+    """``ANSWER_COLUMNS``: generated answers of benchmark questions (``records``) with their ``pair`` (MME's image
+    id; "" where a record has none), subset, gold label and the label ``parse(text, label)`` reads from the answer
+    ("other" when none)."""
     by_id = {r["question_id"]: r for r in records}
     frame = decoded.rename(columns={"text": "answer"})
+    frame["pair"] = [by_id[q].get("pair", "") for q in frame["question_id"]]
     frame["subset"] = [by_id[q].get("subset", "") for q in frame["question_id"]]
     frame["label"] = [by_id[q]["label"] for q in frame["question_id"]]
     frame["answer"] = frame["answer"].fillna("")
@@ -131,7 +135,7 @@ def contrastive_table(answers: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         name, split = key.split("/")
         benchmark(name)
         for (setting, method), group in table.groupby(["setting", "method"], sort=False):
-            scores = metrics(name, group[["label", "prediction", "subset", "image"]])
+            scores = metrics(name, group)
             rows.append(
                 {
                     "benchmark": name,

@@ -157,7 +157,7 @@ def _sweep_costs(
         {
             "label": [q["label"] for q in questions],
             "subset": [q.get("subset", "") for q in questions],
-            "image": [q["image"] for q in questions],
+            "pair": [q.get("pair", "") for q in questions],
         },
         index=pd.Index([q["question_id"] for q in questions], name="question_id"),
     )
