@@ -157,13 +157,36 @@ def subset_accuracy(answers: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns={"subject": "subset"}).reset_index(drop=True)
 
 
-def answer_parser(name: str, yes_no: str = "vcd") -> Callable[[str, str], str]:
-    """``parse(text, label)`` for a free-text answer of benchmark ``name``: a yes/no parser (``vcd`` or ``llava``)
-    for POPE and MME, the option-letter parser for MMMU ("other" when no single letter is found)."""
+#: the name of the option-letter parser (MMMU), which no config chooses
+LETTER_PARSER = "letter"
+
+
+@dataclass(frozen=True)
+class AnswerParser:
+    """Reads a label from a free-text answer: ``parser(text, label)`` applies ``rule``; ``name`` says which rule it
+    is (vcd, llava, mme or letter), so that every table of parsed answers can name it."""
+
+    name: str
+    rule: Callable[[str, str], str]
+
+    def __call__(self, text: str, label: str) -> str:
+        return self.rule(text, label)
+
+
+def answer_parser(name: str, parser: str | None) -> AnswerParser:
+    """The parser of free-text answers to benchmark ``name``: for the yes/no benchmarks the configured one,
+    ``parser`` of :data:`~lvlm_debias.metrics.parse.PARSERS` (``benchmarks.<name>.parser``, whose defaults
+    config/schema.yaml holds: vcd for POPE, mme for MME); for MMMU the option-letter parser ("other" when no single
+    letter is found), which ``parser`` None or "letter" asks for."""
     spec = benchmark(name)
-    if yes_no not in PARSERS:
-        raise ValueError(f"unknown yes/no parser {yes_no!r}; known parsers: {list(PARSERS)}")
     if spec.labels is LETTERS:
+        if parser not in (None, LETTER_PARSER):
+            raise ValueError(f"benchmark {name!r} is read by the option-letter parser only, not {parser!r}")
         letters = list(spec.labels)
-        return lambda text, label: parse_choice(text, letters) or "other"
-    return PARSERS[yes_no]
+        return AnswerParser(LETTER_PARSER, lambda text, label: parse_choice(text, letters) or "other")
+    if parser not in PARSERS:
+        raise ValueError(
+            f"unknown yes/no parser {parser!r} for benchmark {name!r}; known parsers: {list(PARSERS)} "
+            f"(benchmarks.{name}.parser)"
+        )
+    return AnswerParser(parser, PARSERS[parser])

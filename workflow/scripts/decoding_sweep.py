@@ -36,7 +36,7 @@ with log_to(snakemake.log[0]) as log:
         params.settings.get("max_new_tokens", 16),
         params.batch_size,
     )
-    parse = answer_parser(wc.benchmark, params.settings.get("parser", "vcd"))
+    parse = answer_parser(wc.benchmark, params.parser)
     _, configs = sweep_configs(params.settings)
     table = sweep_split(
         wc.benchmark,
