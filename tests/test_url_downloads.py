@@ -288,6 +288,48 @@ def test_sha256_mismatch_names_the_file_and_both_hashes(tmp_path, server):
     assert not (root / "m.json").exists()
 
 
+def test_each_split_is_checked_against_its_own_pin(tmp_path, server):
+    """questions.sha256 pins each split's file: the right pin for random passes, a wrong one for popular raises
+    ChecksumMismatch naming popular's file, the pin and the actual digest, and no download manifest is written."""
+    vcd = f"/VCD/{COMMIT}/experiments/data/POPE/aokvqa/aokvqa_pope_seem_{{}}.json"
+    random, popular = (hashlib.sha256(server.files[vcd.format(s)]).hexdigest() for s in ("random", "popular"))
+    wrong = "cd" * 32
+    root = tmp_path / "data"
+    entry = aokvqa_entry(server, questions={"sha256": {"random": random, "popular": wrong}})
+    with pytest.raises(ChecksumMismatch) as err:
+        download_url_dataset(entry, ["random", "popular"], root, root / "m.json")
+    assert "aokvqa_pope_seem_popular.json" in str(err.value) and popular in str(err.value) and wrong in str(err.value)
+    assert not (root / "m.json").exists()
+    fetched = local_path(server.url(vcd.format("random")), root / "downloads")
+    assert sha256_file(fetched) == random  # the split with the right pin was kept
+    entry["questions"]["sha256"]["popular"] = popular
+    manifest = download_url_dataset(entry, ["random", "popular"], root, root / "m.json")
+    assert [f["sha256"] for f in manifest["files"][:2]] == [random, popular]
+
+
+def test_paper_config_pins_the_six_vcd_question_files(default_config):
+    """The paper config pins every split of both url datasets (the digests of VCD's files at commit 039af55), and
+    url_files hands each split its own pin."""
+    import yaml
+
+    from lvlm_debias.data.url_dataset import url_files
+
+    paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    check_schema(paper, SCHEMA)
+    pins = {}
+    for name in ("pope_aokvqa", "pope_gqa"):
+        files = url_files(paper["datasets"][name], ["random", "popular", "adversarial"])
+        pins |= {f["url"].rsplit("/", 1)[1]: f["sha256"] for f in files if f["role"] == "questions"}
+    assert pins == {
+        "aokvqa_pope_seem_random.json": "f06eecde6d6ef4a00b95a7bbb510490708a09a6a67d952b59b8bdd33ac2c7200",
+        "aokvqa_pope_seem_popular.json": "2ae5bedee3450cda52f9b033942c7b04a3917a86a110e859a66c1e41934c6ffd",
+        "aokvqa_pope_seem_adversarial.json": "2ddd3bdfa0df7a77a2cb1765ed06ac5ed190b5a093aa405b96986e862e8cdac1",
+        "gqa_pope_seem_random.json": "6ce488eade3770185034939fabfe742fa32ed369011c8d9c3ac77bc0c85abd94",
+        "gqa_pope_seem_popular.json": "dd03f06a458dd216e83233160fbf6628af9c63c84b11e99599f4fc0304b3361d",
+        "gqa_pope_seem_adversarial.json": "74e01b41d8308e2392e3b8d961167496ff3901c01100265d931a7a392f138a7a",
+    }
+
+
 def test_missing_zip_member_is_named_and_nothing_is_written(tmp_path, server):
     """A question naming an image the zip lacks: MissingMembers naming the zip and the image; no question file."""
     server.files[f"/VCD/{COMMIT}/experiments/data/POPE/aokvqa/aokvqa_pope_seem_random.json"] = vcd_questions(
