@@ -160,10 +160,18 @@ def _reusable(previous: dict | None, repos: Sequence[str], repo_type: str, revis
     return None
 
 
-def download_first(repos: Sequence[str], manifest_path: str | Path, **options) -> dict:
-    """:func:`download` from the first of ``repos`` (the configured repo, then its mirrors) that is found; the
-    manifest's ``repo`` is the one that served. A repo that is not found (:class:`HubAccessError` with ``missing``:
-    a 404, or offline a cache without it) passes to the next, with a warning; any other fault stops at once.
+def download_first(
+    repos: Sequence[str],
+    manifest_path: str | Path,
+    *,
+    revision: str | None = None,
+    repo_type: str = "model",
+    **options,
+) -> dict:
+    """:func:`download` (``options``: its other keywords) from the first of ``repos`` (the configured repo, then its
+    mirrors) that is found; the manifest's ``repo`` is the one that served. A repo that is not found
+    (:class:`HubAccessError` with ``missing``: a 404, or offline a cache without it) passes to the next, with a
+    warning; any other fault stops at once.
 
     A manifest already there for one of ``repos`` at the same revision, its files intact, is returned without any
     network call. Raises :class:`HubAccessError` naming every repo tried and why when none is found.
@@ -171,15 +179,13 @@ def download_first(repos: Sequence[str], manifest_path: str | Path, **options) -
     repos = list(dict.fromkeys(repos))
     if not repos:
         raise ValueError("download_first needs at least one repo")
-    previous = _reusable(
-        read_manifest(manifest_path), repos, options.get("repo_type", "model"), options.get("revision")
-    )
+    previous = _reusable(read_manifest(manifest_path), repos, repo_type, revision)
     if previous:
         return previous
     faults = []
     for repo in repos:
         try:
-            manifest = download(repo, manifest_path, **options)
+            manifest = download(repo, manifest_path, revision=revision, repo_type=repo_type, **options)
         except HubAccessError as err:
             if not err.missing:
                 raise
