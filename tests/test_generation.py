@@ -178,10 +178,12 @@ def test_classification_answers_and_table():
             "text": ["Yes", "Yes", "Yes.", "Maybe"] + ["Yes", "No", "Yes", "No"],
         }
     )
-    answers = answer_frame(decoded, records, answer_parser("pope"))
+    answers = answer_frame(decoded, records, answer_parser("pope", "vcd"))
     # VCD's parser reads "Maybe" against gold "no" as "yes"; the table counts it as unclear
     assert answers["prediction"].tolist() == ["yes", "yes", "yes", "yes", "yes", "no", "yes", "no"]
+    assert set(answers["parser"]) == {"vcd"}
     table = contrastive_table({"pope/random": answers})
+    assert set(table["parser"]) == {"vcd"}  # the table names the parser that read its answers
     naive, vdd = table.set_index("method").loc["naive"], table.set_index("method").loc["vdd-none"]
     assert (naive["accuracy"], naive["unclear"], naive["questions"]) == (0.5, 0.25, 4)
     assert (vdd["accuracy"], vdd["f1"], vdd["unclear"]) == (1.0, 1.0, 0.0)
@@ -212,7 +214,7 @@ def test_report_blocks_show_chair_captions_and_classification(tmp_path):
             "setting": "default", "config": "greedy", "method": ["naive", "naive", "vcd", "vcd"],
             "question_id": [0, 1, 0, 1], "image": ["0.png", "1.png"] * 2, "subset": "random",
             "label": ["yes", "no"] * 2, "answer": ["Yes", "Yes", "Yes", "No"],
-            "prediction": ["yes", "yes", "yes", "no"],
+            "prediction": ["yes", "yes", "yes", "no"], "pair": "", "parser": "vcd",
         }
     )  # fmt: skip
     contrastive = contrastive_table({"pope/random": answers})
@@ -228,3 +230,6 @@ def test_report_blocks_show_chair_captions_and_classification(tmp_path):
     assert '<mark class="hallucinated">star</mark>' in captions_block.tables[1][1]
     assert "lowest CHAIR_s with vdd-both" in captions_block.findings[0]
     assert "best f1 with vcd" in blocks["Classification answered by generation"].findings[0]
+    heading, html = blocks["Classification answered by generation"].tables[0]
+    assert heading == "POPE per split, setting and method (answers read by the vcd parser)"
+    assert "<th>parser</th>" in html

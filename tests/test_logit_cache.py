@@ -16,6 +16,7 @@ from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_model, build_proc
 from lvlm_debias.models.tokenizer import build_tokenizer
 from lvlm_debias.scoring.cache import pair_questions, score_pairs, split_tables
 from lvlm_debias.scoring.first_token import FirstTokenSpec
+from lvlm_debias.scoring.gather import gather_label_probs
 from lvlm_debias.scoring.pairs import distinct_pairs, image_batches, shard_batches
 from lvlm_debias.scoring.prefix import PromptIds, prefix_logits
 from lvlm_debias.scoring.probes import probe_inputs
@@ -229,3 +230,18 @@ def test_a_lost_shard_is_named(tiny_llava, tmp_path):
     )  # fmt: skip
     with pytest.raises(ValueError, match=r"probe 'naive': 3 scored rows \(3 distinct questions\) for 5 questions"):
         split_tables(splits, "random", [first_shard], [first], ["naive"])
+
+
+def test_gathered_table_carries_each_questions_pair():
+    """MME's acc+ pairs questions by the record's `pair` (its image id), so the gathered table keeps it beside the
+    image file, which two image ids may share; "" for a record without one."""
+    questions = [
+        {"question_id": 0, "image": "images/a.png", "subset": "existence", "pair": "existence/0001.png:existence"},
+        {"question_id": 1, "image": "images/a.png", "subset": "existence", "pair": "existence/0002.png:existence"},
+        {"question_id": 2, "image": "images/b.png", "subset": "random"},
+    ]
+    part = pd.DataFrame({"question_id": [2, 1, 0], "probe": "naive", "label": ["no", "no", "yes"],
+                         "p_yes": [0.2, 0.4, 0.7], "p_no": [0.8, 0.6, 0.3]})  # fmt: skip
+    table = gather_label_probs([part], questions, ["naive"])
+    assert list(table.columns[:6]) == ["question_id", "probe", "label", "subset", "image", "pair"]
+    assert table["pair"].tolist() == ["existence/0001.png:existence", "existence/0002.png:existence", ""]

@@ -135,6 +135,7 @@ def test_scoring_benchmark_tables(tiny_llava, tmp_path):
         template=LLAVA_HF,
         scoring={"batch_size": 3, "store_top": 10},
         sweep=sweep,
+        parser="vcd",
         generate_runs=1,
     )
     assert set(tables) == {"scoring", "agreement", "references", "sweep", "targets"}

@@ -116,6 +116,12 @@ def questions_root(wildcards, input):
     return str(Path(input.questions).parent.parent)
 
 
+def parser_of(wildcards):
+    """The parser of the benchmark's generated answers: its `parser` (the schema holds the defaults: vcd for POPE, mme
+    for MME); MMMU has none to choose (its option-letter parser)."""
+    return BENCHMARKS[wildcards.benchmark].get("parser")
+
+
 def decoding_summary_input(wildcards):
     """The decoding sweep's summary, which the "best" generation setting reads its configuration from."""
     return [f"results/{wildcards.model}/decoding.csv"] if wildcards.setting == "best" else []

@@ -95,7 +95,7 @@ rule contrastive_answers:
         decoding=DECODING,
         max_new_tokens=CLASSIFICATION.get("max_new_tokens", 8),
         sweep=SWEEP,
-        parser=SWEEP.get("parser", "vcd"),
+        parser=parser_of,
         batch_size=SCORING.get("batch_size", 64),
         seed=config["seed"],
         skip_bad=SCORING.get("skip_bad_records", False),

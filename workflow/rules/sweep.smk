@@ -14,6 +14,7 @@ rule decoding_sweep:
         model_dir=lambda wildcards: model_dir(wildcards.model),
         image_root=image_root,
         settings=SWEEP,
+        parser=parser_of,
         batch_size=SCORING.get("batch_size", 64),
         seed=config["seed"],
         skip_bad=SCORING.get("skip_bad_records", False),

@@ -18,7 +18,7 @@ with log_to(snakemake.log[0]) as log:
     params, wc = snakemake.params, snakemake.wildcards
     spec = benchmark(wc.benchmark)
     scores = pd.read_csv(snakemake.input.table)
-    answers = scores[scores["probe"] == "naive"].set_index("question_id")[["label", "subset", "image"]]
+    answers = scores[scores["probe"] == "naive"].set_index("question_id")[["label", "subset", "pair"]]
     first_token = FirstToken.load(snakemake.input.first_token)
     model, processor = load_entry(params.model_dir, params.model)
     records, _ = load_questions(
@@ -36,7 +36,7 @@ with log_to(snakemake.log[0]) as log:
         params.settings.get("max_new_tokens", 16),
         params.batch_size,
     )
-    parse = answer_parser(wc.benchmark, params.settings.get("parser", "vcd"))
+    parse = answer_parser(wc.benchmark, params.parser)
     _, configs = sweep_configs(params.settings)
     table = sweep_split(
         wc.benchmark,

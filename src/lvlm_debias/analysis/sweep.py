@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lvlm_debias.benchmarks import benchmark, metrics
+from lvlm_debias.benchmarks import AnswerParser, benchmark, metrics
 from lvlm_debias.methods.noise import stable_seed
 from lvlm_debias.methods.sampling import (
     DecodingConfig,
@@ -51,7 +51,8 @@ def stored_temperatures(settings: Mapping) -> list[float]:
 
 def expected_metrics(name: str, label_dist: np.ndarray, answers: pd.DataFrame) -> dict[str, float]:
     """Expected metrics of one draw per question; ``label_dist`` (N, K + 1) rows align with ``answers`` rows
-    (columns ``label``, ``subset``, ``image``), the last column being the non-label mass."""
+    (columns ``label``, ``subset`` and, for MME, ``pair``: the image id acc+ pairs questions by), the last column
+    being the non-label mass. MME's expected acc+ of a pair is the product of its questions' chances of being right."""
     labels = list(benchmark(name).labels)
     gold = np.array([labels.index(y) for y in answers["label"]])
     out = {"accuracy": expected_accuracy(label_dist, gold)}
@@ -71,12 +72,12 @@ def expected_metrics(name: str, label_dist: np.ndarray, answers: pd.DataFrame) -
         right = pd.DataFrame(
             {
                 "subset": answers["subset"].to_numpy(),
-                "image": answers["image"].to_numpy(),
+                "pair": answers["pair"].to_numpy(),
                 "p": label_dist[np.arange(len(gold)), gold],
             }
         )
         acc = right.groupby("subset", sort=False)["p"].mean()
-        acc_plus = right.groupby(["subset", "image"], sort=False)["p"].prod().groupby(level=0, sort=False).mean()
+        acc_plus = right.groupby(["subset", "pair"], sort=False)["p"].prod().groupby(level=0, sort=False).mean()
         out |= {"acc_plus": float(acc_plus.mean()), "score": float((100 * (acc + acc_plus)).sum())}
     return out
 
@@ -88,13 +89,14 @@ def sweep_split(
     token_labels: np.ndarray,
     configs: Sequence[DecodingConfig],
     seed: int,
-    parse: Callable[[str, str], str],
+    parse: AnswerParser,
     continue_answer: Continue | None = None,
 ) -> pd.DataFrame:
     """One row per configuration: expected and sampled metrics, the mean non-label mass, the number of sampled
-    answers that needed a generated continuation, and the largest bound on the stored tail's error.
+    answers that needed a generated continuation, the parser that read those (``parser``), and the largest bound
+    on the stored tail's error.
 
-    ``answers`` (index question_id; ``label``, ``subset``, ``image``) and ``first_token`` hold the same questions;
+    ``answers`` (index question_id; ``label``, ``subset``, ``pair``) and ``first_token`` hold the same questions;
     ``parse(text, label)`` reads a generated answer. Without ``continue_answer`` a non-label draw counts as "other".
     """
     labels = list(benchmark(name).labels)
@@ -128,6 +130,7 @@ def sweep_split(
                 **{f"sampled_{k}": sampled[k] for k in expected},
                 "other_mass": float(label_dist[:, -1].mean()),
                 "continued": continued,
+                "parser": parse.name,
                 "tail_bound": float(bound.max()),
             }
         )
@@ -136,7 +139,8 @@ def sweep_split(
 
 def sweep_summary(sweeps: Mapping[str, pd.DataFrame], default: DecodingConfig) -> pd.DataFrame:
     """Per benchmark (splits averaged): the default configuration's expected headline metric, the best sampling
-    configuration and the best overall (greedy included): the paper's "Default / Sampling / Overall"."""
+    configuration and the best overall (greedy included): the paper's "Default / Sampling / Overall"; and
+    ``parser``, the parser that read the sampled answers' continuations (:func:`sweep_split`)."""
     rows = []
     for name in dict.fromkeys(key.split("/")[0] for key in sweeps):
         column = f"expected_{benchmark(name).headline}"
@@ -150,6 +154,7 @@ def sweep_summary(sweeps: Mapping[str, pd.DataFrame], default: DecodingConfig) -
             {
                 "benchmark": name,
                 "metric": benchmark(name).headline,
+                "parser": ", ".join(dict.fromkeys(pd.concat(tables)["parser"])),
                 "default_config": default.name,
                 "default": default_value,
                 "best_sampling_config": best_sampling["config"],

@@ -116,7 +116,8 @@ def cache_benchmark(
          "image_rows": 0, "image_prefix_passes": 0},
     ]  # fmt: skip
     answers = {
-        s: tables[s][0].query("probe == 'naive'").set_index("question_id")[["label", "subset", "image"]] for s in splits
+        s: tables[s][0].query("probe == 'naive'").set_index("question_id")[["label", "subset", "image", "pair"]]
+        for s in splits
     }
     grid, grid_s = timed(
         lambda: contrast_grid_table({s: tables[s][2] for s in splits}, answers, name, ["vdd-both"], alphas, betas, 1.0)

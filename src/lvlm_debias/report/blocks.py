@@ -154,7 +154,8 @@ def _blocks(outputs: Mapping[str, Path]) -> list[tuple[str, Block]]:
             "Decoding configurations (paper, Section 6)",
             "Temperature, top-p and top-k derived exactly from the stored first-position distributions "
             "(expected metric) and by seeded sampling (sampled metric; where a sampled first token is not a "
-            "label word the model generates the rest of the answer, counted in 'continued').",
+            "label word the model generates the rest of the answer, counted in 'continued', and the benchmark's "
+            "parser, named in the 'parser' column, reads it).",
             tables=[("Default vs best configuration per benchmark", _table(outputs["decoding"], []))],
             figures=[data_uri(outputs["decoding_png"])],
         )
@@ -217,12 +218,14 @@ def _blocks(outputs: Mapping[str, Path]) -> list[tuple[str, Block]]:
         block = Block(
             "Classification answered by generation: VDD vs VCD vs naive (paper, Section 4.2)",
             "The yes/no benchmarks answered by sampling a short answer under each decoding method and setting, the "
-            "answer read by the benchmark's parser (unclear: answers that name no label, which the parser still "
-            "maps to one).",
+            "answer read by the benchmark's parser, named in each table's heading and 'parser' column (unclear: "
+            "answers without the word yes or no, which POPE's parsers still map to a label; MME's parser reads an "
+            "answer whose first 4 characters hold neither as 'other', which is wrong).",
             findings=contrastive_findings(table),
             tables=[
                 (
-                    f"{name.upper()} per split, setting and method",
+                    f"{name.upper()} per split, setting and method (answers read by the "
+                    f"{', '.join(dict.fromkeys(rows['parser']))} parser)",
                     _table(rows.dropna(axis=1, how="all"), PERCENT + ["unclear"]),
                 )
                 for name, rows in table.groupby("benchmark", sort=False)

@@ -248,7 +248,7 @@ def official_answers(
     out = {}
     for method, refs in OFFICIAL_METHODS.items():
         q = official_calibrate(read["naive"][0], [read[r][0] for r in refs], convention)
-        answered = questions[[c for c in ("label", "subset", "image") if c in questions.columns]].copy()
+        answered = questions[[c for c in ("label", "subset", "image", "pair") if c in questions.columns]].copy()
         answered["prediction"] = np.asarray(labels)[official_predictions(q)]
         answered["exact"] = np.logical_and.reduce([read["naive"][1], *(read[r][1] for r in refs)])
         answered["no_mass"] = np.isnan(q).any(axis=1)
