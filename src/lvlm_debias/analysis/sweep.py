@@ -54,7 +54,8 @@ def expected_metrics(name: str, label_dist: np.ndarray, answers: pd.DataFrame) -
     (columns ``label``, ``subset`` and, for MME, ``pair``: the image id acc+ pairs questions by), the last column
     being the non-label mass. MME's expected acc+ of a pair is the product of its questions' chances of being right."""
     labels = list(benchmark(name).labels)
-    gold = np.array([labels.index(y) for y in answers["label"]])
+    index = {label: i for i, label in enumerate(labels)}
+    gold = np.array([index[y] for y in answers["label"].tolist()])
     out = {"accuracy": expected_accuracy(label_dist, gold)}
     if benchmark(name).family == "pope":
         c = expected_confusion(label_dist, gold)  # rows: predicted yes, no, other; columns: gold yes, no
