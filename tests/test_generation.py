@@ -9,6 +9,7 @@ from lvlm_debias.analysis.generation import (
     answer_frame,
     caption_frame,
     chair_findings,
+    chair_per_caption,
     chair_table,
     contrastive_findings,
     contrastive_table,
@@ -147,6 +148,23 @@ def test_chair_table_and_findings_are_computed_from_the_captions():
     findings = chair_findings(table)
     assert "lowest CHAIR_s with vdd-both (0.0 % of captions hallucinate, naive 100.0 %)" in findings[0]
     assert "vdd-both -100.0 CHAIR_s / +66.7 recall" in findings[1]
+
+
+def test_per_caption_chair_sums_to_the_table():
+    """The per-caption rows (what the report's bootstrap resamples) give the table's CHAIR_i, CHAIR_s and recall."""
+    captions = _captions()
+    rows = chair_per_caption(captions, VOCAB)
+    assert rows[["method", "question_id", "mentions", "hallucinated", "found", "objects"]].values.tolist() == [
+        ["vdd-both", 0, 1, 0, 1, 1],
+        ["vdd-both", 1, 2, 0, 2, 2],
+        ["naive", 0, 2, 1, 1, 1],
+        ["naive", 1, 1, 1, 0, 2],
+    ]
+    table = chair_table(captions, VOCAB).set_index("method")
+    for method, group in rows.groupby("method"):
+        assert table.loc[method, "chair_s"] == (group["hallucinated"] > 0).mean()
+        assert table.loc[method, "chair_i"] == pytest.approx(group["hallucinated"].sum() / group["mentions"].sum())
+        assert table.loc[method, "recall"] == pytest.approx(group["found"].sum() / group["objects"].sum())
 
 
 def test_side_by_side_captions_mark_hallucinations_and_escape_text(tmp_path):

@@ -94,7 +94,7 @@ def paired_bootstrap(
         n = min(CHUNK, resamples - start)
         value = np.asarray(statistic(resample_counts(sizes, n, rng)), dtype=float).reshape(n, -1)
         if value.shape[1] != estimate.shape[1]:
-            raise ValueError(f"the statistic gave {value.shape[1]} values per resample, {estimate.shape[1]} at weights 1")
+            raise ValueError(f"the statistic gave {value.shape[1]} values a resample, {estimate.shape[1]} at weights 1")
         values.append(value)
     thetas = np.concatenate(values)
     bad = int((~np.isfinite(thetas)).any(axis=1).sum())
@@ -110,7 +110,7 @@ def paired_bootstrap(
 
 
 def verdict(interval: Interval, direction: int = 1, null: float = 0.0, inclusive: bool = False) -> str:
-    """"yes" when ``interval`` lies wholly on the claimed side of ``null`` (``direction`` +1: above, -1: below), "no"
+    """ "yes" when ``interval`` lies wholly on the claimed side of ``null`` (``direction`` +1: above, -1: below), "no"
     when it lies wholly on the other side, "inconclusive" when it spans ``null``.
 
     The claimed side is strict (an interval touching ``null`` is inconclusive) unless ``inclusive``: then the claim
