@@ -183,7 +183,8 @@ def test_runner_shares_sum_to_one_and_do_not_depend_on_padding(checkpoint, tmp_p
     questions = write_questions(tmp_path, 4)
     questions[1]["text"] = "Is there a big red star in the picture?"  # a longer row: the others get padded
     settings = {"n_samples": 4, "probes": ["naive", "none", "noise"], "max_new_tokens": 4, "batch_size": 4, "top": 5}
-    layers, tokens, generation, texts = attention_with_entry(checkpoint, ENTRY, questions, tmp_path, settings)
+    tables = attention_with_entry(checkpoint, ENTRY, questions, tmp_path, settings)
+    layers, tokens, generation, texts = tables.layers, tables.tokens, tables.generation, tables.texts
     sums = layers.groupby(["probe", "layer"])["share"].sum()
     assert len(sums) == 3 * 2 and (sums - 1).abs().max() < 1e-5
     none = layers[(layers["probe"] == "none") & (layers["group"] == "image")]
@@ -197,11 +198,24 @@ def test_runner_shares_sum_to_one_and_do_not_depend_on_padding(checkpoint, tmp_p
     assert counts.iloc[0] == 4 and counts.is_monotonic_decreasing and len(texts) == 4
     assert (generation.loc[generation["step"] == 0, "group"] == "generated").sum() == 1
     assert generation.loc[(generation["step"] == 0) & (generation["group"] == "generated"), "share"].iloc[0] == 0
+    # the per-question and per-sample tables: what the report's bootstrap resamples; their means are the tables'
+    per_question = tables.questions.groupby(["probe", "layer", "group"], sort=False)[["share", "tokens"]].mean()
+    pd.testing.assert_frame_equal(
+        per_question.reset_index(), layers.drop(columns="n_samples"), check_dtype=False, atol=1e-6, rtol=0
+    )
+    assert tables.questions["question_id"].nunique() == 4
+    per_sample = tables.samples.groupby(["step", "group"], sort=False)["share"].agg(["mean", "size"]).reset_index()
+    assert per_sample["mean"].to_numpy() == pytest.approx(generation["share"].to_numpy(), abs=1e-6)
+    assert (per_sample["size"].to_numpy() == generation["n_samples"].to_numpy()).all()
+    assert set(tables.samples["image"]) == {q["image"] for q in questions}
 
     model, processor = load_entry(checkpoint, ENTRY, attn_implementation="eager")
-    one, _ = prompt_attention(model, processor, questions, tmp_path, template=LLAVA_HF, batch_size=1)
-    batched, _ = prompt_attention(model, processor, questions, tmp_path, template=LLAVA_HF, batch_size=4)
+    one, _, one_questions = prompt_attention(model, processor, questions, tmp_path, template=LLAVA_HF, batch_size=1)
+    batched, _, batched_questions = prompt_attention(
+        model, processor, questions, tmp_path, template=LLAVA_HF, batch_size=4
+    )
     pd.testing.assert_frame_equal(one, batched, atol=1e-5, rtol=0)
+    pd.testing.assert_frame_equal(one_questions, batched_questions, atol=1e-5, rtol=0)
 
 
 def _layers_table():
