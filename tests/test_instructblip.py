@@ -136,7 +136,7 @@ def test_the_rules_library_entry_points_run_on_it(folder, tmp_path):
         max_new_tokens=3, batch_size=3, seed=0,
     )  # fmt: skip
     assert texts.groupby("method").size().to_dict() == {"naive": 4, "vcd": 4, "vdd-none": 4}
-    layers, tokens, steps, captions = attention_with_entry(
+    layers, tokens, _, steps, _, captions = attention_with_entry(
         folder, ENTRY, questions, tmp_path, {"n_samples": 4, "probes": ["naive", "none"], "max_new_tokens": 3}
     )
     shares = layers.groupby(["probe", "layer"])["share"].sum()

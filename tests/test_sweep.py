@@ -7,7 +7,7 @@ import pytest
 import torch
 from test_probes import _image
 
-from lvlm_debias.analysis.sweep import expected_metrics, sweep_configs, sweep_split, sweep_summary
+from lvlm_debias.analysis.sweep import expected_metrics, sweep_configs, sweep_questions, sweep_split, sweep_summary
 from lvlm_debias.benchmarks import answer_parser
 from lvlm_debias.methods.sampling import DecodingConfig, label_distribution, sampling_distribution
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
@@ -67,6 +67,29 @@ def test_non_label_draws_are_continued_and_parsed():
     assert row["continued"] == 1 and row["sampled_accuracy"] == 1.0 and row["parser"] == "vcd"
     # the expected metric counts q0's non-label mass as wrong: accuracy = (0 + 1) / 2
     assert row["expected_accuracy"] == pytest.approx(0.5) and row["other_mass"] == pytest.approx(0.5)
+
+
+def test_per_question_distributions_give_the_expected_metrics():
+    """The per-question table (what the report's bootstrap resamples) holds the distributions whose expected metrics
+    the sweep reports: accuracy = mean p(gold), F1 from the summed expected TP, FP, FN."""
+    first = _stored([[2.0, 0.5, 1.0, -1.0], [0.0, 1.5, 0.2, 0.1], [1.0, 1.0, 1.0, 1.0]])
+    answers = pd.DataFrame({"label": ["yes", "no", "yes"]}, index=[2, 0, 1])  # not in stored order
+    configs = [DecodingConfig(do_sample=False), DecodingConfig(0.5, 1.0, 0), DecodingConfig(1.0, 0.9, 2)]
+    token_labels = np.array([0, 1, -1, -1])
+    table = sweep_split("pope", answers, first, token_labels, configs, 0, answer_parser("pope", "vcd")).set_index(
+        "config"
+    )
+    rows = sweep_questions("pope", answers, first, token_labels, configs)
+    assert list(rows.columns) == ["config", "question_id", "label", "p_yes", "p_no", "p_other"]
+    assert rows["question_id"].tolist() == [2, 0, 1] * 3
+    for config, per in rows.groupby("config", sort=False):
+        yes = per["label"] == "yes"
+        gold = np.where(yes, per["p_yes"], per["p_no"])
+        tp, fp = per["p_yes"][yes].sum(), (per["p_yes"] + per["p_other"])[~yes].sum()
+        fn = (per["p_no"] + per["p_other"])[yes].sum()
+        assert per[["p_yes", "p_no", "p_other"]].sum(axis=1).to_numpy() == pytest.approx(1.0)
+        assert table.loc[config, "expected_accuracy"] == pytest.approx(gold.mean())
+        assert table.loc[config, "expected_f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
 
 
 def test_summary_picks_default_and_best():

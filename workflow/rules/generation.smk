@@ -68,6 +68,7 @@ rule chair:
         ),
         pdf="results/{model}/chair.pdf",
         samples="results/{model}/chair_samples.json",
+        per_caption="results/{model}/chair_captions.csv",
     params:
         captions=CAPTIONS,
         image_root=questions_root,

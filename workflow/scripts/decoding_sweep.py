@@ -3,7 +3,7 @@
 import pandas as pd
 import torch
 
-from lvlm_debias.analysis.sweep import sweep_configs, sweep_split
+from lvlm_debias.analysis.sweep import sweep_configs, sweep_questions, sweep_split
 from lvlm_debias.benchmarks import answer_parser, benchmark
 from lvlm_debias.data.questions import load_questions
 from lvlm_debias.models.load import load_entry
@@ -38,15 +38,17 @@ with log_to(snakemake.log[0]) as log:
     )
     parse = answer_parser(wc.benchmark, params.parser)
     _, configs = sweep_configs(params.settings)
+    token_labels = token_label_index(processor, spec.labels).numpy()
     table = sweep_split(
         wc.benchmark,
         answers,
         first_token,
-        token_label_index(processor, spec.labels).numpy(),
+        token_labels,
         configs,
         params.seed,
         parse,
         continuations,
     )
-    write_csv(table, snakemake.output[0])
+    write_csv(table, snakemake.output.table)
+    write_csv(sweep_questions(wc.benchmark, answers, first_token, token_labels, configs), snakemake.output.questions)
     log.info("\n%s", table.to_string(index=False))

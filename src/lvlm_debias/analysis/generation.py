@@ -73,6 +73,38 @@ def chair_table(captions: pd.DataFrame, vocabulary: Mapping[str, Sequence[str]])
     return ordered(pd.DataFrame(rows)).reset_index(drop=True)
 
 
+CAPTION_CHAIR_COLUMNS = ["setting", "config", "method", "question_id", "image", "mentions", "hallucinated", "found",
+                         "objects", "words"]  # fmt: skip
+
+
+def chair_per_caption(captions: pd.DataFrame, vocabulary: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """One row per caption (``CAPTION_COLUMNS`` in; ``CAPTION_CHAIR_COLUMNS`` out): its object ``mentions``, the
+    ``hallucinated`` ones among them, the distinct ground-truth objects it ``found``, the ground-truth ``objects`` and
+    its ``words``. Over a group of captions, CHAIR_i = sum hallucinated / sum mentions, CHAIR_s = share of rows with
+    hallucinated > 0, recall = sum found / sum objects (``metrics.chair``): what a bootstrap over images resamples."""
+    table = synonym_table(vocabulary)
+    rows = []
+    for row in captions.itertuples(index=False):
+        text = row.caption if isinstance(row.caption, str) else ""
+        truth = objects_of(row.objects)
+        mentions = find_mentions(text, table, truth)
+        rows.append(
+            {
+                "setting": row.setting,
+                "config": row.config,
+                "method": row.method,
+                "question_id": row.question_id,
+                "image": row.image,
+                "mentions": len(mentions),
+                "hallucinated": sum(m.hallucinated for m in mentions),
+                "found": len({m.object for m in mentions} & set(truth)),
+                "objects": len(set(truth)),
+                "words": len(WORD.findall(text.lower())),
+            }
+        )
+    return pd.DataFrame(rows, columns=CAPTION_CHAIR_COLUMNS)
+
+
 def chair_findings(table: pd.DataFrame) -> list[str]:
     """Sentences computed from a :func:`chair_table`: per setting, the method with the lowest CHAIR_s and how each
     contrastive method moves CHAIR_s and recall against naive decoding."""

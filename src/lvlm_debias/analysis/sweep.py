@@ -138,6 +138,36 @@ def sweep_split(
     return pd.DataFrame(rows)
 
 
+def sweep_questions(
+    name: str,
+    answers: pd.DataFrame,
+    first_token: FirstToken,
+    token_labels: np.ndarray,
+    configs: Sequence[DecodingConfig],
+) -> pd.DataFrame:
+    """Per configuration and question, the first answer token's label distribution that :func:`sweep_split`'s
+    expected metrics average: columns ``config``, ``question_id``, ``label`` (gold), ``p_<label>`` per label and
+    ``p_other`` (the non-label mass). The expected metrics are functions of these rows (e.g. POPE's expected TP is
+    the sum of ``p_yes`` over the yes questions), so a bootstrap over questions can resample them.
+
+    ``answers`` (index question_id; ``label``) and ``first_token`` hold the same questions.
+    """
+    labels = list(benchmark(name).labels)
+    first_token = first_token.select(answers.index)
+    frames = []
+    for config in configs:
+        probs, tail, _ = sampling_distribution_with_bound(
+            first_token.top_logits, first_token.log_z_at(config.temperature), config
+        )
+        dist = label_distribution(probs, tail, first_token.top_ids, token_labels, len(labels))
+        frame = pd.DataFrame(dist, columns=[*(f"p_{label}" for label in labels), "p_other"])
+        frame.insert(0, "label", answers["label"].to_numpy())
+        frame.insert(0, "question_id", answers.index.to_numpy())
+        frame.insert(0, "config", config.name)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
 def sweep_summary(sweeps: Mapping[str, pd.DataFrame], default: DecodingConfig) -> pd.DataFrame:
     """Per benchmark (splits averaged): the default configuration's expected headline metric, the best sampling
     configuration and the best overall (greedy included): the paper's "Default / Sampling / Overall"; and
