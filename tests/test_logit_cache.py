@@ -114,9 +114,10 @@ def test_distinct_pairs_group_by_image_and_fan_out():
     pairs = distinct_pairs(splits)
     assert [(p["image"], p["text"]) for p in pairs.pairs] == [("x", "q1"), ("x", "q2"), ("y", "q1")]
     assert pairs.of_split == {"a": [0, 2, 1], "b": [2, 0]}
-    # a pair asked with two labels (noisy data) is still scored once; each split keeps its own label
-    noisy = {"a": [{"image": "x", "text": "q", "label": "yes"}], "b": [{"image": "x", "text": "q", "label": "no"}]}
-    assert distinct_pairs(noisy).of_split == {"a": [0], "b": [0]}
+    # a pair asked twice, even with two labels (noisy data), is scored once; each question keeps its own label
+    noisy = {"a": [{"image": "x", "text": "q", "label": "yes"}, {"image": "x", "text": "q", "label": "no"}],
+             "b": [{"image": "x", "text": "q", "label": "no"}]}  # fmt: skip
+    assert distinct_pairs(noisy).of_split == {"a": [0, 0], "b": [0]}
 
 
 def test_image_batches_keep_images_whole_and_shards_take_whole_batches():
@@ -245,3 +246,14 @@ def test_gathered_table_carries_each_questions_pair():
     table = gather_label_probs([part], questions, ["naive"])
     assert list(table.columns[:6]) == ["question_id", "probe", "label", "subset", "image", "pair"]
     assert table["pair"].tolist() == ["existence/0001.png:existence", "existence/0002.png:existence", ""]
+
+
+def test_questions_sharing_a_pair_within_a_split_share_its_rows_and_keep_their_labels(tiny_llava, tmp_path):
+    _image(0).save(tmp_path / "0.png")
+    text = "Is there a circle in the image?"
+    splits = {"random": [{"question_id": i, "image": "0.png", "text": text, "label": y, "subset": "random"}
+                         for i, y in enumerate(["yes", "no", "yes"])]}  # fmt: skip
+    tables = _cache(tiny_llava, splits, tmp_path, 2, 2)
+    table = tables["random"][0]
+    naive = table[table["probe"] == "naive"]
+    assert naive["label"].tolist() == ["yes", "no", "yes"] and naive["p_yes"].nunique() == 1

@@ -216,7 +216,9 @@ def split_tables(
     pair_of = pairs.of_split[split]
     table = pd.concat(parts, ignore_index=True)
     wanted = pd.DataFrame({"question_id": [q["question_id"] for q in questions], "pair_id": pair_of})
-    rows = wanted.merge(table.rename(columns={"question_id": "pair_id"}), on="pair_id", how="left", validate="1:m")
+    rows = wanted.merge(
+        table.rename(columns={"question_id": "pair_id"}), on="pair_id", how="left"
+    )  # questions sharing a pair share its rows
     rows = rows[rows["probe"].notna()].drop(columns="pair_id")
     rows["label"] = rows["question_id"].map({q["question_id"]: q["label"] for q in questions})
     gathered = gather_label_probs([rows], questions, probes)
