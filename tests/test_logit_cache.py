@@ -14,7 +14,7 @@ from lvlm_debias.models.corpus import vocabulary_texts
 from lvlm_debias.models.prompts import LLAVA_HF, LLAVA_V1_ONE_WORD, build_prompt, without_image
 from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_model, build_processor
 from lvlm_debias.models.tokenizer import build_tokenizer
-from lvlm_debias.scoring.cache import pair_questions, score_pairs, split_tables
+from lvlm_debias.scoring.cache import batch_logit_store, pair_questions, score_pairs, split_tables
 from lvlm_debias.scoring.first_token import FirstTokenSpec
 from lvlm_debias.scoring.gather import gather_label_probs
 from lvlm_debias.scoring.pairs import distinct_pairs, image_batches, shard_batches
@@ -138,20 +138,22 @@ def _cache(tiny_llava, splits, root, shards, batch_size):
     pairs = distinct_pairs(splits)
     batches = image_batches(pairs.pairs, batch_size)
     spec = FirstTokenSpec(top=20, temperatures=(0.5, 1.0))
-    parts, firsts = [], []
+    parts, firsts, stores = [], [], []
     for shard in range(shards):
+        mine = shard_batches(batches, shard, shards)
         scores, first, _ = score_pairs(
-            model, processor, pairs.pairs, shard_batches(batches, shard, shards), root,
+            model, processor, pairs.pairs, mine, root,
             template=LLAVA_HF, labels=YES_NO, probes=["naive", "noise"], top_k=100, seed=0, store=spec,
         )  # fmt: skip
         parts.append(scores)
         firsts.append(first)
+        stores.append(batch_logit_store(model, processor, pairs.pairs, mine, first, LLAVA_HF, YES_NO, batch_size))
     refs, _, _ = score_questions(
         model, processor, pair_questions(pairs.pairs), root, template=LLAVA_HF, labels=YES_NO,
         probes=["none", "unk", "zero", "one"],
     )  # fmt: skip
     probes = ["naive", "none", "unk", "noise", "zero", "one"]
-    return {split: split_tables(splits, split, [*parts, refs], firsts, probes)[:2] for split in splits}
+    return {split: split_tables(splits, split, [*parts, refs], firsts, probes, stores) for split in splits}
 
 
 def test_every_split_gets_its_pairs_rows_and_any_shard_count_gives_identical_tables(tiny_llava, tmp_path):
@@ -165,6 +167,10 @@ def test_every_split_gets_its_pairs_rows_and_any_shard_count_gives_identical_tab
             assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "many.csv").read_bytes(), (shards, split)
             for field in ("question_id", "top_ids", "top_logits", "log_z"):
                 np.testing.assert_array_equal(getattr(many[split][1], field), getattr(one[split][1], field))
+            # the logit cache too, bit for bit (its reference passes run the source's fixed batches)
+            assert many[split][2].arrays.keys() == one[split][2].arrays.keys()
+            for key, value in one[split][2].arrays.items():
+                np.testing.assert_array_equal(many[split][2][key], value, err_msg=f"{key} at {shards} shards")
     # against scoring each split alone with whole prompts (today's path): same rows, same values, same argmax
     model, processor = tiny_llava
     for split, questions in splits.items():
@@ -172,7 +178,7 @@ def test_every_split_gets_its_pairs_rows_and_any_shard_count_gives_identical_tab
             model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO,
             store=FirstTokenSpec(top=20, temperatures=(0.5, 1.0)),
         )  # fmt: skip
-        table, cached_first = one[split]
+        table, cached_first, _ = one[split]
         assert (
             table[["question_id", "probe", "label"]].values.tolist()
             == alone[["question_id", "probe", "label"]].values.tolist()
