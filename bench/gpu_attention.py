@@ -84,13 +84,13 @@ def main() -> None:
             start = time.perf_counter()
             try:
                 if part == "prompt":
-                    table, _ = prompt_attention(
+                    table, _, _ = prompt_attention(
                         model, processor, questions, root, template=LLAVA_V1_ONE_WORD, batch_size=batch
                     )
                     sums = table.groupby(["probe", "layer"])["share"].sum()
                     image = table.loc[(table["probe"] == "naive") & (table["group"] == "image"), "tokens"].iloc[0]
                 else:
-                    table, _ = generation_attention(
+                    table, _, _ = generation_attention(
                         model,
                         processor,
                         images,

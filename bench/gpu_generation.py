@@ -93,10 +93,11 @@ def main() -> None:
     captions = caption_questions(read_jsonl(Path(args.world) / "annotations.jsonl"), args.captions)
     questions = read_jsonl(Path(args.world) / "pope" / "random.jsonl")[: args.questions]
     results = {device: run(device, args, entry, captions, questions) for device in ("cuda", "cpu")}
+    parse = answer_parser("pope", config["benchmarks"]["pope"].get("parser"))
     rows = []
     for device, (texts, answers, seconds) in results.items():
         chair = chair_table(caption_frame(texts, captions), vocabulary).set_index("method")
-        pope = contrastive_table({"pope/random": answer_frame(answers, questions, answer_parser("pope"))})
+        pope = contrastive_table({"pope/random": answer_frame(answers, questions, parse)})
         pope = pope.set_index("method")
         other_texts, other_answers, _ = results["cpu" if device == "cuda" else "cuda"]
         for method in DECODING_METHODS:

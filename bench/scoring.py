@@ -46,6 +46,7 @@ tables = scoring_benchmark(
     template=entry["prompt"],
     scoring=config.get("scoring", {}),
     sweep=config.get("sweep", {}),
+    parser=config["benchmarks"][args.benchmark].get("parser"),
     seed=config.get("seed", 0),
     generate_runs=args.generate_runs,
 )

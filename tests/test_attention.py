@@ -1,5 +1,6 @@
 """Attention analysis (paper, Fig. 2): token groups, shares by hand, the runner on a tiny checkpoint, eager only."""
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -8,6 +9,7 @@ from conftest import ROOT, write_questions
 from lvlm_debias.analysis.attention import (
     IMAGE_ENTRY,
     attention_findings,
+    generation_trend,
     group_masks,
     group_shares,
     shares_wide,
@@ -181,7 +183,8 @@ def test_runner_shares_sum_to_one_and_do_not_depend_on_padding(checkpoint, tmp_p
     questions = write_questions(tmp_path, 4)
     questions[1]["text"] = "Is there a big red star in the picture?"  # a longer row: the others get padded
     settings = {"n_samples": 4, "probes": ["naive", "none", "noise"], "max_new_tokens": 4, "batch_size": 4, "top": 5}
-    layers, tokens, generation, texts = attention_with_entry(checkpoint, ENTRY, questions, tmp_path, settings)
+    tables = attention_with_entry(checkpoint, ENTRY, questions, tmp_path, settings)
+    layers, tokens, generation, texts = tables.layers, tables.tokens, tables.generation, tables.texts
     sums = layers.groupby(["probe", "layer"])["share"].sum()
     assert len(sums) == 3 * 2 and (sums - 1).abs().max() < 1e-5
     none = layers[(layers["probe"] == "none") & (layers["group"] == "image")]
@@ -195,11 +198,24 @@ def test_runner_shares_sum_to_one_and_do_not_depend_on_padding(checkpoint, tmp_p
     assert counts.iloc[0] == 4 and counts.is_monotonic_decreasing and len(texts) == 4
     assert (generation.loc[generation["step"] == 0, "group"] == "generated").sum() == 1
     assert generation.loc[(generation["step"] == 0) & (generation["group"] == "generated"), "share"].iloc[0] == 0
+    # the per-question and per-sample tables: what the report's bootstrap resamples; their means are the tables'
+    per_question = tables.questions.groupby(["probe", "layer", "group"], sort=False)[["share", "tokens"]].mean()
+    pd.testing.assert_frame_equal(
+        per_question.reset_index(), layers.drop(columns="n_samples"), check_dtype=False, atol=1e-6, rtol=0
+    )
+    assert tables.questions["question_id"].nunique() == 4
+    per_sample = tables.samples.groupby(["step", "group"], sort=False)["share"].agg(["mean", "size"]).reset_index()
+    assert per_sample["mean"].to_numpy() == pytest.approx(generation["share"].to_numpy(), abs=1e-6)
+    assert (per_sample["size"].to_numpy() == generation["n_samples"].to_numpy()).all()
+    assert set(tables.samples["image"]) == {q["image"] for q in questions}
 
     model, processor = load_entry(checkpoint, ENTRY, attn_implementation="eager")
-    one, _ = prompt_attention(model, processor, questions, tmp_path, template=LLAVA_HF, batch_size=1)
-    batched, _ = prompt_attention(model, processor, questions, tmp_path, template=LLAVA_HF, batch_size=4)
+    one, _, one_questions = prompt_attention(model, processor, questions, tmp_path, template=LLAVA_HF, batch_size=1)
+    batched, _, batched_questions = prompt_attention(
+        model, processor, questions, tmp_path, template=LLAVA_HF, batch_size=4
+    )
     pd.testing.assert_frame_equal(one, batched, atol=1e-5, rtol=0)
+    pd.testing.assert_frame_equal(one_questions, batched_questions, atol=1e-5, rtol=0)
 
 
 def _layers_table():
@@ -233,9 +249,9 @@ def test_findings_by_hand():
         "naive, last layer (2): text (system + question) 90.0 %, image 10.0 % of the answer position's attention; "
         "image tokens are 576 of 596 prompt tokens.",
         "naive: the image share falls from 50.0 % in layer 1 to 10.0 % in layer 2.",
-        "Describing the image, the image share (mean over layers and heads) falls from 40.0 % at step 0 (the answer "
-        "position, 8 samples) to 20.0 % at step 2 (5 samples still generating); least-squares trend -10.00 points per "
-        "generated token.",
+        "Describing the image, the image share (mean over layers and heads) falls by 10.00 points per generated token "
+        "(least-squares trend over steps 0-2, each step weighted by its samples): 40.0 % at step 0 (the answer "
+        "position, 8 samples), 20.0 % at step 2 (5 samples still generating).",
     ]
     assert text_dominance(table)[1] is True
     image_heavy = table.assign(share=table["group"].map({"system": 0.05, "image": 0.9, "question": 0.05}))
@@ -247,14 +263,61 @@ def test_findings_by_hand():
     assert wide.iloc[1][["probe", "layer", "image", "n_image"]].tolist() == ["naive", 2, 0.1, 576]
 
 
+def test_generation_words_follow_the_trend_not_the_last_step():
+    """The image share falls over the steps most samples take part in, and the last step (2 samples still generating)
+    reads higher than step 0: the finding says "falls", as its verdict does. Checked to fail before the fix: the
+    words read the endpoints ("rises from 55.0 % at step 0 ... to 65.0 % at step 3") while the check said falls."""
+    rows = []
+    for step, image, n in ((0, 0.55, 8), (1, 0.45, 8), (2, 0.40, 8), (3, 0.65, 2)):
+        for group, share in (("system", 0.1), ("image", image), ("question", 0.8 - image), ("generated", 0.1)):
+            rows.append({"step": step, "group": group, "share": share, "n_samples": n})
+    words, slope = generation_trend(pd.DataFrame(rows))
+    assert slope < 0 and "falls by" in words and "rises" not in words
+    assert "55.0 % at step 0 (the answer position, 8 samples), 65.0 % at step 3 (2 samples still generating)" in words
+    # weighted by the samples: 8, 8, 8, 2 -> t_bar = 15 / 13 (the unweighted trend over the 4 steps is +1.0 point)
+    t, m, n = np.array([0, 1, 2, 3.0]), np.array([0.55, 0.45, 0.40, 0.65]), np.array([8, 8, 8, 2.0])
+    tb, mb = (n * t).sum() / n.sum(), (n * m).sum() / n.sum()
+    assert slope == pytest.approx((n * (t - tb) * (m - mb)).sum() / (n * (t - tb) ** 2).sum())
+
+
+def _question_table():
+    """Four naive questions whose mean shares are ``_layers_table``'s (image 50 % in layer 1, 10 % in layer 2)."""
+    rows = []
+    for qid, (image_1, image_2) in enumerate([(0.4, 0.05), (0.6, 0.15), (0.5, 0.1), (0.5, 0.1)]):
+        for layer, system, image in ((1, 0.2, image_1), (2, 0.5, image_2)):
+            for group, share, tokens in (
+                ("system", system, 5),
+                ("image", image, 576),
+                ("question", 1 - system - image, 15),
+            ):
+                rows.append({"probe": "naive", "question_id": qid, "layer": layer, "group": group, "share": share,
+                             "tokens": tokens})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _sample_table():
+    """Eight described images: image share 0.4, 0.3, 0.2 (+/- 0.02) at steps 0, 1, 2; three stop after step 1."""
+    rows = []
+    for sample in range(8):
+        for step in range(3 if sample < 5 else 2):
+            image = 0.4 - 0.1 * step + 0.02 * (-1) ** sample
+            for group, share in (("system", 0.3), ("image", image), ("question", 0.5 - image), ("generated", 0.2)):
+                rows.append({"sample": sample, "image": f"{sample}.png", "step": step, "group": group, "share": share})
+    return pd.DataFrame(rows)
+
+
 def test_report_block_and_paper_check(tmp_path):
-    """The report's attention block: tables, both figures, computed findings, and the paper's Fig. 2 claim checked on
-    the naive last layer (text 90 % > 50 %: agrees). Checked to fail without the feature: before this block existed
-    the attention claim said "not computed" (agrees "—") and no block was built. Also the depth claim (image share
-    falls from the first to the last layer) and the generation claim (negative least-squares trend), both ways."""
+    """The report's attention block: tables, both figures, computed findings, and the paper's Fig. 2 claims checked
+    on the per-question and per-sample tables with their bootstrap intervals: the naive last layer's text share
+    (90 %, interval above 50 %: yes), the image share falling from the first to the last layer, the negative
+    least-squares trend in generation; then the opposite tables (no), and an exactly even split (inconclusive).
+    Checked to fail without the feature: before this block existed no block was built."""
     table, generation = _layers_table(), _generation_table()
     outputs = {}
-    for key, frame in (("attention", table), ("attention_generation", generation)):
+    questions, samples = _question_table(), _sample_table()
+    tables = {"attention": table, "attention_generation": generation, "attention_questions": questions,
+              "attention_generation_samples": samples}  # fmt: skip
+    for key, frame in tables.items():
         outputs[key] = tmp_path / f"{key}.csv"
         frame.to_csv(outputs[key], index=False)
     outputs["attention_tokens"] = tmp_path / "tokens.csv"
@@ -273,17 +336,27 @@ def test_report_block_and_paper_check(tmp_path):
     assert all(f.startswith("data:image/png;base64,") for f in block.figures)
     assert "&lt;s&gt;" in block.tables[1][1] and "40.0" in block.tables[1][1]
     dominance, depth, generation_claim = block.paper
-    assert dominance["source"] == "Fig. 2" and dominance["agrees"] == "yes"
-    assert dominance["this run"].startswith("naive, last layer (2): text (system + question) 90.0 %, image 10.0 %")
-    assert (
-        depth["agrees"] == "yes"
-        and depth["this run"] == "naive: the image share falls from 50.0 % in layer 1 to 10.0 % in layer 2"
+    assert dominance["source"] == "Fig. 2" and dominance["verdict"] == "yes"
+    assert dominance["this run"].startswith(
+        "naive, last layer (2): text (system + question) share of the answer position's attention: 90.0 % (95 % CI "
+        "[86.2, 93.7], paired bootstrap, 2000 resamples); image 10.0 %; image tokens are 576 of 596 prompt tokens; "
+        "4 questions; yes when the interval lies above 50 %"
+    )  # text 95, 85, 90, 90 %: resampled means from 85 to 95
+    assert (depth["verdict"], depth["estimate"]) == ("yes", "+40.0 points")
+    assert depth["this run"].startswith(
+        "naive: image share in layer 1 - in layer 2: +40.0 points (95 % CI [+36.3, +43.8]"
     )
-    assert generation_claim["agrees"] == "yes" and "-10.00 points per generated token" in generation_claim["this run"]
+    # the pooled slope over the samples is the finding's trend of the per-step means, weighted by the samples
+    steps = samples.groupby(["step", "group"], as_index=False)["share"].mean()
+    steps["n_samples"] = steps["step"].map(samples.groupby("step")["sample"].nunique())
+    assert generation_trend(steps)[1] == pytest.approx(-0.0982, abs=1e-4)
+    assert (generation_claim["verdict"], generation_claim["estimate"]) == ("yes", "-9.8 points per token")
+    assert generation_claim["interval"] == "[-10.3, -9.3]"
     # the opposite trends disagree with the paper
-    rising = generation.assign(share=generation["share"].where(generation["group"] != "image", generation["step"] / 10))
-    rising.to_csv(outputs["attention_generation"], index=False)
-    deeper = table.assign(layer=3 - table["layer"])  # layer 1 <-> 2: the image share rises with depth
-    deeper.to_csv(outputs["attention"], index=False)
+    rising = samples.assign(share=samples["share"].where(samples["group"] != "image", samples["step"] / 10))
+    rising.to_csv(outputs["attention_generation_samples"], index=False)
+    deeper = questions.assign(layer=3 - questions["layer"])  # layer 1 <-> 2: the image share rises with depth
+    deeper.to_csv(outputs["attention_questions"], index=False)
     [block] = model_blocks(outputs, claims)
-    assert [row["agrees"] for row in block.paper] == ["no", "no", "no"]  # last layer now: text 50 %, not most
+    # last layer now: text exactly 50 % on every question, [50, 50]: neither most nor not, inconclusive
+    assert [row["verdict"] for row in block.paper] == ["inconclusive", "no", "no"]

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from lvlm_debias.benchmarks import answer_parser, build_questions, metrics
+from lvlm_debias.benchmarks import LETTERS, answer_parser, build_questions, metrics
 from lvlm_debias.data.shapes_world import WorldSpec, generate_world
 
 
@@ -37,7 +37,7 @@ def test_mme_metrics_by_hand():
     answers = pd.DataFrame(
         {
             "subset": ["existence"] * 4 + ["shape_facts"] * 2,
-            "image": ["a", "a", "b", "b", "a", "a"],
+            "pair": ["a", "a", "b", "b", "a", "a"],
             "label": ["yes", "no", "yes", "no", "yes", "no"],
             "prediction": ["yes", "no", "yes", "yes", "no", "yes"],
         }
@@ -48,12 +48,43 @@ def test_mme_metrics_by_hand():
 
 
 def test_answer_parsers():
-    assert answer_parser("pope")("I don't know", "no") == "no"  # VCD's substring rule
+    assert answer_parser("pope", "vcd")("I don't know", "no") == "no"  # VCD's substring rule
     assert answer_parser("pope", "llava")("No, there is not.", "yes") == "no"
-    assert answer_parser("mmmu")("The answer is (C).", "A") == "C"
-    assert answer_parser("mmmu")("circle", "A") == "other"
-    with pytest.raises(ValueError, match="unknown yes/no parser 'gpt'"):
+    assert answer_parser("mme", "mme")("There is no cat.", "no") == "other"  # MME's first 4 characters: "ther"
+    assert answer_parser("mme", "vcd")("There is no cat.", "no") == "no"  # POPE's parsers stay selectable
+    assert answer_parser("mmmu", None)("The answer is (C).", "A") == "C"
+    assert answer_parser("mmmu", "letter")("circle", "A") == "other"
+    names = [answer_parser(*a).name for a in [("pope", "vcd"), ("mme", "mme"), ("mmmu", None)]]
+    assert names == ["vcd", "mme", "letter"]  # what a table's parser column says
+    with pytest.raises(ValueError, match=r"unknown yes/no parser 'gpt' for benchmark 'pope'.*benchmarks.pope.parser"):
         answer_parser("pope", "gpt")
+    with pytest.raises(ValueError, match="unknown yes/no parser None"):
+        answer_parser("mme", None)
+    with pytest.raises(ValueError, match="option-letter parser only, not 'vcd'"):
+        answer_parser("mmmu", "vcd")
+
+
+def test_schema_defaults_mme_to_mmes_parser_and_pope_to_vcds():
+    """The schema is the one place the defaults are written: validate() fills them in for a config that names none;
+    every benchmark that reads yes/no answers has a parser, and the schema's choices are the known parsers."""
+    import yaml
+    from conftest import ROOT
+    from snakemake.utils import validate
+
+    from lvlm_debias.benchmarks import BENCHMARKS
+    from lvlm_debias.metrics.parse import PARSERS
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for settings in config["benchmarks"].values():
+        settings.pop("parser", None)
+    config["benchmarks"]["pope_gqa"] = {"dataset": "shapes_world"}
+    validate(config, str(ROOT / "config/schema.yaml"))
+    assert {name: b.get("parser") for name, b in config["benchmarks"].items()} == {
+        "pope": "vcd", "mme": "mme", "mmmu": None, "pope_gqa": "vcd"}  # fmt: skip
+    schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())["properties"]["benchmarks"]["properties"]
+    for name, spec in BENCHMARKS.items():
+        if spec.labels is not LETTERS:
+            assert set(schema[name]["properties"]["parser"]["enum"]) == set(PARSERS), name
 
 
 def test_pope_sources_use_popes_metrics():

@@ -35,7 +35,8 @@ def test_default_config_is_valid(default_config):
         (lambda c: c["sweep"].update(temperatures=[0.0, 1.0]), "temperatures"),
         (lambda c: c["sweep"].update(top_ps=[1.5]), "top_ps"),
         (lambda c: c["sweep"]["default"].update(top_p=0), "top_p"),
-        (lambda c: c["sweep"].update(parser="gpt4"), "parser"),
+        (lambda c: c["benchmarks"]["pope"].update(parser="gpt4"), "parser"),
+        (lambda c: c["benchmarks"]["mmmu"].update(parser="vcd"), "parser"),
         (lambda c: c["benchmarks"]["mme"].update(subtasks=["ocr"]), "subtasks"),
         (lambda c: c["benchmarks"].update(vqav2={"dataset": "shapes_world"}), "vqav2"),
         (lambda c: c["prior_probing"]["questions"].append({"text": "What colour is it?"}), "absent"),
@@ -136,6 +137,12 @@ def test_snakemake_stops_before_any_job(default_config, tmp_path):
             lambda c: c["benchmarks"].update(vqav2={}),
             ["benchmarks.vqav2: unknown key", "['mme', 'mmmu', 'pope', 'pope_aokvqa', 'pope_coco', 'pope_gqa']"],
         ),
+        (
+            lambda c: c["benchmarks"]["mme"].update(parser="gpt4"),
+            ["benchmarks.mme.parser: 'gpt4' is not allowed; allowed values: ['mme', 'vcd', 'llava']"],
+        ),
+        # a key that moved says where to
+        (lambda c: c["sweep"].update(parser="vcd"), ["sweep.parser: moved to benchmarks.<name>.parser"]),
     ],
 )
 def test_check_schema_names_the_key_and_the_allowed_values(default_config, change, expected):
@@ -152,10 +159,10 @@ def test_check_schema_names_the_key_and_the_allowed_values(default_config, chang
 def test_check_schema_lists_every_problem_at_once(default_config):
     config = copy.deepcopy(default_config)
     config["scoring"]["shards"] = 0
-    config["sweep"]["parser"] = "gpt4"
+    config["benchmarks"]["pope"]["parser"] = "gpt4"
     with pytest.raises(ConfigError, match=r"2 problem\(s\)") as err:
         check_schema(config, SCHEMA)
-    assert "scoring.shards" in str(err.value) and "sweep.parser" in str(err.value)
+    assert "scoring.shards" in str(err.value) and "benchmarks.pope.parser" in str(err.value)
     check_schema(default_config, SCHEMA)
 
 

@@ -148,14 +148,15 @@ def test_unreachable_hub_fails_fast_and_leaves_no_manifest(tmp_path):
 
 def _dataset_caches(cache):
     fill_hub_cache(cache, "dataset", "lmms-lab/POPE", pope_files())
-    fill_hub_cache(cache, "dataset", "lmms-lab/MME", mme_files())
+    fill_hub_cache(cache, "dataset", "lmms-lab-encoder/MME", mme_files())  # only under its new name: the mirror serves
     fill_hub_cache(cache, "dataset", "MMMU/MMMU", mmmu_files())
     fill_hub_cache(cache, "dataset", "lmms-lab/llava-bench-in-the-wild", llava_bench_files())
 
 
 DATASETS = {
     "pope_coco": {"repo": "lmms-lab/POPE", "revision": REVISION, "format": "pope", "files": "Full/{split}-*.parquet"},
-    "mme": {"repo": "lmms-lab/MME", "revision": REVISION, "format": "mme", "files": "data/test-*.parquet"},
+    "mme": {"repo": "lmms-lab/MME", "mirrors": ["lmms-lab-encoder/MME"], "revision": REVISION, "format": "mme",
+            "files": "data/test-*.parquet"},
     "mmmu": {"repo": "MMMU/MMMU", "revision": REVISION, "format": "mmmu", "files": "*/validation-*.parquet"},
     "llava_bench": {"repo": "lmms-lab/llava-bench-in-the-wild", "revision": REVISION, "format": "llava_bench",
                     "files": "data/*.parquet"},
@@ -166,8 +167,8 @@ DATASETS = {
 def test_download_rules_end_to_end_offline(tmp_path, model_cache, default_config):
     """Snakemake on a tiny config in a tmp dir, HF_HUB_OFFLINE=1 and HF_HOME at a filled local cache: rule hub_model
     writes the model's manifest, hub_dataset/hub_questions convert POPE, MME, MMMU and LLaVA-Bench, a POPE split
-    is scored with the downloaded model and LLaVA-Bench answered by generation. A second run has nothing to do (no
-    output re-made).
+    is scored with the downloaded model and LLaVA-Bench answered by generation; MME, cached only under its mirror's
+    name, is taken from the mirror. A second run has nothing to do (no output re-made).
     Checked to fail without the wiring: with model_inputs not naming the manifest, hub_model never ran (the
     manifest assertion failed)."""
     _dataset_caches(tmp_path / "hf/hub")
@@ -213,6 +214,9 @@ def test_download_rules_end_to_end_offline(tmp_path, model_cache, default_config
         assert sha256_file(tmp_path / "data/pope_coco" / entry["path"]) == entry["sha256"]
     assert len(manifest["files"]) == 1 + 3
     mme = [json.loads(line) for line in (tmp_path / "data/mme/mme/all.jsonl").read_text().splitlines()]
+    assert json.loads((tmp_path / "data/mme/mme/all.manifest.json").read_text())["source"]["repo"] == (
+        "lmms-lab-encoder/MME"
+    )
     assert len(mme) == 6 and len({q["source_id"] for q in mme}) == 6 and {q["label"] for q in mme} == {"yes", "no"}
     mmmu_manifest = json.loads((tmp_path / "data/mmmu/mmmu/validation.manifest.json").read_text())
     assert mmmu_manifest["questions"] == 4  # per subject: 4 rows - 1 open - 1 with 5 options
@@ -233,3 +237,60 @@ def test_download_rules_end_to_end_offline(tmp_path, model_cache, default_config
     again = subprocess.run([*command[:3], "-n", *command[3:]], env=_env(tmp_path), capture_output=True, text=True,
                            timeout=300)  # fmt: skip
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+DOWNLOAD_FIRST = """
+import json, logging
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+from lvlm_debias.data.convert import write_hub_questions
+from lvlm_debias.models.download import download_first
+m = download_first({repos!r}, {manifest!r}, revision={revision!r}, repo_type="dataset",
+                   allow_patterns=["Full/*-*.parquet", "README.md"], fetch={fetch})
+out = write_hub_questions("pope", "Full/{{split}}-*.parquet", m, "random", {root!r} + "/q/random.jsonl",
+                          {root!r} + "/q/random.manifest.json", {root!r})
+print(json.dumps({{"repo": m["repo"], "source": out["source"]["repo"], "questions": out["questions"]}}))
+"""
+
+
+def test_a_dataset_moved_to_a_mirror_is_downloaded_from_it(tmp_path):
+    """A local hub cache that holds lmms-lab/POPE only under its new name, lmms-lab-encoder/POPE: offline, the
+    configured name is not found, the mirror serves, the log says so, the download manifest and the converted split's
+    manifest name the mirror, and the questions are converted from its snapshot. A rerun returns the manifest with
+    no request (HF_ENDPOINT is a closed port, the run is online). Checked to fail without the feature: download()
+    of the configured name raised HubAccessError (not in the local cache)."""
+    fill_hub_cache(tmp_path / "hf/hub", "dataset", "lmms-lab-encoder/POPE", pope_files())
+    manifest = tmp_path / "data/pope_coco/hub_files.json"
+    code = DOWNLOAD_FIRST.format(repos=["lmms-lab/POPE", "lmms-lab-encoder/POPE"], manifest=str(manifest),
+                                 revision=REVISION, fetch=False, root=str(tmp_path / "data/pope_coco"))  # fmt: skip
+    run = _python(tmp_path, code)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result == {"repo": "lmms-lab-encoder/POPE", "source": "lmms-lab-encoder/POPE", "questions": 6}
+    assert "WARNING lmms-lab/POPE not found; trying lmms-lab-encoder/POPE" in run.stderr
+    assert "INFO lmms-lab/POPE served by lmms-lab-encoder/POPE" in run.stderr
+    data = json.loads(manifest.read_text())
+    assert data["repo"] == "lmms-lab-encoder/POPE" and data["commit"] == REVISION
+    assert "datasets--lmms-lab-encoder--POPE" in data["snapshot"]
+
+    before = manifest.stat().st_mtime_ns
+    again = _python(tmp_path, code.replace("fetch=False", "fetch=True"), HF_HUB_OFFLINE="0")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert manifest.stat().st_mtime_ns == before and "not found" not in again.stderr
+
+
+def test_no_mirror_found_names_every_repo_tried(tmp_path):
+    """Offline with neither name cached: HubAccessError naming both repos and why, no manifest. A repo that exists but
+    fails otherwise (here: a hub that cannot be reached) is not skipped for a mirror."""
+    manifest = tmp_path / "hub_files.json"
+    code = DOWNLOAD_FIRST.format(repos=["lmms-lab/POPE", "lmms-lab-encoder/POPE"], manifest=str(manifest),
+                                 revision=REVISION, fetch=False, root=str(tmp_path))  # fmt: skip
+    run = _python(tmp_path, code)
+    assert (
+        run.returncode != 0
+        and "HubAccessError: none of ['lmms-lab/POPE', 'lmms-lab-encoder/POPE'] is found" in run.stderr
+    )
+    assert "  - lmms-lab/POPE: dataset 'lmms-lab/POPE'" in run.stderr
+    assert "  - lmms-lab-encoder/POPE: dataset 'lmms-lab-encoder/POPE'" in run.stderr
+    assert not manifest.exists()
+    online = _python(tmp_path, code.replace("fetch=False", "fetch=True"), HF_HUB_OFFLINE="0")
+    assert online.returncode != 0 and "cannot be reached" in online.stderr and "trying" not in online.stderr

@@ -9,6 +9,7 @@ from lvlm_debias.analysis.generation import (
     answer_frame,
     caption_frame,
     chair_findings,
+    chair_per_caption,
     chair_table,
     contrastive_findings,
     contrastive_table,
@@ -149,6 +150,23 @@ def test_chair_table_and_findings_are_computed_from_the_captions():
     assert "vdd-both -100.0 CHAIR_s / +66.7 recall" in findings[1]
 
 
+def test_per_caption_chair_sums_to_the_table():
+    """The per-caption rows (what the report's bootstrap resamples) give the table's CHAIR_i, CHAIR_s and recall."""
+    captions = _captions()
+    rows = chair_per_caption(captions, VOCAB)
+    assert rows[["method", "question_id", "mentions", "hallucinated", "found", "objects"]].values.tolist() == [
+        ["vdd-both", 0, 1, 0, 1, 1],
+        ["vdd-both", 1, 2, 0, 2, 2],
+        ["naive", 0, 2, 1, 1, 1],
+        ["naive", 1, 1, 1, 0, 2],
+    ]
+    table = chair_table(captions, VOCAB).set_index("method")
+    for method, group in rows.groupby("method"):
+        assert table.loc[method, "chair_s"] == (group["hallucinated"] > 0).mean()
+        assert table.loc[method, "chair_i"] == pytest.approx(group["hallucinated"].sum() / group["mentions"].sum())
+        assert table.loc[method, "recall"] == pytest.approx(group["found"].sum() / group["objects"].sum())
+
+
 def test_side_by_side_captions_mark_hallucinations_and_escape_text(tmp_path):
     """The report's caption table marks the naive caption's star (not in image 0) as hallucinated and escapes the
     generated text. Checked to fail with the escape() around the text removed."""
@@ -178,10 +196,12 @@ def test_classification_answers_and_table():
             "text": ["Yes", "Yes", "Yes.", "Maybe"] + ["Yes", "No", "Yes", "No"],
         }
     )
-    answers = answer_frame(decoded, records, answer_parser("pope"))
+    answers = answer_frame(decoded, records, answer_parser("pope", "vcd"))
     # VCD's parser reads "Maybe" against gold "no" as "yes"; the table counts it as unclear
     assert answers["prediction"].tolist() == ["yes", "yes", "yes", "yes", "yes", "no", "yes", "no"]
+    assert set(answers["parser"]) == {"vcd"}
     table = contrastive_table({"pope/random": answers})
+    assert set(table["parser"]) == {"vcd"}  # the table names the parser that read its answers
     naive, vdd = table.set_index("method").loc["naive"], table.set_index("method").loc["vdd-none"]
     assert (naive["accuracy"], naive["unclear"], naive["questions"]) == (0.5, 0.25, 4)
     assert (vdd["accuracy"], vdd["f1"], vdd["unclear"]) == (1.0, 1.0, 0.0)
@@ -212,7 +232,7 @@ def test_report_blocks_show_chair_captions_and_classification(tmp_path):
             "setting": "default", "config": "greedy", "method": ["naive", "naive", "vcd", "vcd"],
             "question_id": [0, 1, 0, 1], "image": ["0.png", "1.png"] * 2, "subset": "random",
             "label": ["yes", "no"] * 2, "answer": ["Yes", "Yes", "Yes", "No"],
-            "prediction": ["yes", "yes", "yes", "no"],
+            "prediction": ["yes", "yes", "yes", "no"], "pair": "", "parser": "vcd",
         }
     )  # fmt: skip
     contrastive = contrastive_table({"pope/random": answers})
@@ -228,3 +248,6 @@ def test_report_blocks_show_chair_captions_and_classification(tmp_path):
     assert '<mark class="hallucinated">star</mark>' in captions_block.tables[1][1]
     assert "lowest CHAIR_s with vdd-both" in captions_block.findings[0]
     assert "best f1 with vcd" in blocks["Classification answered by generation"].findings[0]
+    heading, html = blocks["Classification answered by generation"].tables[0][:2]
+    assert heading == "POPE per split, setting and method (answers read by the vcd parser)"
+    assert "<th>parser</th>" in html

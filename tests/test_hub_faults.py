@@ -120,3 +120,32 @@ def test_filled_cache_loads_offline(tmp_path, tiny_llava):
     for revision in (REVISION, None):
         run, _ = _load(tmp_path, revision=revision, HF_HUB_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9")
         assert run.returncode == 0, run.stderr[-2000:]
+
+
+MIRRORED = """
+import logging
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+from lvlm_debias.models.download import download_first
+download_first(["lmms-lab/POPE", "lmms-lab-encoder/POPE"], {manifest!r}, revision={revision!r}, repo_type="dataset",
+               allow_patterns=["README.md"])
+"""
+
+
+@pytest.mark.parametrize(("status", "code", "falls_back"), [(404, "RepoNotFound", True), (401, "GatedRepo", False)])
+def test_only_a_missing_repo_passes_to_its_mirror(hub, tmp_path, status, code, falls_back):
+    """Online: a repo the hub does not know (404 RepoNotFound) passes to the mirror (here missing too, so the error
+    names both); a gated repo is a fault of its own and stops at once, naming it, without trying the mirror."""
+    hub.answer = (status, code)
+    environment = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HOME": str(tmp_path / "hf"),
+                   "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": f"http://127.0.0.1:{hub.server_address[1]}"}  # fmt: skip
+    code_text = MIRRORED.format(manifest=str(tmp_path / "hub_files.json"), revision=REVISION)
+    run = subprocess.run([sys.executable, "-c", code_text], env=environment, capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert run.returncode != 0 and "HubAccessError" in run.stderr
+    assert ("trying lmms-lab-encoder/POPE" in run.stderr) == falls_back, run.stderr[-2000:]
+    if falls_back:
+        assert "none of ['lmms-lab/POPE', 'lmms-lab-encoder/POPE'] is found" in run.stderr
+        assert "dataset 'lmms-lab-encoder/POPE' at revision" in run.stderr and "does not exist" in run.stderr
+    else:
+        assert "dataset 'lmms-lab/POPE' at revision" in run.stderr and "is gated" in run.stderr
+    assert not (tmp_path / "hub_files.json").exists()

@@ -23,8 +23,10 @@ from lvlm_debias.models.architectures import processor_prompts, text_model, uses
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
 from lvlm_debias.scoring.attention import attention_with_entry
+from lvlm_debias.scoring.cache import references_with_entry, score_shard_with_entry
+from lvlm_debias.scoring.first_token import FirstTokenSpec
 from lvlm_debias.scoring.probes import PROBES, image_token_id, left_pad, probe_inputs
-from lvlm_debias.scoring.score import YES_NO, next_token_logits, score_with_entry
+from lvlm_debias.scoring.score import YES_NO, next_token_logits
 
 ENTRY = {"prompt": TEMPLATE, "dtype": "float32", "device": "cpu"}
 PROMPTS = [build_prompt(TEMPLATE, "Is there a red circle in the image?"), build_prompt(TEMPLATE, "Is there a star?")]
@@ -124,9 +126,16 @@ def test_alpha_zero_reproduces_plain_greedy_decoding(instructblip, method):
 def test_the_rules_library_entry_points_run_on_it(folder, tmp_path):
     """What the scoring, generation and attention jobs call, with the checkpoint folder and a config entry."""
     questions = write_questions(tmp_path, 4, labels=("yes", "no"))
-    scores, _, _ = score_with_entry(
-        folder, ENTRY, questions, tmp_path, labels=YES_NO, probes=PROBES, top_k=20, batch_size=3, seed=0
-    )
+    splits = {"random": questions}
+    common = dict(labels=YES_NO, top_k=20, batch_size=3, seed=0)
+    image_probes = [p for p in PROBES if p in ("naive", "noise")]
+    shard, _, _, _ = score_shard_with_entry(
+        folder, ENTRY, splits, tmp_path, shard=0, shards=1, probes=image_probes, store=FirstTokenSpec(20),
+        logits=False, **common,
+    )  # fmt: skip
+    text_probes = [p for p in PROBES if p not in image_probes]
+    refs, _ = references_with_entry(folder, ENTRY, splits, tmp_path, probes=text_probes, **common)
+    scores = pd.concat([shard, refs], ignore_index=True)
     assert set(scores["probe"]) == set(PROBES) and len(scores) == 4 * len(PROBES)
     total = scores[["p_yes", "p_no"]].sum(axis=1)
     assert total.between(0, 1 + 1e-6).all() and scores.groupby("probe")["p_yes"].nunique().gt(0).all()
@@ -136,7 +145,7 @@ def test_the_rules_library_entry_points_run_on_it(folder, tmp_path):
         max_new_tokens=3, batch_size=3, seed=0,
     )  # fmt: skip
     assert texts.groupby("method").size().to_dict() == {"naive": 4, "vcd": 4, "vdd-none": 4}
-    layers, tokens, steps, captions = attention_with_entry(
+    layers, tokens, _, steps, _, captions = attention_with_entry(
         folder, ENTRY, questions, tmp_path, {"n_samples": 4, "probes": ["naive", "none"], "max_new_tokens": 3}
     )
     shares = layers.groupby(["probe", "layer"])["share"].sum()

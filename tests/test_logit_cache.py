@@ -14,8 +14,9 @@ from lvlm_debias.models.corpus import vocabulary_texts
 from lvlm_debias.models.prompts import LLAVA_HF, LLAVA_V1_ONE_WORD, build_prompt, without_image
 from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_model, build_processor
 from lvlm_debias.models.tokenizer import build_tokenizer
-from lvlm_debias.scoring.cache import pair_questions, score_pairs, split_tables
+from lvlm_debias.scoring.cache import batch_logit_store, pair_questions, score_pairs, split_tables
 from lvlm_debias.scoring.first_token import FirstTokenSpec
+from lvlm_debias.scoring.gather import gather_label_probs
 from lvlm_debias.scoring.pairs import distinct_pairs, image_batches, shard_batches
 from lvlm_debias.scoring.prefix import PromptIds, prefix_logits
 from lvlm_debias.scoring.probes import probe_inputs
@@ -113,9 +114,10 @@ def test_distinct_pairs_group_by_image_and_fan_out():
     pairs = distinct_pairs(splits)
     assert [(p["image"], p["text"]) for p in pairs.pairs] == [("x", "q1"), ("x", "q2"), ("y", "q1")]
     assert pairs.of_split == {"a": [0, 2, 1], "b": [2, 0]}
-    # a pair asked with two labels (noisy data) is still scored once; each split keeps its own label
-    noisy = {"a": [{"image": "x", "text": "q", "label": "yes"}], "b": [{"image": "x", "text": "q", "label": "no"}]}
-    assert distinct_pairs(noisy).of_split == {"a": [0], "b": [0]}
+    # a pair asked twice, even with two labels (noisy data), is scored once; each question keeps its own label
+    noisy = {"a": [{"image": "x", "text": "q", "label": "yes"}, {"image": "x", "text": "q", "label": "no"}],
+             "b": [{"image": "x", "text": "q", "label": "no"}]}  # fmt: skip
+    assert distinct_pairs(noisy).of_split == {"a": [0, 0], "b": [0]}
 
 
 def test_image_batches_keep_images_whole_and_shards_take_whole_batches():
@@ -136,20 +138,22 @@ def _cache(tiny_llava, splits, root, shards, batch_size):
     pairs = distinct_pairs(splits)
     batches = image_batches(pairs.pairs, batch_size)
     spec = FirstTokenSpec(top=20, temperatures=(0.5, 1.0))
-    parts, firsts = [], []
+    parts, firsts, stores = [], [], []
     for shard in range(shards):
+        mine = shard_batches(batches, shard, shards)
         scores, first, _ = score_pairs(
-            model, processor, pairs.pairs, shard_batches(batches, shard, shards), root,
+            model, processor, pairs.pairs, mine, root,
             template=LLAVA_HF, labels=YES_NO, probes=["naive", "noise"], top_k=100, seed=0, store=spec,
         )  # fmt: skip
         parts.append(scores)
         firsts.append(first)
+        stores.append(batch_logit_store(model, processor, pairs.pairs, mine, first, LLAVA_HF, YES_NO, batch_size))
     refs, _, _ = score_questions(
         model, processor, pair_questions(pairs.pairs), root, template=LLAVA_HF, labels=YES_NO,
         probes=["none", "unk", "zero", "one"],
     )  # fmt: skip
     probes = ["naive", "none", "unk", "noise", "zero", "one"]
-    return {split: split_tables(splits, split, [*parts, refs], firsts, probes)[:2] for split in splits}
+    return {split: split_tables(splits, split, [*parts, refs], firsts, probes, stores) for split in splits}
 
 
 def test_every_split_gets_its_pairs_rows_and_any_shard_count_gives_identical_tables(tiny_llava, tmp_path):
@@ -163,6 +167,10 @@ def test_every_split_gets_its_pairs_rows_and_any_shard_count_gives_identical_tab
             assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "many.csv").read_bytes(), (shards, split)
             for field in ("question_id", "top_ids", "top_logits", "log_z"):
                 np.testing.assert_array_equal(getattr(many[split][1], field), getattr(one[split][1], field))
+            # the logit cache too, bit for bit (its reference passes run the source's fixed batches)
+            assert many[split][2].arrays.keys() == one[split][2].arrays.keys()
+            for key, value in one[split][2].arrays.items():
+                np.testing.assert_array_equal(many[split][2][key], value, err_msg=f"{key} at {shards} shards")
     # against scoring each split alone with whole prompts (today's path): same rows, same values, same argmax
     model, processor = tiny_llava
     for split, questions in splits.items():
@@ -170,7 +178,7 @@ def test_every_split_gets_its_pairs_rows_and_any_shard_count_gives_identical_tab
             model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO,
             store=FirstTokenSpec(top=20, temperatures=(0.5, 1.0)),
         )  # fmt: skip
-        table, cached_first = one[split]
+        table, cached_first, _ = one[split]
         assert (
             table[["question_id", "probe", "label"]].values.tolist()
             == alone[["question_id", "probe", "label"]].values.tolist()
@@ -229,3 +237,29 @@ def test_a_lost_shard_is_named(tiny_llava, tmp_path):
     )  # fmt: skip
     with pytest.raises(ValueError, match=r"probe 'naive': 3 scored rows \(3 distinct questions\) for 5 questions"):
         split_tables(splits, "random", [first_shard], [first], ["naive"])
+
+
+def test_gathered_table_carries_each_questions_pair():
+    """MME's acc+ pairs questions by the record's `pair` (its image id), so the gathered table keeps it beside the
+    image file, which two image ids may share; "" for a record without one."""
+    questions = [
+        {"question_id": 0, "image": "images/a.png", "subset": "existence", "pair": "existence/0001.png:existence"},
+        {"question_id": 1, "image": "images/a.png", "subset": "existence", "pair": "existence/0002.png:existence"},
+        {"question_id": 2, "image": "images/b.png", "subset": "random"},
+    ]
+    part = pd.DataFrame({"question_id": [2, 1, 0], "probe": "naive", "label": ["no", "no", "yes"],
+                         "p_yes": [0.2, 0.4, 0.7], "p_no": [0.8, 0.6, 0.3]})  # fmt: skip
+    table = gather_label_probs([part], questions, ["naive"])
+    assert list(table.columns[:6]) == ["question_id", "probe", "label", "subset", "image", "pair"]
+    assert table["pair"].tolist() == ["existence/0001.png:existence", "existence/0002.png:existence", ""]
+
+
+def test_questions_sharing_a_pair_within_a_split_share_its_rows_and_keep_their_labels(tiny_llava, tmp_path):
+    _image(0).save(tmp_path / "0.png")
+    text = "Is there a circle in the image?"
+    splits = {"random": [{"question_id": i, "image": "0.png", "text": text, "label": y, "subset": "random"}
+                         for i, y in enumerate(["yes", "no", "yes"])]}  # fmt: skip
+    tables = _cache(tiny_llava, splits, tmp_path, 2, 2)
+    table = tables["random"][0]
+    naive = table[table["probe"] == "naive"]
+    assert naive["label"].tolist() == ["yes", "no", "yes"] and naive["p_yes"].nunique() == 1

@@ -68,7 +68,7 @@ def test_side_by_side_report_block_escapes_every_text(tmp_path):
     open_summary(answers).to_csv(tmp_path / "open.csv", index=False)
     blocks = model_blocks({"open_ended": tmp_path / "open.csv", "open_ended_samples": tmp_path / "samples.json"})
     (block,) = [b for b in blocks if "Open-ended" in b.title]
-    html = "".join(t for _, t in block.tables)
+    html = "".join(t.html for t in block.tables)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
     assert "c &amp; d" in html and "A red &lt;circle&gt;." in html and "data:image/png;base64," in html
 

@@ -1,8 +1,8 @@
-"""Free-text answer parsers: POPE's LLaVA and VCD rules, and the multiple-choice letter parser."""
+"""Free-text answer parsers: POPE's LLaVA and VCD rules, MME's own, and the multiple-choice letter parser."""
 
 import pytest
 
-from lvlm_debias.metrics import PARSERS, parse_choice, parse_yes_no_llava, parse_yes_no_vcd
+from lvlm_debias.metrics import PARSERS, parse_choice, parse_yes_no_llava, parse_yes_no_mme, parse_yes_no_vcd
 
 # answer, LLaVA's result, VCD's result when the label is "yes", VCD's result when the label is "no"
 YES_NO = [
@@ -32,6 +32,35 @@ def test_yes_no_parsers(answer, llava, vcd_yes, vcd_no):
 @pytest.mark.parametrize("label", ["yes", "no"])
 def test_one_word_answers_agree(answer, label):
     assert PARSERS["llava"](answer, label) == PARSERS["vcd"](answer, label)
+
+
+# MME's eval tool, by hand: the lower-cased answer's first 4 characters; "yes" in them -> yes, else "no" -> no, else
+# other (wrong whatever the label).
+MME = [
+    ("Yes, there is", "yes"),  # "yes,"
+    ("No.", "no"),  # "no."
+    ("There is no", "other"),  # "ther": the "no" comes too late
+    ("not sure", "no"),  # "not " holds "no"
+    ("Not sure. Yes.", "no"),  # "not "
+    ("I don't know", "other"),  # "i do"
+    ("know", "no"),  # "know" holds "no"
+    ("Nope", "no"),
+    ("noyes", "no"),  # "noye": no "yes" in the first 4 characters, but "no"
+    ("yes", "yes"),
+    ("no", "no"),
+    ("YES", "yes"),
+    (" yes", "yes"),  # not stripped: " yes" still holds "yes"
+    ("  yes", "other"),  # "  ye": two leading spaces push "yes" out of the first 4 characters
+    ("a yes", "other"),  # "a ye"
+    ("", "other"),
+]
+
+
+@pytest.mark.parametrize(("answer", "expected"), MME)
+def test_mme_parser_reads_the_first_four_characters(answer, expected):
+    assert parse_yes_no_mme(answer) == expected
+    for label in ("yes", "no"):  # the label plays no part
+        assert PARSERS["mme"](answer, label) == expected
 
 
 def test_vcd_rejects_bad_label():
@@ -67,11 +96,15 @@ def test_parse_choice(answer, expected):
     assert parse_choice(answer, LETTERS) == expected
 
 
+#: what each yes/no parser may return: POPE's always a label, MME's "other" too
+OUTCOMES = {"vcd": ("yes", "no"), "llava": ("yes", "no"), "mme": ("yes", "no", "other")}
+
+
 @pytest.mark.parametrize("answer", ["(", ")", "[", "\\", "((A", "A)(", "?*+", "\n\t", "é ü 猫", "answer is", "(A"])
 def test_parsers_never_raise(answer):
     parse_choice(answer, LETTERS)
-    for parser in PARSERS.values():
-        assert parser(answer, "yes") in ("yes", "no")
+    for name, parser in PARSERS.items():
+        assert parser(answer, "yes") in OUTCOMES[name]
 
 
 def test_parse_choice_rejects_bad_letters():
@@ -88,7 +121,7 @@ def test_parsers_never_raise_property():
     @hypothesis.given(strategies.text(), strategies.sampled_from(["yes", "no"]))
     def check(answer, label):
         assert parse_choice(answer, LETTERS) in (*LETTERS, None)
-        for parser in PARSERS.values():
-            assert parser(answer, label) in ("yes", "no")
+        for name, parser in PARSERS.items():
+            assert parser(answer, label) in OUTCOMES[name]
 
     check()

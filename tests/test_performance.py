@@ -135,6 +135,7 @@ def test_scoring_benchmark_tables(tiny_llava, tmp_path):
         template=LLAVA_HF,
         scoring={"batch_size": 3, "store_top": 10},
         sweep=sweep,
+        parser="vcd",
         generate_runs=1,
     )
     assert set(tables) == {"scoring", "agreement", "references", "sweep", "targets"}
@@ -209,7 +210,7 @@ def test_the_cache_benchmark_compares_both_ways_on_the_same_questions(tiny_llava
     splits = _split_questions(tmp_path)
     tables = cache_benchmark(
         model, processor, splits, tmp_path, name="pope", template=LLAVA_HF, scoring={"batch_size": 4, "store_top": 20},
-        alphas=[0, 1], betas=[0.1, 0.5],
+        alphas=[0, 1], betas=[0.1, 0.5], repeats=1,
     )  # fmt: skip
     assert set(tables) == {"scoring", "agreement", "grid", "flops", "targets"}
     agreement_table = tables["agreement"]

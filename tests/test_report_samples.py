@@ -95,3 +95,57 @@ def test_report_in_a_real_browser(chromium, tmp_path):
     shot = screenshot(tmp_path / "report.html", tmp_path / "shot.png", chromium, (800, 600))
     with Image.open(shot) as image:
         assert image.size == (800, 600)
+
+
+def _verdict_report(tmp_path):
+    """A report with the paper's claims checked on per-question outputs (tests/test_report_paper.py) and the POPE
+    calibration and confidence-bin blocks (35 bin rows: collapsed), written to ``tmp_path/results``."""
+    from conftest import ROOT
+    from test_report_paper import _outputs
+
+    from lvlm_debias.plots.bins import confidence_bins_figure
+    from lvlm_debias.plots.calibration import calibration_figure
+    from lvlm_debias.plots.figures import save_figure
+    from lvlm_debias.report.paper import load_paper_numbers
+
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    outputs = {k: v for k, v in _outputs(tables).items() if k not in ("decoding", "contrastive", "prior_probing")}
+    for key, figure in (
+        ("pope/calibration", calibration_figure(pd.read_csv(outputs["pope/calibration"]))),
+        ("pope/confidence_bins", confidence_bins_figure(pd.read_csv(outputs["pope/confidence_bins"]))),
+    ):
+        outputs[f"{key}_png"] = tables / f"{key.replace('/', '_')}.png"
+        save_figure(figure, outputs[f"{key}_png"])
+    claims, numbers, regime = load_paper_numbers(ROOT / "config/paper_numbers.yaml")
+    out = tmp_path / "results/report.html"
+    config = {"seed": 3, "report": {"bootstrap_resamples": 500}}
+    render_report(out, config, [ModelSection("m", outputs)], {"seed": "3"}, None, claims, numbers, regime)
+    return out, outputs
+
+
+def test_report_opens_with_the_summary_and_collapses_long_tables(chromium, tmp_path):
+    """The first section is the summary: one row per claim this run checks, with its estimate, interval and verdict,
+    within the first screen. The 30-row bin table is collapsed: its table is not shown until a click on its
+    summary line opens it, and its CSV link leads to the file from the report's folder. Figures come before tables
+    in every block. Checked to fail without the feature: before the summary and <details>, ``summary`` and
+    ``details`` were None."""
+    report, outputs = _verdict_report(tmp_path)
+    seen = inspect_report(report, chromium)
+    assert seen["errors"] == [] and seen["first_section"] == "summary"
+    summary = seen["summary"]
+    assert summary["rows"] == 6 and summary["bottom"] < 900
+    assert summary["verdicts"] == ["yes", "yes", "yes", "yes", "inconclusive", "inconclusive"]
+    details = seen["details"]
+    assert details["count"] >= 1 and "Per bin and method: 30 rows" in details["caption"]
+    assert details["shown_closed"] is False and details["shown_open"] is True and details["open"] is True
+    assert details["height_open"] > 100
+    assert (report.parent / details["csv"]).resolve() == outputs["pope/confidence_bins"].resolve()
+    html = report.read_text()
+    assert "seed 3" in html and "500 resamples" in html
+    for block in html.split("<h3 id=")[1:]:
+        if "<img" in block and "<table" in block:
+            assert block.index("<img") < block.index("<table"), block[:80]
+    shot = screenshot(report, tmp_path / "summary.png", chromium, (1280, 900))
+    with Image.open(shot) as image:
+        assert image.size == (1280, 900)

@@ -7,9 +7,9 @@ import pytest
 import torch
 from test_probes import _image
 
-from lvlm_debias.analysis.sweep import expected_metrics, sweep_configs, sweep_split, sweep_summary
+from lvlm_debias.analysis.sweep import expected_metrics, sweep_configs, sweep_questions, sweep_split, sweep_summary
+from lvlm_debias.benchmarks import answer_parser
 from lvlm_debias.methods.sampling import DecodingConfig, label_distribution, sampling_distribution
-from lvlm_debias.metrics.parse import parse_yes_no_vcd
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
 from lvlm_debias.scoring.continuation import Continuations
 from lvlm_debias.scoring.first_token import FirstTokenSpec
@@ -31,7 +31,7 @@ def test_expected_pope_metrics_by_hand():
 def test_expected_mme_score_by_hand():
     # one image, one subtask: right with probability 0.5 and 0.8 -> acc 0.65, acc+ 0.5 * 0.8, score 105
     dist = np.array([[0.5, 0.5, 0.0], [0.1, 0.8, 0.1]])
-    answers = pd.DataFrame({"label": ["yes", "no"], "subset": ["count", "count"], "image": ["a", "a"]})
+    answers = pd.DataFrame({"label": ["yes", "no"], "subset": ["count", "count"], "pair": ["a", "a"]})
     m = expected_metrics("mme", dist, answers)
     assert (m["accuracy"], m["acc_plus"], m["score"]) == pytest.approx((0.65, 0.4, 105))
 
@@ -58,15 +58,38 @@ def test_non_label_draws_are_continued_and_parsed():
         np.array([0, 1, -1, -1]),
         [DecodingConfig(do_sample=False)],
         0,
-        parse_yes_no_vcd,
+        answer_parser("pope", "vcd"),
         continue_answer,
     )
     # greedy: q0's first token is word 2 (not a label) -> generated, parsed as "no" (right); q1 says yes (right)
     assert calls == [([0], [2], "greedy")]
     row = table.iloc[0]
-    assert row["continued"] == 1 and row["sampled_accuracy"] == 1.0
+    assert row["continued"] == 1 and row["sampled_accuracy"] == 1.0 and row["parser"] == "vcd"
     # the expected metric counts q0's non-label mass as wrong: accuracy = (0 + 1) / 2
     assert row["expected_accuracy"] == pytest.approx(0.5) and row["other_mass"] == pytest.approx(0.5)
+
+
+def test_per_question_distributions_give_the_expected_metrics():
+    """The per-question table (what the report's bootstrap resamples) holds the distributions whose expected metrics
+    the sweep reports: accuracy = mean p(gold), F1 from the summed expected TP, FP, FN."""
+    first = _stored([[2.0, 0.5, 1.0, -1.0], [0.0, 1.5, 0.2, 0.1], [1.0, 1.0, 1.0, 1.0]])
+    answers = pd.DataFrame({"label": ["yes", "no", "yes"]}, index=[2, 0, 1])  # not in stored order
+    configs = [DecodingConfig(do_sample=False), DecodingConfig(0.5, 1.0, 0), DecodingConfig(1.0, 0.9, 2)]
+    token_labels = np.array([0, 1, -1, -1])
+    table = sweep_split("pope", answers, first, token_labels, configs, 0, answer_parser("pope", "vcd")).set_index(
+        "config"
+    )
+    rows = sweep_questions("pope", answers, first, token_labels, configs)
+    assert list(rows.columns) == ["config", "question_id", "label", "p_yes", "p_no", "p_other"]
+    assert rows["question_id"].tolist() == [2, 0, 1] * 3
+    for config, per in rows.groupby("config", sort=False):
+        yes = per["label"] == "yes"
+        gold = np.where(yes, per["p_yes"], per["p_no"])
+        tp, fp = per["p_yes"][yes].sum(), (per["p_yes"] + per["p_other"])[~yes].sum()
+        fn = (per["p_no"] + per["p_other"])[yes].sum()
+        assert per[["p_yes", "p_no", "p_other"]].sum(axis=1).to_numpy() == pytest.approx(1.0)
+        assert table.loc[config, "expected_accuracy"] == pytest.approx(gold.mean())
+        assert table.loc[config, "expected_f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
 
 
 def test_summary_picks_default_and_best():
@@ -75,11 +98,13 @@ def test_summary_picks_default_and_best():
     )
     assert [c.name for c in configs] == ["greedy", "T=1,p=1,k=0", "T=0.5,p=1,k=0"]
     sweep = pd.DataFrame(
-        {"config": [c.name for c in configs], "do_sample": [False, True, True], "expected_f1": [0.8, 0.6, 0.7]}
-    )
+        {"config": [c.name for c in configs], "do_sample": [False, True, True], "expected_f1": [0.8, 0.6, 0.7],
+         "parser": "vcd"}
+    )  # fmt: skip
     row = sweep_summary({"pope/random": sweep, "pope/popular": sweep}, default).iloc[0]
     assert row["default"] == pytest.approx(0.6) and row["best_sampling_config"] == "T=0.5,p=1,k=0"
     assert row["best_overall_config"] == "greedy" and row["gain"] == pytest.approx(0.2)
+    assert row["parser"] == "vcd"  # the parser that read the sampled answers' continuations
 
 
 def assert_matches_generate(model, processor, config, prompt_text="Is there a circle in the image?"):

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -288,6 +289,48 @@ def test_sha256_mismatch_names_the_file_and_both_hashes(tmp_path, server):
     assert not (root / "m.json").exists()
 
 
+def test_each_split_is_checked_against_its_own_pin(tmp_path, server):
+    """questions.sha256 pins each split's file: the right pin for random passes, a wrong one for popular raises
+    ChecksumMismatch naming popular's file, the pin and the actual digest, and no download manifest is written."""
+    vcd = f"/VCD/{COMMIT}/experiments/data/POPE/aokvqa/aokvqa_pope_seem_{{}}.json"
+    random, popular = (hashlib.sha256(server.files[vcd.format(s)]).hexdigest() for s in ("random", "popular"))
+    wrong = "cd" * 32
+    root = tmp_path / "data"
+    entry = aokvqa_entry(server, questions={"sha256": {"random": random, "popular": wrong}})
+    with pytest.raises(ChecksumMismatch) as err:
+        download_url_dataset(entry, ["random", "popular"], root, root / "m.json")
+    assert "aokvqa_pope_seem_popular.json" in str(err.value) and popular in str(err.value) and wrong in str(err.value)
+    assert not (root / "m.json").exists()
+    fetched = local_path(server.url(vcd.format("random")), root / "downloads")
+    assert sha256_file(fetched) == random  # the split with the right pin was kept
+    entry["questions"]["sha256"]["popular"] = popular
+    manifest = download_url_dataset(entry, ["random", "popular"], root, root / "m.json")
+    assert [f["sha256"] for f in manifest["files"][:2]] == [random, popular]
+
+
+def test_paper_config_pins_the_six_vcd_question_files(default_config):
+    """The paper config pins every split of both url datasets (the digests of VCD's files at commit 039af55), and
+    url_files hands each split its own pin."""
+    import yaml
+
+    from lvlm_debias.data.url_dataset import url_files
+
+    paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    check_schema(paper, SCHEMA)
+    pins = {}
+    for name in ("pope_aokvqa", "pope_gqa"):
+        files = url_files(paper["datasets"][name], ["random", "popular", "adversarial"])
+        pins |= {f["url"].rsplit("/", 1)[1]: f["sha256"] for f in files if f["role"] == "questions"}
+    assert pins == {
+        "aokvqa_pope_seem_random.json": "f06eecde6d6ef4a00b95a7bbb510490708a09a6a67d952b59b8bdd33ac2c7200",
+        "aokvqa_pope_seem_popular.json": "2ae5bedee3450cda52f9b033942c7b04a3917a86a110e859a66c1e41934c6ffd",
+        "aokvqa_pope_seem_adversarial.json": "2ddd3bdfa0df7a77a2cb1765ed06ac5ed190b5a093aa405b96986e862e8cdac1",
+        "gqa_pope_seem_random.json": "6ce488eade3770185034939fabfe742fa32ed369011c8d9c3ac77bc0c85abd94",
+        "gqa_pope_seem_popular.json": "dd03f06a458dd216e83233160fbf6628af9c63c84b11e99599f4fc0304b3361d",
+        "gqa_pope_seem_adversarial.json": "74e01b41d8308e2392e3b8d961167496ff3901c01100265d931a7a392f138a7a",
+    }
+
+
 def test_missing_zip_member_is_named_and_nothing_is_written(tmp_path, server):
     """A question naming an image the zip lacks: MissingMembers naming the zip and the image; no question file."""
     server.files[f"/VCD/{COMMIT}/experiments/data/POPE/aokvqa/aokvqa_pope_seem_random.json"] = vcd_questions(
@@ -298,6 +341,57 @@ def test_missing_zip_member_is_named_and_nothing_is_written(tmp_path, server):
     with pytest.raises(MissingMembers, match=r"val2014\.zip lacks 1 of the 2 files asked for: COCO_val2014_0+999999"):
         write_url_questions(manifest, "random", root / "q/random.jsonl", root / "q/random.manifest.json", root)
     assert not (root / "q").exists() and not (root / "images").exists()
+
+
+def zip64_of(members: dict[str, bytes], monkeypatch) -> bytes:
+    """A zip whose every structure is the zip64 form a 20 GB, > 65535-entry archive has, made cheaply: the writer's
+    limits are lowered to 64 bytes and 1 entry while it writes, so each member gets a zip64 local header
+    (force_zip64) and a zip64 extra field for its sizes and offset in the central directory (the 32-bit fields hold
+    0xFFFFFFFF), and the archive gets the zip64 end-of-central-directory record and locator. The classic end record's
+    count, size and offset are then set to their "see zip64" values (0xFFFF, 0xFFFFFFFF), as in a real archive of that
+    size, so a reader that ignored the zip64 records would find nothing."""
+    out = io.BytesIO()
+    with monkeypatch.context() as patch:
+        patch.setattr(zipfile, "ZIP64_LIMIT", 64)
+        patch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)
+        with zipfile.ZipFile(out, "w", allowZip64=True) as archive:
+            archive.writestr("images/", b"")
+            for name, data in members.items():
+                with archive.open(name, "w", force_zip64=True) as member:
+                    member.write(data)
+    data = bytearray(out.getvalue())
+    end = data.rindex(b"PK\x05\x06")  # classic end of central directory: entries on disk, total, size, offset
+    struct.pack_into("<HHII", data, end + 8, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+    return bytes(data)
+
+
+def test_zip64_archive_members_are_found_and_copied(tmp_path, monkeypatch):
+    """GQA's images.zip is about 20 GB: zip64. extract_named (Python's zipfile, reading the central directory) finds
+    members by base name in a zip whose counts, sizes and offsets are only in zip64 records, and copies their bytes.
+    The archive is checked to hold those records (end record b'PK\\x06\\x06', locator b'PK\\x06\\x07', zip64 extra
+    fields 0x0001 in the central directory)."""
+    from lvlm_debias.data.archive import extract_named
+
+    members = {f"images/{n}": jpeg(20 + k) for k, n in enumerate([*GQA, "99.jpg"])}
+    blob = zip64_of(members, monkeypatch)
+    assert b"PK\x06\x06" in blob and b"PK\x06\x07" in blob
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        infos = {i.filename: i for i in archive.infolist()}
+        assert all(i.extra[:2] == b"\x01\x00" for n, i in infos.items() if n != "images/")  # zip64 extra field
+        assert infos["images/1339.jpg"].header_offset > 64  # its real offset, read from the zip64 extra
+    path = tmp_path / "images.zip"
+    path.write_bytes(blob)
+    out = extract_named(path, GQA, tmp_path / "out")
+    assert {name: p.read_bytes() for name, p in out.items()} == {n: members[f"images/{n}"] for n in GQA}
+    assert not (tmp_path / "out/99.jpg").exists()
+
+
+def test_no_32_bit_sizes_in_the_resume_path():
+    """Content-Range of a resumed 20 GB download: offsets and lengths past 4 GiB are read as they are."""
+    from lvlm_debias.data.fetch import _content_range
+
+    assert _content_range("bytes 5000000000-21474836479/21474836480") == (5_000_000_000, 21_474_836_480)
+    assert _content_range("bytes */21474836480") == (None, 21_474_836_480)
 
 
 def test_fetch_forbidden_says_what_to_place_where(tmp_path, server):

@@ -4,6 +4,7 @@ scoring rerun with one shard instead of two (the workflow benchmark's own code p
 import copy
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,7 +77,7 @@ def small_run(tmp_path_factory):
 def test_sharded_rerun_gives_identical_tables_and_times_every_rule(small_run):
     workdir, tables = small_run
     assert list(tables["runs"]["status"]) == [0, 0]
-    assert tables["shards"].to_dict("records") == [{"shards": 2, "compared_with": 1, "tables": 44, "differing": ""}]
+    assert tables["shards"].to_dict("records") == [{"shards": 2, "compared_with": 1, "tables": 53, "differing": ""}]
     assert (tables["targets"].tail(1)["status"] == "met").all()
     rules = set(tables["rules"]["rule"])
     assert {"shapes_llava", "first_token_shard", "reference_probs", "decoding_sweep", "report"} <= rules
@@ -152,12 +153,20 @@ def test_small_report_in_a_real_browser(small_run):
     assert seen["errors"] == [] and seen["alerts"] == []
     assert len(seen["images"]) >= 9 + 8 and all(i["width"] > 0 for i in seen["images"])
     blocks = [i for i in seen["ids"] if i.startswith("shapes-llava-block-")]
-    assert len(blocks) == 12  # prior, attention, 3 calibration, 3 confidence bins, bias, decoding, chair, contrastive
+    # prior, attention, 3 calibration, 2 readings (MMMU has none), 3 confidence bins, bias, decoding, 3 contrast
+    # grids, chair, contrastive, and the regime (the embedded model has no published numbers of its own)
+    assert len(blocks) == 18
     assert {"shapes-llava-paper", "shapes-llava-samples", "provenance", "config"} <= set(seen["ids"])
     assert seen["samples"] == 8 and seen["samples_shown"] == 1
     assert seen["sorted"]["ascending"] and seen["sorted"]["rows"] >= 3
     assert "The paper's findings beside this run" in seen["headings"]
+    # the summary opens the report: every claim of config/paper_numbers.yaml with an interval and a verdict
+    assert seen["first_section"] == "summary" and seen["summary"]["rows"] >= 9  # bins need enough questions
+    assert set(seen["summary"]["verdicts"]) <= {"yes", "no", "inconclusive"}
+    assert seen["details"]["shown_closed"] is False and seen["details"]["shown_open"] is True
     html = (workdir / "results/report.html").read_text()
+    links = re.findall(r'<a href="([^"#][^"]*)">CSV</a>', html)
+    assert len(links) >= 10 and all((workdir / "results" / link).is_file() for link in links)
     assert html.count('<table class="data captions">') == 2  # captions side by side, default and best settings
 
 

@@ -7,7 +7,7 @@ choice, the option letters are the labels).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +15,7 @@ import pandas as pd
 
 from lvlm_debias.data.pope import POPE_SPLITS, build_pope
 from lvlm_debias.data.tasks import MME_GROUPS, build_mme, build_mmmu
-from lvlm_debias.metrics.mme import mme_scores, mme_totals
+from lvlm_debias.metrics.mme import OFFICIAL_GROUPS, mme_scores, mme_totals
 from lvlm_debias.metrics.mmmu import accuracy_by_subject
 from lvlm_debias.metrics.parse import PARSERS, parse_choice
 from lvlm_debias.metrics.pope import pope_metrics
@@ -54,6 +54,40 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 
 
+#: The perception / cognition groups of each source of MME questions. The groups follow the data, not the benchmark's
+#: name: ``mme`` is ShapesWorld's MME in the embedded config and lmms-lab/MME in the paper config. The questions carry
+#: their source in their subtask names, which differ between sources (lmms-lab/MME's ``category``: "color", "OCR",
+#: "code_reasoning", ...; ShapesWorld's: "colour", "shape_facts"), so :func:`mme_groups` picks the source whose
+#: groups hold every subtask present. The names both share (existence, count, position) are perception in both, so
+#: a run with only those gets the same totals from either.
+MME_SOURCES: dict[str, Mapping[str, Sequence[str]]] = {
+    "lmms-lab/MME": OFFICIAL_GROUPS,
+    "shapes_world": MME_GROUPS,
+}
+
+
+def mme_groups(subtasks: Iterable[str]) -> tuple[str, dict[str, list[str]]]:
+    """(source, groups) for the MME ``subtasks`` present: the first source of :data:`MME_SOURCES` whose groups hold
+    every one of them, each group cut to the subtasks present (a group with none left stays, empty: total 0).
+
+    Raises ``ValueError`` naming the subtasks that no group of any source holds: a subtask is never left out of the
+    totals silently.
+    """
+    present = list(dict.fromkeys(subtasks))
+    missing = {}
+    for source, groups in MME_SOURCES.items():
+        grouped = {s for subs in groups.values() for s in subs}
+        missing[source] = [s for s in present if s not in grouped]
+        if not missing[source]:
+            return source, {g: [s for s in subs if s in present] for g, subs in groups.items()}
+    closest = min(missing, key=lambda source: len(missing[source]))
+    raise ValueError(
+        f"MME subtasks {missing[closest]} are in no perception/cognition group (closest source {closest!r}, groups "
+        f"{ {g: list(subs) for g, subs in MME_SOURCES[closest].items()} }): check the question file's subtask names, "
+        "or add them to a group of lvlm_debias.benchmarks.MME_SOURCES"
+    )
+
+
 def benchmark(name: str) -> Benchmark:
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; known benchmarks: {list(BENCHMARKS)}")
@@ -81,10 +115,11 @@ def build_questions(name: str, annotations: list[dict], split: str, settings: Ma
 
 
 def metrics(name: str, answers: pd.DataFrame) -> dict[str, float]:
-    """Headline metrics of one method's answers: columns ``label``, ``prediction``, ``subset``, ``image``.
+    """Headline metrics of one method's answers: columns ``label``, ``prediction``, ``subset`` and, for MME,
+    ``pair`` (the image id that pairs an image's two questions; see :mod:`lvlm_debias.metrics.mme`).
 
-    pope: accuracy, precision, recall, F1, yes-ratio; mme: accuracy, acc+ and the summed MME score (with the
-    perception and cognition totals); mmmu: accuracy over all questions.
+    pope: accuracy, precision, recall, F1, yes-ratio; mme: accuracy, acc+ and the summed MME score, with the
+    perception and cognition totals of the questions' source (:func:`mme_groups`); mmmu: accuracy over all questions.
     """
     family = benchmark(name).family
     labels, predicted = list(answers["label"]), list(answers["prediction"])
@@ -97,15 +132,22 @@ def metrics(name: str, answers: pd.DataFrame) -> dict[str, float]:
     if family == "mmmu":
         return {"accuracy": accuracy}
     scores = mme_subsets(answers)
-    totals = mme_totals(scores, {g: [s for s in subs if s in set(scores["subtask"])] for g, subs in MME_GROUPS.items()})
+    _, groups = mme_groups(scores["subtask"])
+    totals = mme_totals(scores, groups)
     out = {"accuracy": accuracy, "acc_plus": float(scores["acc_plus"].mean()), "score": float(scores["score"].sum())}
     out.update({f"{row.group}_score": float(row.score) for row in totals.itertuples()})
     return out
 
 
 def mme_subsets(answers: pd.DataFrame) -> pd.DataFrame:
-    """MME's per-subtask acc, acc+ and score of one method's answers."""
-    return mme_scores(answers.rename(columns={"subset": "subtask"})[["subtask", "image", "label", "prediction"]])
+    """MME's per-subtask acc, acc+ and score of one method's answers (columns ``subset``, ``pair``, ``label``,
+    ``prediction``)."""
+    if "pair" not in answers.columns:
+        raise ValueError(
+            "MME answers need a `pair` column (the image id acc+ pairs an image's questions by; never the image file, "
+            f"which two MME image ids can share); got columns {list(answers.columns)}"
+        )
+    return mme_scores(answers.rename(columns={"subset": "subtask"})[["subtask", "pair", "label", "prediction"]])
 
 
 def subset_accuracy(answers: pd.DataFrame) -> pd.DataFrame:
@@ -115,13 +157,36 @@ def subset_accuracy(answers: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns={"subject": "subset"}).reset_index(drop=True)
 
 
-def answer_parser(name: str, yes_no: str = "vcd") -> Callable[[str, str], str]:
-    """``parse(text, label)`` for a free-text answer of benchmark ``name``: a yes/no parser (``vcd`` or ``llava``)
-    for POPE and MME, the option-letter parser for MMMU ("other" when no single letter is found)."""
+#: the name of the option-letter parser (MMMU), which no config chooses
+LETTER_PARSER = "letter"
+
+
+@dataclass(frozen=True)
+class AnswerParser:
+    """Reads a label from a free-text answer: ``parser(text, label)`` applies ``rule``; ``name`` says which rule it
+    is (vcd, llava, mme or letter), so that every table of parsed answers can name it."""
+
+    name: str
+    rule: Callable[[str, str], str]
+
+    def __call__(self, text: str, label: str) -> str:
+        return self.rule(text, label)
+
+
+def answer_parser(name: str, parser: str | None) -> AnswerParser:
+    """The parser of free-text answers to benchmark ``name``: for the yes/no benchmarks the configured one,
+    ``parser`` of :data:`~lvlm_debias.metrics.parse.PARSERS` (``benchmarks.<name>.parser``, whose defaults
+    config/schema.yaml holds: vcd for POPE, mme for MME); for MMMU the option-letter parser ("other" when no single
+    letter is found), which ``parser`` None or "letter" asks for."""
     spec = benchmark(name)
-    if yes_no not in PARSERS:
-        raise ValueError(f"unknown yes/no parser {yes_no!r}; known parsers: {list(PARSERS)}")
     if spec.labels is LETTERS:
+        if parser not in (None, LETTER_PARSER):
+            raise ValueError(f"benchmark {name!r} is read by the option-letter parser only, not {parser!r}")
         letters = list(spec.labels)
-        return lambda text, label: parse_choice(text, letters) or "other"
-    return PARSERS[yes_no]
+        return AnswerParser(LETTER_PARSER, lambda text, label: parse_choice(text, letters) or "other")
+    if parser not in PARSERS:
+        raise ValueError(
+            f"unknown yes/no parser {parser!r} for benchmark {name!r}; known parsers: {list(PARSERS)} "
+            f"(benchmarks.{name}.parser)"
+        )
+    return AnswerParser(parser, PARSERS[parser])

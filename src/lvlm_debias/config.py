@@ -28,6 +28,11 @@ FROM_HUB = "hub"
 FROM_URL = "url"
 SHAPES_WORLD = "shapes_world"
 
+#: keys that moved, and where to: a config that still has one is told where it went
+MOVED = {
+    "sweep.parser": "benchmarks.<name>.parser, one per yes/no benchmark (vcd or llava for POPE, mme for MME)",
+}
+
 #: keys of ``world`` that configure the generator (the rest are image counts).
 _WORLD_COUNTS = ("n_train_images", "n_eval_images")
 
@@ -52,6 +57,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
         extra = sorted(set(error.instance) - set(allowed))
         lines = []
         for key in extra:
+            full = _key([*error.absolute_path, key])
+            if full in MOVED:
+                lines.append(f"{full}: moved to {MOVED[full]}")
+                continue
             near = difflib.get_close_matches(key, allowed, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             inside = f" in {where}" if error.absolute_path else ""

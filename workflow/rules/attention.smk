@@ -9,7 +9,9 @@ rule attention:
     output:
         table="results/{model}/attention.csv",
         tokens="results/{model}/attention_tokens.csv",
+        questions="results/{model}/attention_questions.csv",
         generation="results/{model}/attention_generation.csv",
+        generation_samples="results/{model}/attention_generation_samples.csv",
         png=report(
             "results/{model}/attention.png",
             caption="../report/attention.rst",

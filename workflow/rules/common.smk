@@ -116,6 +116,12 @@ def questions_root(wildcards, input):
     return str(Path(input.questions).parent.parent)
 
 
+def parser_of(wildcards):
+    """The parser of the benchmark's generated answers: its `parser` (the schema holds the defaults: vcd for POPE, mme
+    for MME); MMMU has none to choose (its option-letter parser)."""
+    return BENCHMARKS[wildcards.benchmark].get("parser")
+
+
 def decoding_summary_input(wildcards):
     """The decoding sweep's summary, which the "best" generation setting reads its configuration from."""
     return [f"results/{wildcards.model}/decoding.csv"] if wildcards.setting == "best" else []
@@ -138,7 +144,9 @@ SPLIT_LOGITS = {"logits": "results/{model}/{benchmark}/{split}/logits.npz"} if L
 
 
 def model_outputs(model):
-    """Every table and figure of one model (the report's inputs)."""
+    """Every table and figure of one model (the report's inputs), and the per-question tables the report's paper
+    checks resample (label probabilities, sweep distributions, answers by generation, per-caption CHAIR, per-question
+    attention)."""
     out = {}
     for name in BENCHMARKS:
         base = f"results/{model}/{name}"
@@ -154,6 +162,10 @@ def model_outputs(model):
             out[f"{name}/contrast_grid_png"] = f"{base}/contrast_grid.png"
         for split in splits_of(name):
             out[f"{name}/{split}/label_probs_meta"] = f"{base}/{split}/label_probs.meta.json"
+            # per question, for the report's bootstrap intervals (lvlm_debias.report.checks)
+            out[f"{name}/{split}/label_probs"] = f"{base}/{split}/label_probs.csv"
+            if SWEEP:
+                out[f"{name}/{split}/sweep_questions"] = f"{base}/{split}/sweep_questions.csv"
     if SUBSET_BENCHMARKS and TEXT_ONLY:
         out["benchmark_bias"] = f"results/{model}/benchmark_bias.csv"
         out["benchmark_bias_png"] = f"results/{model}/benchmark_bias.png"
@@ -167,15 +179,21 @@ def model_outputs(model):
         out["chair"] = f"results/{model}/chair.csv"
         out["chair_png"] = f"results/{model}/chair.png"
         out["chair_samples"] = f"results/{model}/chair_samples.json"
+        out["chair_captions"] = f"results/{model}/chair_captions.csv"
     if OPEN_ENDED:
         out["open_ended"] = f"results/{model}/open_ended.csv"
         out["open_ended_samples"] = f"results/{model}/open_ended_samples.json"
     if CONTRASTIVE_SPLITS:
         out["contrastive"] = f"results/{model}/contrastive.csv"
         out["contrastive_png"] = f"results/{model}/contrastive.png"
+        for key in CONTRASTIVE_SPLITS:
+            for setting in GENERATION_SETTINGS:
+                out[f"contrastive/{key}/{setting}"] = f"results/{model}/{key}/contrastive/{setting}.csv"
     if ATTENTION:
         out["attention"] = f"results/{model}/attention.csv"
         out["attention_tokens"] = f"results/{model}/attention_tokens.csv"
+        out["attention_questions"] = f"results/{model}/attention_questions.csv"
+        out["attention_generation_samples"] = f"results/{model}/attention_generation_samples.csv"
         out["attention_generation"] = f"results/{model}/attention_generation.csv"
         out["attention_png"] = f"results/{model}/attention.png"
         out["attention_generation_png"] = f"results/{model}/attention_generation.png"

@@ -68,6 +68,7 @@ rule chair:
         ),
         pdf="results/{model}/chair.pdf",
         samples="results/{model}/chair_samples.json",
+        per_caption="results/{model}/chair_captions.csv",
     params:
         captions=CAPTIONS,
         image_root=questions_root,
@@ -95,7 +96,7 @@ rule contrastive_answers:
         decoding=DECODING,
         max_new_tokens=CLASSIFICATION.get("max_new_tokens", 8),
         sweep=SWEEP,
-        parser=SWEEP.get("parser", "vcd"),
+        parser=parser_of,
         batch_size=SCORING.get("batch_size", 64),
         seed=config["seed"],
         skip_bad=SCORING.get("skip_bad_records", False),

@@ -8,12 +8,14 @@ rule decoding_sweep:
         table="results/{model}/{benchmark}/{split}/label_probs.csv",
         first_token="results/{model}/{benchmark}/{split}/first_token.npz",
     output:
-        "results/{model}/{benchmark}/{split}/sweep.csv",
+        table="results/{model}/{benchmark}/{split}/sweep.csv",
+        questions="results/{model}/{benchmark}/{split}/sweep_questions.csv",
     params:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
         image_root=image_root,
         settings=SWEEP,
+        parser=parser_of,
         batch_size=SCORING.get("batch_size", 64),
         seed=config["seed"],
         skip_bad=SCORING.get("skip_bad_records", False),

@@ -12,7 +12,7 @@ from lvlm_debias.tables import write_csv
 with log_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     params, output = snakemake.params, snakemake.output
-    layers, tokens, generation, texts = attention_with_entry(
+    tables = attention_with_entry(
         params.model_dir,
         params.model,
         read_jsonl(snakemake.input.questions),
@@ -20,11 +20,13 @@ with log_to(snakemake.log[0]) as log:
         params.settings,
         params.seed,
     )
-    write_csv(layers, output.table)
-    write_csv(tokens, output.tokens)
-    write_csv(generation, output.generation)
-    save_figure(attention_figure(layers), output.png, output.pdf)
-    save_figure(attention_generation_figure(generation), output.generation_png, output.generation_pdf)
-    log.info("\n%s", layers.to_string(index=False))
-    log.info("\n%s", tokens.to_string(index=False))
-    log.info("generated descriptions:\n%s", "\n".join(texts))
+    write_csv(tables.layers, output.table)
+    write_csv(tables.tokens, output.tokens)
+    write_csv(tables.questions, output.questions)
+    write_csv(tables.generation, output.generation)
+    write_csv(tables.samples, output.generation_samples)
+    save_figure(attention_figure(tables.layers), output.png, output.pdf)
+    save_figure(attention_generation_figure(tables.generation), output.generation_png, output.generation_pdf)
+    log.info("\n%s", tables.layers.to_string(index=False))
+    log.info("\n%s", tables.tokens.to_string(index=False))
+    log.info("generated descriptions:\n%s", "\n".join(tables.texts))

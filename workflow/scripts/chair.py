@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from lvlm_debias.analysis.generation import chair_table, marked_captions
+from lvlm_debias.analysis.generation import chair_per_caption, chair_table, marked_captions
 from lvlm_debias.plots.figures import save_figure
 from lvlm_debias.plots.generation import chair_figure
 from lvlm_debias.report.samples import caption_samples
@@ -15,6 +15,7 @@ with log_to(snakemake.log[0]) as log:
     captions = pd.concat([pd.read_csv(path) for path in snakemake.input.captions], ignore_index=True)
     table = chair_table(captions, vocabulary)
     write_csv(table, snakemake.output.table)
+    write_csv(chair_per_caption(captions, vocabulary), snakemake.output.per_caption)
     save_figure(chair_figure(table, snakemake.wildcards.model), snakemake.output.png, snakemake.output.pdf)
     settings = list(dict.fromkeys(captions["setting"]))
     samples = {

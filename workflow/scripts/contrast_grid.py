@@ -16,7 +16,7 @@ with log_to(snakemake.log[0]) as log:
     answers = {}
     for split, path in zip(params.splits, snakemake.input.label_probs, strict=True):
         naive = pd.read_csv(path).query("probe == 'naive'").set_index("question_id")
-        answers[split] = naive[["label", "subset", "image"]]
+        answers[split] = naive[["label", "subset", "image", "pair"]]
     stores = {s: LogitStore.load(p) for s, p in zip(params.splits, snakemake.input.logits, strict=True)}
     table = contrast_grid_table(
         stores, answers, name, grid["methods"], grid["alphas"], grid["betas"], grid["temperature"]

@@ -3,7 +3,7 @@
 import pandas as pd
 import torch
 
-from lvlm_debias.analysis.sweep import sweep_configs, sweep_split
+from lvlm_debias.analysis.sweep import sweep_configs, sweep_questions, sweep_split
 from lvlm_debias.benchmarks import answer_parser, benchmark
 from lvlm_debias.data.questions import load_questions
 from lvlm_debias.models.load import load_entry
@@ -18,7 +18,7 @@ with log_to(snakemake.log[0]) as log:
     params, wc = snakemake.params, snakemake.wildcards
     spec = benchmark(wc.benchmark)
     scores = pd.read_csv(snakemake.input.table)
-    answers = scores[scores["probe"] == "naive"].set_index("question_id")[["label", "subset", "image"]]
+    answers = scores[scores["probe"] == "naive"].set_index("question_id")[["label", "subset", "pair"]]
     first_token = FirstToken.load(snakemake.input.first_token)
     model, processor = load_entry(params.model_dir, params.model)
     records, _ = load_questions(
@@ -36,17 +36,19 @@ with log_to(snakemake.log[0]) as log:
         params.settings.get("max_new_tokens", 16),
         params.batch_size,
     )
-    parse = answer_parser(wc.benchmark, params.settings.get("parser", "vcd"))
+    parse = answer_parser(wc.benchmark, params.parser)
     _, configs = sweep_configs(params.settings)
+    token_labels = token_label_index(processor, spec.labels).numpy()
     table = sweep_split(
         wc.benchmark,
         answers,
         first_token,
-        token_label_index(processor, spec.labels).numpy(),
+        token_labels,
         configs,
         params.seed,
         parse,
         continuations,
     )
-    write_csv(table, snakemake.output[0])
+    write_csv(table, snakemake.output.table)
+    write_csv(sweep_questions(wc.benchmark, answers, first_token, token_labels, configs), snakemake.output.questions)
     log.info("\n%s", table.to_string(index=False))

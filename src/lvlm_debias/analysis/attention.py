@@ -175,22 +175,33 @@ def depth_trend(table: pd.DataFrame, probe: str = "naive") -> tuple[str, bool] |
 
 
 def generation_trend(generation: pd.DataFrame) -> tuple[str, float] | None:
-    """The image share from step 0 to the last generation step in words, and its least-squares slope per generated
-    token (``share ≈ a + slope · step`` over the steps); None with fewer than two steps."""
+    """The image share's least-squares trend per generated token, in words, and the slope; None with fewer than two
+    steps.
+
+    Each step's mean share m_t is weighted by its samples n_t (the samples still generating), which is the pooled
+    least-squares line over every (sample, step) observation (``report.checks.pooled_slope``):
+
+        slope = sum_t n_t (t - t_bar)(m_t - m_bar) / sum_t n_t (t - t_bar)^2,  t_bar, m_bar weighted by n_t
+
+    The words say "falls" or "rises" by the slope, the quantity the paper's claim is checked on; the first and last
+    steps' shares are given as they are (the last step may hold a few samples and read either way).
+    """
     image = generation[generation["group"] == "image"].sort_values("step")
     if len(image) < 2:
         return None
+    t, m = image["step"].to_numpy(float), image["share"].to_numpy(float)
+    n = image["n_samples"].to_numpy(float)
+    t_bar, m_bar = np.average(t, weights=n), np.average(m, weights=n)
+    spread = float((n * (t - t_bar) ** 2).sum())
+    slope = float((n * (t - t_bar) * (m - m_bar)).sum()) / spread if spread > 0 else 0.0
     first, last = image.iloc[0], image.iloc[-1]
-    moves = _move(
-        first["share"],
-        last["share"],
-        f"at step {first['step']} (the answer position, {first['n_samples']} samples)",
-        f"at step {last['step']} ({last['n_samples']} samples still generating)",
-    )
-    slope = float(np.polyfit(image["step"].to_numpy(float), image["share"].to_numpy(float), 1)[0])
+    points = round(100 * slope, 2)
+    moves = "stays flat" if points == 0 else f"{'falls' if points < 0 else 'rises'} by {abs(points):.2f} points"
     words = (
-        f"describing the image, the image share (mean over layers and heads) {moves}; least-squares trend "
-        f"{100 * slope:+.2f} points per generated token"
+        f"describing the image, the image share (mean over layers and heads) {moves} per generated token "
+        f"(least-squares trend over steps {first['step']}-{last['step']}, each step weighted by its samples): "
+        f"{100 * first['share']:.1f} % at step {first['step']} (the answer position, {first['n_samples']} samples), "
+        f"{100 * last['share']:.1f} % at step {last['step']} ({last['n_samples']} samples still generating)"
     )
     return words, slope
 

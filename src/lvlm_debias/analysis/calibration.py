@@ -70,11 +70,12 @@ def predictions(q: pd.DataFrame) -> pd.Series:
 
 
 def answers(scores: pd.DataFrame, method: str, labels: Sequence[str] = LABELS) -> pd.DataFrame:
-    """Per question (index question_id): ``label``, ``subset``, ``image``, ``prediction`` = argmax of the method's q,
+    """Per question (index question_id): ``label``, ``subset``, ``image``, ``pair`` (those the scores have),
+    ``prediction`` = argmax of the method's q,
     and ``confidence`` = max of the Naive q (the paper's binning variable)."""
     naive = scores[scores["probe"] == "naive"].set_index("question_id")
     q = debiased(scores, method, labels)
-    out = naive[[c for c in ("label", "subset", "image") if c in naive.columns]].copy()
+    out = naive[[c for c in ("label", "subset", "image", "pair") if c in naive.columns]].copy()
     out["prediction"] = predictions(q).loc[out.index]
     out["confidence"] = debiased(scores, "naive", labels).max(axis=1).loc[out.index]
     return out

@@ -37,12 +37,23 @@ def contrast_label_dist(
     (one-hot), and whether the stored tokens determine it exactly."""
     if method not in GRID_METHODS:
         raise ValueError(f"unknown contrast method {method!r}; known: {list(GRID_METHODS)}")
+    return _label_dist(store, _reference(store, method), alpha, beta, temperature, n_labels)
+
+
+def _reference(store: LogitStore, method: str) -> np.ndarray:
+    """The mean of the method's reference logits on the naive top tokens."""
+    refs = [store[f"at_{r}"] for r in GRID_METHODS[method]]
+    return refs[0] if len(refs) == 1 else np.mean(refs, axis=0)
+
+
+def _label_dist(
+    store: LogitStore, ref: np.ndarray, alpha: float, beta: float, temperature: float, n_labels: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     logits = store["naive_logits"]
-    ref = np.mean([store[f"at_{r}"] for r in GRID_METHODS[method]], axis=0)
     complete = logits.shape[1] >= int(store["vocab_size"])
     logp, exact = warped_log_probs(logits, None, temperature, 0, ref, alpha, beta, complete)
     probs = np.exp(logp)
-    labels = np.asarray(store["naive_label"])
+    labels = np.asarray(store["naive_label"])[:, : probs.shape[1]]
     expected = np.zeros((len(probs), n_labels + 1))
     for y in range(n_labels):
         expected[:, y] = np.where(labels == y, probs, 0.0).sum(axis=1)
@@ -71,9 +82,12 @@ def contrast_grid_table(
         answers = answers_by_split[split]
         store = store.select(list(answers.index))
         for method in methods:
+            if method not in GRID_METHODS:
+                raise ValueError(f"unknown contrast method {method!r}; known: {list(GRID_METHODS)}")
+            ref = _reference(store, method)
             for alpha in alphas:
                 for beta in betas:
-                    expected, greedy, exact = contrast_label_dist(store, method, alpha, beta, temperature, len(labels))
+                    expected, greedy, exact = _label_dist(store, ref, alpha, beta, temperature, len(labels))
                     for decoding, dist in (("expected", expected), ("greedy", greedy)):
                         rows.append(
                             {

@@ -3,11 +3,11 @@ classification benchmarks answered by generation with each decoding method (VDD 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from lvlm_debias.benchmarks import benchmark, metrics
+from lvlm_debias.benchmarks import AnswerParser, benchmark, metrics
 from lvlm_debias.methods.decode import DECODING_METHODS, NAIVE, SETTINGS
 from lvlm_debias.metrics.chair import WORD, caption_segments, chair_metrics, find_mentions, synonym_table
 
@@ -15,7 +15,9 @@ from lvlm_debias.metrics.chair import WORD, caption_segments, chair_metrics, fin
 OBJECT_SEPARATOR = ";"
 
 CAPTION_COLUMNS = ["setting", "config", "method", "question_id", "image", "objects", "caption"]
-ANSWER_COLUMNS = ["setting", "config", "method", "question_id", "image", "subset", "label", "answer", "prediction"]
+ANSWER_COLUMNS = [
+    "setting", "config", "method", "question_id", "image", "pair", "subset", "label", "answer", "prediction", "parser",
+]  # fmt: skip
 
 
 def objects_of(cell: object) -> list[str]:
@@ -32,15 +34,18 @@ def caption_frame(decoded: pd.DataFrame, records: Sequence[Mapping]) -> pd.DataF
     return frame[CAPTION_COLUMNS]
 
 
-def answer_frame(decoded: pd.DataFrame, records: Sequence[Mapping], parse: Callable[[str, str], str]) -> pd.DataFrame:
-    """``ANSWER_COLUMNS``: generated answers of benchmark questions (``records``) with their subset, gold label and
-    the label ``parse(text, label)`` reads from the answer ("other" when none)."""
+def answer_frame(decoded: pd.DataFrame, records: Sequence[Mapping], parse: AnswerParser) -> pd.DataFrame:
+    """``ANSWER_COLUMNS``: generated answers of benchmark questions (``records``) with their ``pair`` (MME's image
+    id; "" where a record has none), subset, gold label, the label ``parse(text, label)`` reads from the answer
+    ("other" when none) and the parser's name (``parser``)."""
     by_id = {r["question_id"]: r for r in records}
     frame = decoded.rename(columns={"text": "answer"})
+    frame["pair"] = [by_id[q].get("pair", "") for q in frame["question_id"]]
     frame["subset"] = [by_id[q].get("subset", "") for q in frame["question_id"]]
     frame["label"] = [by_id[q]["label"] for q in frame["question_id"]]
     frame["answer"] = frame["answer"].fillna("")
     frame["prediction"] = [parse(a, y) for a, y in zip(frame["answer"], frame["label"], strict=True)]
+    frame["parser"] = parse.name
     return frame[ANSWER_COLUMNS]
 
 
@@ -66,6 +71,38 @@ def chair_table(captions: pd.DataFrame, vocabulary: Mapping[str, Sequence[str]])
         )
         rows.append({"setting": setting, "config": group["config"].iloc[0], "method": method, **scores})
     return ordered(pd.DataFrame(rows)).reset_index(drop=True)
+
+
+CAPTION_CHAIR_COLUMNS = ["setting", "config", "method", "question_id", "image", "mentions", "hallucinated", "found",
+                         "objects", "words"]  # fmt: skip
+
+
+def chair_per_caption(captions: pd.DataFrame, vocabulary: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """One row per caption (``CAPTION_COLUMNS`` in; ``CAPTION_CHAIR_COLUMNS`` out): its object ``mentions``, the
+    ``hallucinated`` ones among them, the distinct ground-truth objects it ``found``, the ground-truth ``objects`` and
+    its ``words``. Over a group of captions, CHAIR_i = sum hallucinated / sum mentions, CHAIR_s = share of rows with
+    hallucinated > 0, recall = sum found / sum objects (``metrics.chair``): what a bootstrap over images resamples."""
+    table = synonym_table(vocabulary)
+    rows = []
+    for row in captions.itertuples(index=False):
+        text = row.caption if isinstance(row.caption, str) else ""
+        truth = objects_of(row.objects)
+        mentions = find_mentions(text, table, truth)
+        rows.append(
+            {
+                "setting": row.setting,
+                "config": row.config,
+                "method": row.method,
+                "question_id": row.question_id,
+                "image": row.image,
+                "mentions": len(mentions),
+                "hallucinated": sum(m.hallucinated for m in mentions),
+                "found": len({m.object for m in mentions} & set(truth)),
+                "objects": len(set(truth)),
+                "words": len(WORD.findall(text.lower())),
+            }
+        )
+    return pd.DataFrame(rows, columns=CAPTION_CHAIR_COLUMNS)
 
 
 def chair_findings(table: pd.DataFrame) -> list[str]:
@@ -124,14 +161,14 @@ def unclear_share(answers: pd.Series, predictions: pd.Series, labels: Sequence[s
 
 def contrastive_table(answers: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per benchmark, split, setting and method, from the generated answers of each "benchmark/split"
-    (``ANSWER_COLUMNS``): the benchmark's metrics (``benchmarks.metrics``) and the share of unclear answers
-    (:func:`unclear_share`)."""
+    (``ANSWER_COLUMNS``): the parser that read the answers, the benchmark's metrics (``benchmarks.metrics``) and the
+    share of unclear answers (:func:`unclear_share`)."""
     rows = []
     for key, table in answers.items():
         name, split = key.split("/")
         benchmark(name)
         for (setting, method), group in table.groupby(["setting", "method"], sort=False):
-            scores = metrics(name, group[["label", "prediction", "subset", "image"]])
+            scores = metrics(name, group)
             rows.append(
                 {
                     "benchmark": name,
@@ -139,6 +176,7 @@ def contrastive_table(answers: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                     "setting": setting,
                     "config": group["config"].iloc[0],
                     "method": method,
+                    "parser": ", ".join(dict.fromkeys(group["parser"])),
                     **scores,
                     "unclear": unclear_share(group["answer"], group["prediction"], list(benchmark(name).labels)),
                     "questions": len(group),

@@ -14,7 +14,7 @@ from lvlm_debias.scoring.official import OFFICIAL_METHODS, OfficialSettings, off
 from lvlm_debias.scoring.store import LogitStore
 
 #: the metrics the comparison shows per benchmark family (the first is the headline)
-SHOWN = {"pope": ["f1", "accuracy", "yes_ratio", "precision", "recall"], "mme": ["score", "accuracy", "acc_plus"]}
+SHOWN = {"pope": ["f1", "accuracy", "yes_ratio"], "mme": ["score", "accuracy", "acc_plus"]}
 
 
 def reading_table(
@@ -73,7 +73,7 @@ def reading_findings(deltas: pd.DataFrame, family: str) -> list[str]:
     splits)."""
     headline = SHOWN.get(family, ["accuracy"])[0]
     scale = 1.0 if headline == "score" else 100.0
-    unit = "points" if headline == "score" else "points (%)"
+    unit = "points"
     out = []
     for method, rows in deltas.groupby("method", sort=False):
         change = scale * rows[f"{headline}_change"].to_numpy()

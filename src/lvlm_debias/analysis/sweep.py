@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lvlm_debias.benchmarks import benchmark, metrics
+from lvlm_debias.benchmarks import AnswerParser, benchmark, metrics
 from lvlm_debias.methods.noise import stable_seed
 from lvlm_debias.methods.sampling import (
     DecodingConfig,
@@ -51,9 +51,11 @@ def stored_temperatures(settings: Mapping) -> list[float]:
 
 def expected_metrics(name: str, label_dist: np.ndarray, answers: pd.DataFrame) -> dict[str, float]:
     """Expected metrics of one draw per question; ``label_dist`` (N, K + 1) rows align with ``answers`` rows
-    (columns ``label``, ``subset``, ``image``), the last column being the non-label mass."""
+    (columns ``label``, ``subset`` and, for MME, ``pair``: the image id acc+ pairs questions by), the last column
+    being the non-label mass. MME's expected acc+ of a pair is the product of its questions' chances of being right."""
     labels = list(benchmark(name).labels)
-    gold = np.array([labels.index(y) for y in answers["label"]])
+    index = {label: i for i, label in enumerate(labels)}
+    gold = np.array([index[y] for y in answers["label"].tolist()])
     out = {"accuracy": expected_accuracy(label_dist, gold)}
     if benchmark(name).family == "pope":
         c = expected_confusion(label_dist, gold)  # rows: predicted yes, no, other; columns: gold yes, no
@@ -71,12 +73,12 @@ def expected_metrics(name: str, label_dist: np.ndarray, answers: pd.DataFrame) -
         right = pd.DataFrame(
             {
                 "subset": answers["subset"].to_numpy(),
-                "image": answers["image"].to_numpy(),
+                "pair": answers["pair"].to_numpy(),
                 "p": label_dist[np.arange(len(gold)), gold],
             }
         )
         acc = right.groupby("subset", sort=False)["p"].mean()
-        acc_plus = right.groupby(["subset", "image"], sort=False)["p"].prod().groupby(level=0, sort=False).mean()
+        acc_plus = right.groupby(["subset", "pair"], sort=False)["p"].prod().groupby(level=0, sort=False).mean()
         out |= {"acc_plus": float(acc_plus.mean()), "score": float((100 * (acc + acc_plus)).sum())}
     return out
 
@@ -88,13 +90,14 @@ def sweep_split(
     token_labels: np.ndarray,
     configs: Sequence[DecodingConfig],
     seed: int,
-    parse: Callable[[str, str], str],
+    parse: AnswerParser,
     continue_answer: Continue | None = None,
 ) -> pd.DataFrame:
     """One row per configuration: expected and sampled metrics, the mean non-label mass, the number of sampled
-    answers that needed a generated continuation, and the largest bound on the stored tail's error.
+    answers that needed a generated continuation, the parser that read those (``parser``), and the largest bound
+    on the stored tail's error.
 
-    ``answers`` (index question_id; ``label``, ``subset``, ``image``) and ``first_token`` hold the same questions;
+    ``answers`` (index question_id; ``label``, ``subset``, ``pair``) and ``first_token`` hold the same questions;
     ``parse(text, label)`` reads a generated answer. Without ``continue_answer`` a non-label draw counts as "other".
     """
     labels = list(benchmark(name).labels)
@@ -128,15 +131,47 @@ def sweep_split(
                 **{f"sampled_{k}": sampled[k] for k in expected},
                 "other_mass": float(label_dist[:, -1].mean()),
                 "continued": continued,
+                "parser": parse.name,
                 "tail_bound": float(bound.max()),
             }
         )
     return pd.DataFrame(rows)
 
 
+def sweep_questions(
+    name: str,
+    answers: pd.DataFrame,
+    first_token: FirstToken,
+    token_labels: np.ndarray,
+    configs: Sequence[DecodingConfig],
+) -> pd.DataFrame:
+    """Per configuration and question, the first answer token's label distribution that :func:`sweep_split`'s
+    expected metrics average: columns ``config``, ``question_id``, ``label`` (gold), ``p_<label>`` per label and
+    ``p_other`` (the non-label mass). The expected metrics are functions of these rows (e.g. POPE's expected TP is
+    the sum of ``p_yes`` over the yes questions), so a bootstrap over questions can resample them.
+
+    ``answers`` (index question_id; ``label``) and ``first_token`` hold the same questions.
+    """
+    labels = list(benchmark(name).labels)
+    first_token = first_token.select(answers.index)
+    frames = []
+    for config in configs:
+        probs, tail, _ = sampling_distribution_with_bound(
+            first_token.top_logits, first_token.log_z_at(config.temperature), config
+        )
+        dist = label_distribution(probs, tail, first_token.top_ids, token_labels, len(labels))
+        frame = pd.DataFrame(dist, columns=[*(f"p_{label}" for label in labels), "p_other"])
+        frame.insert(0, "label", answers["label"].to_numpy())
+        frame.insert(0, "question_id", answers.index.to_numpy())
+        frame.insert(0, "config", config.name)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
 def sweep_summary(sweeps: Mapping[str, pd.DataFrame], default: DecodingConfig) -> pd.DataFrame:
     """Per benchmark (splits averaged): the default configuration's expected headline metric, the best sampling
-    configuration and the best overall (greedy included): the paper's "Default / Sampling / Overall"."""
+    configuration and the best overall (greedy included): the paper's "Default / Sampling / Overall"; and
+    ``parser``, the parser that read the sampled answers' continuations (:func:`sweep_split`)."""
     rows = []
     for name in dict.fromkeys(key.split("/")[0] for key in sweeps):
         column = f"expected_{benchmark(name).headline}"
@@ -150,6 +185,7 @@ def sweep_summary(sweeps: Mapping[str, pd.DataFrame], default: DecodingConfig) -
             {
                 "benchmark": name,
                 "metric": benchmark(name).headline,
+                "parser": ", ".join(dict.fromkeys(pd.concat(tables)["parser"])),
                 "default_config": default.name,
                 "default": default_value,
                 "best_sampling_config": best_sampling["config"],

@@ -4,6 +4,10 @@ A zip's central directory (at its end) lists every member with its offset, so :f
 once and then only the bytes of the members asked for: a few hundred images out of a 20 GB archive cost seconds.
 Members are found by base name whatever their folder (``val2014/COCO_val2014_000000461751.jpg`` answers
 ``COCO_val2014_000000461751.jpg``; GQA's ``images/2405722.jpg`` answers ``2405722.jpg``).
+
+Archives past 4 GiB or 65535 entries (GQA's images.zip is about 20 GB) are zip64: Python's :mod:`zipfile` reads the
+zip64 end-of-central-directory record and the zip64 extra fields (sizes, offsets) itself, and nothing here parses a
+header or assumes a 32-bit size; members are copied in 1 MiB chunks, never read whole.
 """
 
 from __future__ import annotations

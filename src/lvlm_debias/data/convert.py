@@ -103,7 +103,9 @@ def pope_records(rows: pd.DataFrame, split: str) -> tuple[list[dict], dict]:
 
 
 def mme_records(rows: pd.DataFrame, split: str) -> tuple[list[dict], dict]:
-    """MME rows -> records: ``subtask`` the category, ``label`` yes/no, ``pair`` grouping an image's two questions."""
+    """MME rows -> records: ``subtask`` the category, ``label`` yes/no, ``pair`` grouping an image's two questions by
+    its ``question_id`` (the image id, e.g. ``code_reasoning/0020.png``), which acc+ pairs them by: two image ids may
+    hold identical bytes, so share one stored file."""
     out = []
     for row in rows.itertuples(index=False):
         out.append(

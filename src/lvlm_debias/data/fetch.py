@@ -13,6 +13,8 @@
   digests, and removes the ``.part`` (the next call starts over).
 - **Fails fast.** Connecting and every read time out after ``timeout`` seconds (30 by default): :class:`FetchError`
   names the URL; a connection lost mid-file keeps the ``.part`` for the next call to resume.
+- **Large files.** Sizes and offsets are Python integers (a resumed 20 GB file asks for ``bytes=<offset>-`` past
+  4 GiB as it is); bytes are written and hashed in 1 MiB chunks, never held whole in memory.
 - **Forbidden.** With ``allow_fetch=False`` a missing file raises :class:`FetchForbidden`, naming the URL and the
   path to place the file at.
 """

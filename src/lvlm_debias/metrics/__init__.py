@@ -2,7 +2,7 @@
 
 from lvlm_debias.metrics.mme import mme_scores, mme_totals
 from lvlm_debias.metrics.mmmu import accuracy_by_subject
-from lvlm_debias.metrics.parse import PARSERS, parse_choice, parse_yes_no_llava, parse_yes_no_vcd
+from lvlm_debias.metrics.parse import PARSERS, parse_choice, parse_yes_no_llava, parse_yes_no_mme, parse_yes_no_vcd
 from lvlm_debias.metrics.pope import pope_metrics
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "mme_totals",
     "parse_choice",
     "parse_yes_no_llava",
+    "parse_yes_no_mme",
     "parse_yes_no_vcd",
     "pope_metrics",
 ]

@@ -1,11 +1,12 @@
-"""Parsers that turn free-text answers into labels: POPE's two yes/no rules and a multiple-choice letter parser."""
+"""Parsers that turn free-text answers into labels: POPE's two yes/no rules, MME's own, and a multiple-choice letter
+parser."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
 
-YES, NO = "yes", "no"
+YES, NO, OTHER = "yes", "no", "other"
 #: punctuation stripped from the ends of a token when looking for a standalone option letter.
 _TOKEN_PUNCT = "()[]{}.,:;!?'\"*"
 
@@ -33,13 +34,35 @@ def parse_yes_no_vcd(answer: str, label: str) -> str:
     raise ValueError(f"label must be 'yes' or 'no'; got {label!r}")
 
 
+def parse_yes_no_mme(answer: str) -> str:
+    """MME's own rule (``parse_pred_ans`` of its eval_tool/calculation.py, applied to ``answer.lower()``): with
+    ``head = answer.lower()[:4]`` (the first four characters, nothing stripped), "yes" when "yes" occurs in ``head``,
+    else "no" when "no" occurs in ``head``, else "other", which is wrong whatever the gold label. (The tool first
+    keeps an answer that is exactly "yes" or "no", which this rule gives anyway.)
+
+    "Yes, there is" → yes ("yes,"); "No." → no; "not sure" → no ("not " holds "no"); "There is no" → other
+    ("ther"); "I don't know" → other. lmms-eval's copy differs: it strips the answer and removes every "." first,
+    and reads a lone "y" / "n" as yes / no.
+    """
+    head = answer.lower()[:4]
+    if YES in head:
+        return YES
+    return NO if NO in head else OTHER
+
+
 def _llava(answer: str, label: str) -> str:
     """:func:`parse_yes_no_llava` with the (ignored) label argument, to share the ``(answer, label)`` signature."""
     return parse_yes_no_llava(answer)
 
 
-#: the two POPE parsers, each called as ``parser(answer, label)``; a table should name the one it used.
-PARSERS: dict[str, Callable[[str, str], str]] = {"llava": _llava, "vcd": parse_yes_no_vcd}
+def _mme(answer: str, label: str) -> str:
+    """:func:`parse_yes_no_mme` with the (ignored) label argument, to share the ``(answer, label)`` signature."""
+    return parse_yes_no_mme(answer)
+
+
+#: the yes/no parsers, each called as ``parser(answer, label)``: POPE's two (vcd, llava) always give yes or no; MME's
+#: (mme) gives "other" for an answer that starts with neither. A table names the one it used (its ``parser`` column).
+PARSERS: dict[str, Callable[[str, str], str]] = {"llava": _llava, "vcd": parse_yes_no_vcd, "mme": _mme}
 
 
 def _explicit(text: str, letter: str) -> bool:

@@ -13,11 +13,17 @@ Why no half-written model is ever loaded -- we rely on the hub cache's own atomi
   size, nothing is fetched and no network call is made. Loading goes through the same cache (repo id + revision).
 
 ``HF_HOME`` / ``HF_HUB_CACHE`` choose the cache, as everywhere in huggingface_hub.
+
+A dataset may have moved to another name (lmms-eval's image datasets went from ``lmms-lab/*`` to
+``lmms-lab-encoder/*`` with their history, the same commits): :func:`download_first` tries the configured repo, then
+each mirror in turn while the one before is *not found* (a 404, or offline: not in the cache), logs which one served,
+and the manifest's ``repo`` records it; every later step reads the snapshot the manifest names.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -33,6 +39,8 @@ MODEL_PATTERNS = ("*.json", "*.safetensors", "tokenizer.model", "*.tiktoken", "*
 REMOTE_CODE_PATTERNS = ("*.py",)
 #: a file every dataset repo we use holds; its metadata request tells the hub faults apart
 DATASET_PROBE_FILE = "README.md"
+
+log = logging.getLogger(__name__)
 
 
 class IncompleteSnapshot(RuntimeError):
@@ -80,7 +88,8 @@ def _snapshot(repo_id: str, revision: str | None, repo_type: str, patterns: Sequ
                 "downloading it: run the download rules on a machine with hub access into the same HF_HOME "
                 "(with downloads.fetch: true), or fill the cache there with "
                 f"`hf download {repo_id}{'' if repo_type == 'model' else ' --repo-type ' + repo_type}"
-                f"{' --revision ' + revision if revision else ''}`"
+                f"{' --revision ' + revision if revision else ''}`",
+                missing=True,
             ) from err
     check_hub_access(
         repo_id, revision, repo_type=repo_type, filename="config.json" if repo_type == "model" else DATASET_PROBE_FILE
@@ -106,13 +115,8 @@ def download(
     already there for the same repo and revision, and its files intact, it returns that manifest without any
     network call.
     """
-    previous = read_manifest(manifest_path)
-    if (
-        previous
-        and (previous.get("repo"), previous.get("repo_type"), previous.get("revision"))
-        == (repo_id, repo_type, revision)
-        and files_intact(previous["snapshot"], previous["files"])
-    ):
+    previous = _reusable(read_manifest(manifest_path), [repo_id], repo_type, revision)
+    if previous:
         return previous
     folder = _snapshot(repo_id, revision, repo_type, allow_patterns, fetch)
     missing = check(folder) if check else []
@@ -142,6 +146,58 @@ def download(
     }
     write_manifest(manifest_path, manifest)
     return manifest
+
+
+def _reusable(previous: dict | None, repos: Sequence[str], repo_type: str, revision: str | None) -> dict | None:
+    """``previous`` when it is a manifest of one of ``repos`` at ``revision`` whose files are all still there."""
+    if (
+        previous
+        and previous.get("repo") in repos
+        and (previous.get("repo_type"), previous.get("revision")) == (repo_type, revision)
+        and files_intact(previous["snapshot"], previous["files"])
+    ):
+        return previous
+    return None
+
+
+def download_first(
+    repos: Sequence[str],
+    manifest_path: str | Path,
+    *,
+    revision: str | None = None,
+    repo_type: str = "model",
+    **options,
+) -> dict:
+    """:func:`download` (``options``: its other keywords) from the first of ``repos`` (the configured repo, then its
+    mirrors) that is found; the manifest's ``repo`` is the one that served. A repo that is not found
+    (:class:`HubAccessError` with ``missing``: a 404, or offline a cache without it) passes to the next, with a
+    warning; any other fault stops at once.
+
+    A manifest already there for one of ``repos`` at the same revision, its files intact, is returned without any
+    network call. Raises :class:`HubAccessError` naming every repo tried and why when none is found.
+    """
+    repos = list(dict.fromkeys(repos))
+    if not repos:
+        raise ValueError("download_first needs at least one repo")
+    previous = _reusable(read_manifest(manifest_path), repos, repo_type, revision)
+    if previous:
+        return previous
+    faults = []
+    for repo in repos:
+        try:
+            manifest = download(repo, manifest_path, revision=revision, repo_type=repo_type, **options)
+        except HubAccessError as err:
+            if not err.missing:
+                raise
+            faults.append(f"{repo}: {err}")
+            log.warning("%s not found%s", repo, f"; trying {repos[len(faults)]}" if len(faults) < len(repos) else "")
+            continue
+        log.info("%s served by %s at %s", repos[0], repo, manifest["commit"])
+        return manifest
+    raise HubAccessError(
+        f"none of {repos} is found (the repo, then its `mirrors`):\n" + "\n".join(f"  - {f}" for f in faults),
+        missing=True,
+    )
 
 
 def download_model(

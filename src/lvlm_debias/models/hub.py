@@ -20,7 +20,13 @@ TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
 class HubAccessError(RuntimeError):
-    """A checkpoint that cannot be fetched; the message names the repo, the revision and what to do."""
+    """A checkpoint that cannot be fetched; the message names the repo, the revision and what to do. ``missing`` is
+    true when the repo itself is not there: the hub does not know it (404), or, offline, the local cache does not hold
+    it; another name of the same data (a mirror) may then serve it."""
+
+    def __init__(self, message: str, *, missing: bool = False):
+        super().__init__(message)
+        self.missing = missing
 
 
 def offline() -> bool:
@@ -58,7 +64,8 @@ def check_hub_access(
             raise HubAccessError(
                 f"{kind} {at} is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE=1 "
                 "forbids downloading it: download it first on a machine with hub access into the same HF_HOME "
-                f"(`{command}{' --revision ' + revision if revision else ''}`), or unset HF_HUB_OFFLINE"
+                f"(`{command}{' --revision ' + revision if revision else ''}`), or unset HF_HUB_OFFLINE",
+                missing=True,
             )
         return
     try:
@@ -75,7 +82,7 @@ def check_hub_access(
         ) from err
     except RepositoryNotFoundError as err:
         raise HubAccessError(
-            f"{kind} {at} does not exist, or is private and {_token_state()}: check the entry's `source`"
+            f"{kind} {at} does not exist, or is private and {_token_state()}: check the entry's `source`", missing=True
         ) from err
     except HfHubHTTPError as err:
         raise HubAccessError(f"{kind} {at}: the hub answered with an error ({err})") from err

@@ -45,13 +45,15 @@ def scoring_benchmark(
     template: str,
     scoring: Mapping,
     sweep: Mapping,
+    parser: str | None,
     seed: int = 0,
     generate_runs: int = 2,
 ) -> dict[str, pd.DataFrame]:
     """Tables ``scoring``, ``agreement``, ``references``, ``sweep`` and ``targets`` of the benchmark.
 
     ``official`` is the model loaded with eager attention (``output_attentions`` needs it), ``ours`` the same
-    checkpoint with the fast default; ``scoring`` and ``sweep`` are the config's sections of those names.
+    checkpoint with the fast default; ``scoring`` and ``sweep`` are the config's sections of those names, ``parser``
+    the benchmark's (``benchmarks.<name>.parser``; :func:`~lvlm_debias.benchmarks.answer_parser`).
     """
     if generate_runs < 1:
         raise ValueError(f"generate_runs must be >= 1, got {generate_runs!r}")
@@ -105,8 +107,8 @@ def scoring_benchmark(
     _, configs = sweep_configs(sweep)
     g = len(configs)
     sweep_s, generate_s, continued, timed_runs = _sweep_costs(
-        ours, questions, image_root, first_token, configs, name=name, template=template, sweep=sweep, seed=seed,
-        batch_size=batch_size, generate_runs=generate_runs,
+        ours, questions, image_root, first_token, configs, name=name, template=template, sweep=sweep,
+        parser=parser, seed=seed, batch_size=batch_size, generate_runs=generate_runs,
     )  # fmt: skip
     sweep_table = pd.DataFrame(
         [
@@ -145,6 +147,7 @@ def _sweep_costs(
     name: str,
     template: str,
     sweep: Mapping,
+    parser: str | None,
     seed: int,
     batch_size: int,
     generate_runs: int,
@@ -157,7 +160,7 @@ def _sweep_costs(
         {
             "label": [q["label"] for q in questions],
             "subset": [q.get("subset", "") for q in questions],
-            "image": [q["image"] for q in questions],
+            "pair": [q.get("pair", "") for q in questions],
         },
         index=pd.Index([q["question_id"] for q in questions], name="question_id"),
     )
@@ -166,7 +169,7 @@ def _sweep_costs(
         model, processor, questions, image_root, template, first_token.top_ids, seed, max_new_tokens, batch_size
     )
     token_labels = token_label_index(processor, benchmark(name).labels).numpy()
-    parse = answer_parser(name, sweep.get("parser", "vcd"))
+    parse = answer_parser(name, parser)
     table, sweep_s = timed(
         lambda: sweep_split(name, answers, first_token, token_labels, configs, seed, parse, continuations)
     )

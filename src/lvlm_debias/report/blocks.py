@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -16,12 +17,15 @@ from lvlm_debias.analysis.generation import chair_findings, contrastive_findings
 from lvlm_debias.analysis.prior import prior_findings, top_answers_summary
 from lvlm_debias.analysis.readings import SHOWN, reading_deltas, reading_findings
 from lvlm_debias.benchmarks import BENCHMARKS
-from lvlm_debias.report.html import Block, answers_html, captions_html, data_uri, table_html
-from lvlm_debias.report.paper import Claim, PublishedNumber, Regime, claim_rows, number_rows, regime_rows
+from lvlm_debias.report.html import Block, Table, answers_html, captions_html, data_uri, table_html
+from lvlm_debias.report.paper import Bootstrap, Claim, PublishedNumber, Regime, claim_rows, number_rows, regime_rows
 
 PERCENT = ["accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus"]
 #: the metrics the paper's calibration tables show (POPE; MMMU shows accuracy only)
 LAYOUT_METRICS = ["accuracy", "f1", "yes_ratio"]
+
+
+Link = Callable[[Path | str | None], str | None]
 
 
 def _table(table: pd.DataFrame | Path, percent: list[str] = PERCENT) -> str:
@@ -30,33 +34,66 @@ def _table(table: pd.DataFrame | Path, percent: list[str] = PERCENT) -> str:
     return table_html(table, [c for c in percent if c in table.columns])
 
 
+def _entry(
+    caption: str, table: pd.DataFrame | Path, link: Link, percent: list[str] = PERCENT, csv: Path | None = None
+) -> Table:
+    """A block's table: ``table`` (or the CSV at that path) with its caption, row count and the link to ``csv`` (by
+    default the path shown)."""
+    frame = table if isinstance(table, pd.DataFrame) else pd.read_csv(table)
+    source = csv if csv is not None else (None if isinstance(table, pd.DataFrame) else table)
+    return Table(caption, _table(frame, percent), len(frame), link(source))
+
+
+def linker(report_dir: Path | str | None) -> Link:
+    """Links from the report in ``report_dir`` to an output: the path relative to that folder (POSIX), so the report
+    links the CSVs it does not embed; no links without a folder."""
+
+    def link(path: Path | str | None) -> str | None:
+        if report_dir is None or path is None:
+            return None
+        return Path(os.path.relpath(Path(path).resolve(), Path(report_dir).resolve())).as_posix()
+
+    return link
+
+
 def model_blocks(
     outputs: Mapping[str, Path],
     claims: Sequence[Claim] = (),
     numbers: Sequence[PublishedNumber] = (),
     paper_name: str | None = None,
     regime: Regime | None = None,
+    paper_rows: Sequence[dict] | None = None,
+    report_dir: Path | str | None = None,
+    bootstrap: Bootstrap | None = None,
 ) -> list[Block]:
     """Blocks for whatever outputs a model has: published numbers beside this run's (for the model the published
     numbers call ``paper_name``) or, for a model with none, the regime a LLaVA-like model is in; prior probing,
     calibration per benchmark, confidence bins, benchmark bias, decoding sweeps; each with the paper's findings beside
-    this run's (``claims``)."""
-    blocks = _published_blocks(outputs, numbers, paper_name, regime) + _blocks(outputs)
+    this run's (``paper_rows``: ``claim_rows`` of ``claims``, computed here with ``bootstrap`` when not given).
+    Tables link their CSV relative to ``report_dir`` (the report's folder), if given."""
+    link = linker(report_dir)
+    rows = list(claim_rows(claims, outputs, bootstrap=bootstrap) if paper_rows is None else paper_rows)
+    blocks = _published_blocks(outputs, numbers, paper_name, regime, link) + _blocks(outputs, link)
     pope = next((n for n in BENCHMARKS if BENCHMARKS[n].family == "pope" and f"{n}/calibration" in outputs), None)
     for key, block in blocks:
         name, _, rest = key.partition("/")
-        block.paper = claim_rows(claims, outputs, f"pope/{rest}" if rest and name == pope else key)
+        where = f"pope/{rest}" if rest and name == pope else key
+        block.paper = [r for r in rows if r["block"] == where]
     return [block for _, block in blocks]
 
 
 def _published_blocks(
-    outputs: Mapping[str, Path], numbers: Sequence[PublishedNumber], paper_name: str | None, regime: Regime | None
+    outputs: Mapping[str, Path],
+    numbers: Sequence[PublishedNumber],
+    paper_name: str | None,
+    regime: Regime | None,
+    link: Link,
 ) -> list[tuple[str, Block]]:
     """The published numbers beside this run's; else, for a model without any, the regime's beside its naive POPE."""
     beside = number_rows(numbers, paper_name, outputs)
     if len(beside):
         tables = [
-            (f"{whose}: published for {paper_name} beside this run (%; MME scores in points)", _table(rows, []))
+            _entry(f"{whose}: published for {paper_name} beside this run (%; MME scores in points)", rows, link, [])
             for whose, rows in beside.groupby("whose", sort=False)
         ]
         block = Block(
@@ -75,12 +112,12 @@ def _published_blocks(
         f"What a LLaVA-like model does on POPE: {regime.model} is not yes-biased (about 40 % yes, high precision, "
         "lower recall). This model's naive answers (first token, clean reading) per split beside those published "
         "numbers, to judge whether it behaves like the real model, not to rank it.",
-        tables=[(f"Naive POPE (%) beside {regime.model}", _table(regime_table, []))],
+        tables=[_entry(f"Naive POPE (%) beside {regime.model}", regime_table, link, [])],
     )
     return [("regime", block)]
 
 
-def _blocks(outputs: Mapping[str, Path]) -> list[tuple[str, Block]]:
+def _blocks(outputs: Mapping[str, Path], link: Link) -> list[tuple[str, Block]]:
     blocks = []
     if "prior_probing" in outputs:
         table = pd.read_csv(outputs["prior_probing"])
@@ -90,28 +127,42 @@ def _blocks(outputs: Mapping[str, Path]) -> list[tuple[str, Block]]:
             "input that carries no visual information. The model still answers concretely: its language prior. "
             "The table shows the three most likely answers per probe; the CSV holds the top answers.",
             findings=prior_findings(table),
-            tables=[("Top answers per question and probe", table_html(top_answers_summary(table)))],
+            tables=[
+                _entry(
+                    "Top answers per question and probe", top_answers_summary(table), link, [], outputs["prior_probing"]
+                )
+            ],
             figures=[data_uri(outputs["prior_probing_png"])],
         )
         blocks.append(("prior", block))
     if "attention" in outputs:
-        blocks.append(("attention", _attention_block(outputs)))
+        blocks.append(("attention", _attention_block(outputs, link)))
     for name in BENCHMARKS:
         if f"{name}/calibration" not in outputs:
             continue
         table = pd.read_csv(outputs[f"{name}/calibration"])
         headline = BENCHMARKS[name].headline
         methods = list(dict.fromkeys(table["method"]))
+        csv = outputs[f"{name}/calibration"]
         if headline == "score":
-            layout = table_html(paper_layout(table, ["score", "perception_score", "cognition_score"]))
+            layout = paper_layout(table, ["score", "perception_score", "cognition_score"])
+            layout_html = table_html(layout)
         else:
-            layout = table_html(paper_layout(table, LAYOUT_METRICS), methods)
+            layout = paper_layout(table, LAYOUT_METRICS)
+            layout_html = table_html(layout, methods)
         tables = [
-            (f"{name.upper()} in the paper's layout (metrics in %, MME scores in points)", layout),
-            (f"{name.upper()}: every metric per split and method (tidy CSV)", _table(table)),
+            Table(
+                f"{name.upper()} in the paper's layout (metrics in %, MME scores in points)",
+                layout_html,
+                len(layout),
+                link(csv),
+            ),
+            _entry(f"{name.upper()}: every metric per split and method (tidy CSV)", csv, link),
         ]
         if BENCHMARKS[name].subset:
-            tables.append((f"{name.upper()}: accuracy per subset", _table(outputs[f"{name}/calibration_by_subset"])))
+            tables.append(
+                _entry(f"{name.upper()}: accuracy per subset", outputs[f"{name}/calibration_by_subset"], link)
+            )
         block = Block(
             f"{name.upper()}: naive vs post-hoc calibration with six references (paper, Tables 1-3)",
             "Each question is answered from the first generated position: the label words' probabilities among "
@@ -124,16 +175,18 @@ def _blocks(outputs: Mapping[str, Path]) -> list[tuple[str, Block]]:
         )
         blocks.append((f"{name}/calibration", block))
         if f"{name}/readings" in outputs:
-            blocks.append((f"{name}/readings", _readings_block(name, outputs[f"{name}/readings"])))
+            blocks.append((f"{name}/readings", _readings_block(name, outputs[f"{name}/readings"], link)))
     for name in BENCHMARKS:
         if f"{name}/confidence_bins" not in outputs:
             continue
-        bins = _table(outputs[f"{name}/confidence_bins"], ["accuracy", "naive_accuracy", "gain"])
+        bins = _entry(
+            "Per bin and method", outputs[f"{name}/confidence_bins"], link, ["accuracy", "naive_accuracy", "gain"]
+        )
         block = Block(
             f"{name.upper()}: gain over naive by naive confidence (paper, Fig. 4)",
             "Accuracy of each method minus naive accuracy within bins of the naive prediction's confidence; "
             "bins with too few questions are hatched in the figure and marked in the table (enough = False).",
-            tables=[("Per bin and method", bins)],
+            tables=[bins],
             figures=[data_uri(outputs[f"{name}/confidence_bins_png"])],
         )
         blocks.append((f"{name}/confidence_bins", block))
@@ -145,7 +198,7 @@ def _blocks(outputs: Mapping[str, Path]) -> list[tuple[str, Block]]:
             "Accuracy with the image (naive) against the inputs without visual information (None, Unk) per "
             "subset; a subset is flagged where text alone matches or beats the image.",
             findings=bias_findings(table),
-            tables=[("Per subset", _table(table, percent))],
+            tables=[_entry("Per subset", outputs["benchmark_bias"], link, percent)],
             figures=[data_uri(outputs["benchmark_bias_png"])],
         )
         blocks.append(("benchmark_bias", block))
@@ -154,8 +207,9 @@ def _blocks(outputs: Mapping[str, Path]) -> list[tuple[str, Block]]:
             "Decoding configurations (paper, Section 6)",
             "Temperature, top-p and top-k derived exactly from the stored first-position distributions "
             "(expected metric) and by seeded sampling (sampled metric; where a sampled first token is not a "
-            "label word the model generates the rest of the answer, counted in 'continued').",
-            tables=[("Default vs best configuration per benchmark", _table(outputs["decoding"], []))],
+            "label word the model generates the rest of the answer, counted in 'continued', and the benchmark's "
+            "parser, named in the 'parser' column, reads it).",
+            tables=[_entry("Default vs best configuration per benchmark", outputs["decoding"], link, [])],
             figures=[data_uri(outputs["decoding_png"])],
         )
         blocks.append(("decoding", block))
@@ -173,9 +227,12 @@ def _blocks(outputs: Mapping[str, Path]) -> list[tuple[str, Block]]:
             "contrast has to beat.",
             findings=grid_findings(table, BENCHMARKS[name].headline),
             tables=[
-                (
-                    f"{name.upper()}: expected metrics per method, alpha and beta",
-                    _table(summary.drop(columns="temperature")),
+                _entry(
+                    f"{name.upper()}: expected metrics per method, alpha and beta (splits averaged)",
+                    summary.drop(columns="temperature"),
+                    link,
+                    PERCENT,
+                    outputs[f"{name}/contrast_grid"],
                 )
             ],
             figures=[data_uri(outputs[f"{name}/contrast_grid_png"])],
@@ -192,13 +249,12 @@ def _blocks(outputs: Mapping[str, Path]) -> list[tuple[str, Block]]:
             "hallucinated object mentions / all mentions; CHAIR_s: captions with any hallucinated object; recall: "
             "ground-truth objects mentioned.",
             findings=chair_findings(table),
-            tables=[("CHAIR per setting and method", _table(table, ["chair_i", "chair_s", "recall"]))],
+            tables=[_entry("CHAIR per setting and method", outputs["chair"], link, ["chair_i", "chair_s", "recall"])],
             figures=[data_uri(outputs["chair_png"])],
         )
         for setting, rows in samples.items():
-            block.tables.append(
-                (f"Captions side by side ({setting} setting); objects not in the image are marked", captions_html(rows))
-            )
+            caption = f"Captions side by side ({setting} setting); objects not in the image are marked"
+            block.tables.append(Table(caption, captions_html(rows), len(rows)))
         blocks.append(("chair", block))
     if "open_ended" in outputs:
         samples = json.loads(Path(outputs["open_ended_samples"]).read_text())
@@ -207,23 +263,29 @@ def _blocks(outputs: Mapping[str, Path]) -> list[tuple[str, Block]]:
             "Each question is answered with every decoding method at the sweep's default and best settings. The "
             "paper has GPT-4 score these answers against the reference answer; no judge runs here, so the table "
             "holds only answer length, empty answers and the share of answers that differ from naive decoding's.",
-            tables=[("Per setting and method", _table(outputs["open_ended"], ["empty", "differs"]))],
+            tables=[_entry("Per setting and method", outputs["open_ended"], link, ["empty", "differs"])],
         )
         for setting, rows in samples.items():
-            block.tables.append((f"Answers side by side ({setting} setting), with the reference", answers_html(rows)))
+            caption = f"Answers side by side ({setting} setting), with the reference"
+            block.tables.append(Table(caption, answers_html(rows), len(rows)))
         blocks.append(("open_ended", block))
     if "contrastive" in outputs:
         table = pd.read_csv(outputs["contrastive"])
         block = Block(
             "Classification answered by generation: VDD vs VCD vs naive (paper, Section 4.2)",
             "The yes/no benchmarks answered by sampling a short answer under each decoding method and setting, the "
-            "answer read by the benchmark's parser (unclear: answers that name no label, which the parser still "
-            "maps to one).",
+            "answer read by the benchmark's parser, named in each table's heading and 'parser' column (unclear: "
+            "answers without the word yes or no, which POPE's parsers still map to a label; MME's parser reads an "
+            "answer whose first 4 characters hold neither as 'other', which is wrong).",
             findings=contrastive_findings(table),
             tables=[
-                (
-                    f"{name.upper()} per split, setting and method",
-                    _table(rows.dropna(axis=1, how="all"), PERCENT + ["unclear"]),
+                _entry(
+                    f"{name.upper()} per split, setting and method (answers read by the "
+                    f"{', '.join(dict.fromkeys(rows['parser']))} parser)",
+                    rows.dropna(axis=1, how="all"),
+                    link,
+                    PERCENT + ["unclear"],
+                    outputs["contrastive"],
                 )
                 for name, rows in table.groupby("benchmark", sort=False)
             ],
@@ -233,7 +295,7 @@ def _blocks(outputs: Mapping[str, Path]) -> list[tuple[str, Block]]:
     return blocks
 
 
-def _readings_block(name: str, path: Path) -> Block:
+def _readings_block(name: str, path: Path, link: Link) -> Block:
     """Our reading of the label probabilities beside the official code's, with the change in each shown metric."""
     table = pd.read_csv(path)
     family = BENCHMARKS[name].family
@@ -249,42 +311,44 @@ def _readings_block(name: str, path: Path) -> Block:
         "share of questions whose official reading the stored logits determine exactly.",
         findings=reading_findings(deltas, family),
         tables=[
-            (
+            _entry(
                 f"{name.upper()}: {', '.join(SHOWN[family])} per reading (%; MME scores in points)",
-                _table(deltas, percent),
+                deltas,
+                link,
+                percent,
+                path,
             ),
-            (f"{name.upper()}: every metric per split, method and reading (tidy CSV)", _table(table)),
+            _entry(f"{name.upper()}: every metric per split, method and reading (tidy CSV)", path, link),
         ],
     )
 
 
-def _attention_block(outputs: Mapping[str, Path]) -> Block:
+def _attention_block(outputs: Mapping[str, Path], link: Link) -> Block:
     """The attention analysis: shares per layer and probe, the most attended tokens, the image share per generation
     step; findings computed from the tables."""
     table = pd.read_csv(outputs["attention"])
     generation = pd.read_csv(outputs["attention_generation"]) if "attention_generation" in outputs else None
     wide = shares_wide(table)
     tables = [
-        (
+        _entry(
             "Share of the answer position's attention per layer (%; n_: mean tokens in the group)",
-            _table(wide, ["system", "image", "question"]),
+            wide,
+            link,
+            ["system", "image", "question"],
+            outputs["attention"],
         )
     ]
     if "attention_tokens" in outputs:
-        tokens = pd.read_csv(outputs["attention_tokens"])
-        tables.append(
-            ("Most attended tokens per probe (mean over layers, heads and questions; %)", _table(tokens, ["share"]))
-        )
+        caption = "Most attended tokens per probe (mean over layers, heads and questions; %)"
+        tables.append(_entry(caption, outputs["attention_tokens"], link, ["share"]))
     figures = [data_uri(outputs["attention_png"])] if "attention_png" in outputs else []
     if generation is not None:
         steps = generation.pivot(index="step", columns="group", values="share").reset_index()
         steps.columns.name = None
         steps = steps.merge(generation.groupby("step")["n_samples"].first().reset_index(), on="step")
+        caption = "Attention of each new position per generation step (%; mean over layers, heads and samples)"
         tables.append(
-            (
-                "Attention of each new position per generation step (%; mean over layers, heads and samples)",
-                _table(steps, ["system", "image", "question", "generated"]),
-            )
+            _entry(caption, steps, link, ["system", "image", "question", "generated"], outputs["attention_generation"])
         )
         if "attention_generation_png" in outputs:
             figures.append(data_uri(outputs["attention_generation_png"]))

@@ -40,6 +40,26 @@ window.addEventListener("load", function () {
   out.samples_shown = Array.prototype.filter.call(document.querySelectorAll(".sample"),
     function (c) { return !c.hidden; }).length;
   out.samples = document.querySelectorAll(".sample").length;
+  // the summary that opens the report: its rows, verdicts, where it sits, and what comes first in the page
+  var summary = document.getElementById("summary");
+  out.summary = summary ? {
+    rows: summary.querySelectorAll("tbody tr").length,
+    verdicts: Array.prototype.map.call(summary.querySelectorAll("td[class^='verdict-']"),
+      function (c) { return c.textContent; }),
+    top: summary.getBoundingClientRect().top, bottom: summary.getBoundingClientRect().bottom} : null;
+  out.first_section = (document.querySelector("section") || {}).id || null;
+  // open the first collapsed table as a reader would, by clicking its summary line
+  var details = document.querySelectorAll("details.table");
+  out.details = null;
+  if (details.length) {
+    var inner = details[0].querySelector("table"), link = details[0].querySelector("summary a");
+    var shown = function () { return inner.checkVisibility() && inner.getBoundingClientRect().height > 0; };
+    var before = shown();
+    details[0].querySelector("summary").click();
+    out.details = {count: details.length, shown_closed: before, shown_open: shown(), open: details[0].open,
+      height_open: inner.getBoundingClientRect().height, csv: link ? link.getAttribute("href") : null,
+      caption: details[0].querySelector("summary").textContent};
+  }
   // sort the first table with a numeric column by clicking its header, as a reader would
   out.sorted = null;
   var tables = document.querySelectorAll("table.data");
@@ -98,7 +118,10 @@ def _run_chromium(chromium: str, *args: str, timeout: float) -> subprocess.Compl
 def inspect_report(report: str | Path, chromium: str, timeout: float = 120) -> dict:
     """What the report shows in headless Chromium: ``errors`` (console errors and uncaught exceptions), ``alerts``,
     ``images`` (alt, naturalWidth), element ``ids``, ``headings``, the visible ``text``, ``samples`` and
-    ``samples_shown`` (the per-sample browser), and ``sorted`` (a numeric column after clicking its header)."""
+    ``samples_shown`` (the per-sample browser), ``summary`` (the opening summary's rows, verdicts, top and bottom in
+    pixels), ``first_section`` (the id of the page's first section), ``details`` (the collapsed tables: how many, and
+    whether the first one's table is shown before and after a click on its summary line, its CSV link) and ``sorted`` (a
+    numeric column after clicking its header)."""
     report = Path(report).resolve()
     with tempfile.TemporaryDirectory() as tmp:
         page = _with_check(report, Path(tmp))

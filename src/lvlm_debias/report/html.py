@@ -7,18 +7,37 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
+
+#: tables with more rows than this are shown collapsed (``<details>``), a click away
+COLLAPSE_ROWS = 12
+
+
+class Table(NamedTuple):
+    """One table of a block: its ``caption``, the ``html``, how many ``rows`` it has, and ``csv``: the link (relative
+    to the report) to the CSV it shows or is made from, if any. Collapsed in the report when it has more than
+    ``COLLAPSE_ROWS`` rows."""
+
+    caption: str
+    html: str
+    rows: int = 0
+    csv: str | None = None
+
+    @property
+    def collapsed(self) -> bool:
+        return self.rows > COLLAPSE_ROWS
 
 
 @dataclass
 class Block:
-    """One titled block of the report: a paragraph, computed findings, tables (HTML) and figures (data URIs)."""
+    """One titled block of the report: a paragraph, computed findings, figures (data URIs) and tables."""
 
     title: str
     text: str
     findings: list[str] = field(default_factory=list)
-    tables: list[tuple[str, str]] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
     paper: list[dict] = field(default_factory=list)  # the paper's findings beside this run's (report.paper)
 

@@ -2,9 +2,10 @@
 
 Three kinds of entry:
 
-- **claims**: a finding of the paper in words, with where it is stated. Each claim id has a check here that computes
-  the same quantity on this run's tables and says whether the run agrees (the direction of the effect). This is the
-  comparison for any model, the embedded one included.
+- **claims**: a finding of the paper in words, with where it is stated. Each claim id has a check
+  (``report.checks.CHECKS``) that computes one stated quantity on this run's per-question outputs, its paired
+  bootstrap 95 % interval over questions, and the verdict: yes, no, or inconclusive where the interval spans no
+  effect. This is the comparison for any model, the embedded one included.
 - **published**: values printed elsewhere (the paper's own tables are not reachable where this was written): LLaVA's own
   POPE evaluation, the VCD paper's Table 1, a third-party rerun of the official pipeline. Each says whose it is and
   where it was printed, and names the row of this run's table it stands beside; shown with the delta for a model
@@ -15,29 +16,29 @@ Three kinds of entry:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from lvlm_debias.analysis.attention import depth_trend, generation_trend, text_dominance
-from lvlm_debias.analysis.bias import OVERALL
 from lvlm_debias.benchmarks import BENCHMARKS
+from lvlm_debias.report.checks import CHECKS, Bootstrap, Verdict
 
-TEXT_REFERENCES = ("none", "unk", "both")
-IMAGE_REFERENCES = ("noise", "zero", "one")
+__all__ = ["CHECKS", "Bootstrap", "Verdict", "claim_rows", "load_paper_numbers", "number_rows", "regime_rows"]
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A finding of the paper: ``id`` (one of ``CHECKS``), where it is stated, the claim, the paper's figure if any."""
+    """A finding of the paper: ``id`` (one of ``CHECKS``), where it is stated, the claim, the paper's figure if any,
+    and a ``short`` name for the report's summary (the claim itself where none is given)."""
 
     id: str
     source: str
     claim: str
     paper: str = ""
+    short: str = ""
 
 
 #: the metrics a published number may give (in %, as printed, except MME scores in points)
@@ -81,14 +82,6 @@ class Regime:
     benchmark: str
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What this run shows for a claim, and whether it agrees with the paper (None: not computed in this run)."""
-
-    ours: str
-    agrees: bool | None
-
-
 def _read(outputs: Mapping[str, Path], key: str) -> pd.DataFrame | None:
     """The table at ``outputs[key]``; a key "pope/<table>" stands for the first POPE-family benchmark's (POPE on
     ShapesWorld, ``pope_coco``, ...)."""
@@ -99,181 +92,6 @@ def _read(outputs: Mapping[str, Path], key: str) -> pd.DataFrame | None:
 
 def _is_pope(name: str) -> bool:
     return name in BENCHMARKS and BENCHMARKS[name].family == "pope"
-
-
-def _pope_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the first POPE-family benchmark of a table with a ``benchmark`` column."""
-    names = [n for n in dict.fromkeys(table["benchmark"]) if _is_pope(n)]
-    return table[table["benchmark"] == names[0]] if names else table.iloc[0:0]
-
-
-def _text_refs_improve(outputs: Mapping[str, Path]) -> Verdict | None:
-    table = _read(outputs, "pope/calibration")
-    if table is None:
-        return None
-    naive = table[table["method"] == "naive"].set_index("split")["f1"]
-    parts, wins, total = [], 0, 0
-    for method in TEXT_REFERENCES:
-        rows = table[table["method"] == method].set_index("split")["f1"]
-        if rows.empty:
-            continue
-        better = int((rows > naive.reindex(rows.index)).sum())
-        wins, total = wins + better, total + len(rows)
-        parts.append(f"{method} {better}/{len(rows)}")
-    if not total:
-        return None
-    return Verdict(f"F1 above naive on {', '.join(parts)} splits", wins * 2 > total)
-
-
-def _bins(outputs: Mapping[str, Path]) -> pd.DataFrame | None:
-    table = _read(outputs, "pope/confidence_bins")
-    if table is None:
-        return None
-    table = table[table["enough"]]
-    return table if table["bin"].nunique() >= 2 else None
-
-
-def _gains_at_low_confidence(outputs: Mapping[str, Path]) -> Verdict | None:
-    table = _bins(outputs)
-    if table is None:
-        return None
-    table = table[table["method"].isin(TEXT_REFERENCES)]
-    if table.empty:
-        return None
-    low, high = table["lo"].min(), table["lo"].max()
-    gain_low = table.loc[table["lo"] == low, "gain"].mean()
-    gain_high = table.loc[table["lo"] == high, "gain"].mean()
-    text = (
-        f"mean gain of none/unk/both {100 * gain_low:+.1f} points in the lowest bin, "
-        f"{100 * gain_high:+.1f} in the highest"
-    )
-    return Verdict(text, bool(gain_low > gain_high))
-
-
-def _image_refs_hurt_confident(outputs: Mapping[str, Path]) -> Verdict | None:
-    table = _bins(outputs)
-    if table is None:
-        return None
-    high = table[(table["lo"] == table["lo"].max()) & table["method"].isin(IMAGE_REFERENCES)]
-    if high.empty:
-        return None
-    parts = [f"{m} {100 * g:+.1f}" for m, g in zip(high["method"], high["gain"], strict=True)]
-    mean = high["gain"].mean()
-    text = f"gain in the most confident bin: {', '.join(parts)} points (mean {100 * mean:+.1f})"
-    return Verdict(text, bool(mean < 0))
-
-
-def _text_answerable_subsets(outputs: Mapping[str, Path]) -> Verdict | None:
-    table = _read(outputs, "benchmark_bias")
-    if table is None:
-        return None
-    mmmu = table[(table["benchmark"] == "mmmu") & (table["subset"] != OVERALL)]
-    if mmmu.empty:
-        return None
-    flagged = mmmu[mmmu["text_answerable"]]
-    names = f" ({', '.join(map(str, flagged['subset']))})" if len(flagged) else ""
-    return Verdict(
-        f"text alone matches or beats the image on {len(flagged)}/{len(mmmu)} MMMU subsets{names}", len(flagged) > 0
-    )
-
-
-def _decoding_moves_f1(outputs: Mapping[str, Path]) -> Verdict | None:
-    table = _read(outputs, "decoding")
-    pope = None if table is None else _pope_rows(table)
-    if pope is None or pope.empty:
-        return None
-    row = pope.iloc[0]
-    text = (
-        f"expected F1 {100 * row['default']:.1f} at the default ({row['default_config']}) → "
-        f"{100 * row['best_overall']:.1f} at the best ({row['best_overall_config']}), {100 * row['gain']:+.1f} points"
-    )
-    return Verdict(text, bool(row["gain"] > 0))
-
-
-def _prior_answers(outputs: Mapping[str, Path]) -> Verdict | None:
-    table = _read(outputs, "prior_probing")
-    if table is None:
-        return None
-    top = table[(table["probe"] == "none") & (table["rank"] == 1)]
-    if top.empty:
-        return None
-    best = top.loc[top["probability"].idxmax()]
-    text = f"without an image, '{best['question']}' → '{best['answer']}' with p = {best['probability']:.2f}"
-    return Verdict(text, bool(best["probability"] >= 0.5))
-
-
-def _attention(outputs: Mapping[str, Path]) -> Verdict | None:
-    table = _read(outputs, "attention")
-    if table is None:
-        return None
-    dominance = text_dominance(table, "naive")
-    return None if dominance is None else Verdict(*dominance)
-
-
-def _attention_depth(outputs: Mapping[str, Path]) -> Verdict | None:
-    table = _read(outputs, "attention")
-    trend = None if table is None else depth_trend(table, "naive")
-    return None if trend is None else Verdict(*trend)
-
-
-def _attention_generation(outputs: Mapping[str, Path]) -> Verdict | None:
-    table = _read(outputs, "attention_generation")
-    trend = None if table is None else generation_trend(table)
-    return None if trend is None else Verdict(trend[0], trend[1] < 0)
-
-
-VDD_METHODS = ("vdd-none", "vdd-unk", "vdd-both")
-
-
-def _vdd_improves_pope(outputs: Mapping[str, Path]) -> Verdict | None:
-    table = _read(outputs, "contrastive")
-    pope = None if table is None else _pope_rows(table)
-    if pope is None or pope.empty:
-        return None
-    pope = pope[pope["setting"] == pope["setting"].iloc[0]]
-    f1 = pope.groupby("method")["f1"].mean()
-    vdd = [m for m in VDD_METHODS if m in f1.index]
-    if "naive" not in f1.index or not vdd:
-        return None
-    best = max(vdd, key=lambda m: f1[m])
-    text = f"POPE F1 (splits averaged): best VDD {best} {100 * f1[best]:.1f} vs naive {100 * f1['naive']:.1f}"
-    if "vcd" in f1.index:
-        text += f", VCD {100 * f1['vcd']:.1f}"
-    return Verdict(text, bool(f1[best] > f1["naive"]))
-
-
-def _vdd_reduces_chair(outputs: Mapping[str, Path]) -> Verdict | None:
-    table = _read(outputs, "chair")
-    if table is None:
-        return None
-    rows = table[table["setting"] == table["setting"].iloc[0]].set_index("method")
-    vdd = [m for m in VDD_METHODS if m in rows.index]
-    if "naive" not in rows.index or not vdd:
-        return None
-    best = min(vdd, key=lambda m: rows.loc[m, "chair_s"])
-    text = (
-        f"CHAIR_s: best VDD {best} {100 * rows.loc[best, 'chair_s']:.1f} % vs naive "
-        f"{100 * rows.loc['naive', 'chair_s']:.1f} %"
-    )
-    if "vcd" in rows.index:
-        text += f", VCD {100 * rows.loc['vcd', 'chair_s']:.1f} %"
-    return Verdict(text, bool(rows.loc[best, "chair_s"] < rows.loc["naive", "chair_s"]))
-
-
-#: claim id -> (the report block it belongs to, the check on this run's outputs)
-CHECKS: dict[str, tuple[str, Callable[[Mapping[str, Path]], Verdict | None]]] = {
-    "prior_answers_without_image": ("prior", _prior_answers),
-    "attention_text_dominates": ("attention", _attention),
-    "attention_image_falls_with_depth": ("attention", _attention_depth),
-    "attention_image_falls_in_generation": ("attention", _attention_generation),
-    "text_references_improve_pope": ("pope/calibration", _text_refs_improve),
-    "gains_at_low_confidence": ("pope/confidence_bins", _gains_at_low_confidence),
-    "image_references_hurt_confident": ("pope/confidence_bins", _image_refs_hurt_confident),
-    "text_answerable_subsets": ("benchmark_bias", _text_answerable_subsets),
-    "decoding_moves_pope_f1": ("decoding", _decoding_moves_f1),
-    "vdd_improves_pope": ("contrastive", _vdd_improves_pope),
-    "vdd_reduces_hallucination": ("chair", _vdd_reduces_chair),
-}
 
 
 def load_paper_numbers(path: str | Path) -> tuple[list[Claim], list[PublishedNumber], Regime | None]:
@@ -350,23 +168,42 @@ def _entry(kind: type, item: object, path: Path, where: str):
     return kind(**{k: str(v) for k, v in item.items()})
 
 
-def claim_rows(claims: Sequence[Claim], outputs: Mapping[str, Path], block: str | None = None) -> list[dict]:
-    """One row per claim (of ``block``, or all): source, the paper's finding, this run's, and the verdict.
-    Claims whose inputs this run did not produce are left out."""
+#: the columns of a claim row (``claim_rows``)
+CLAIM_COLUMNS = ["id", "block", "claim", "source", "paper", "quantity", "estimate", "interval", "this run", "verdict"]
+
+
+def claim_rows(
+    claims: Sequence[Claim],
+    outputs: Mapping[str, Path],
+    block: str | None = None,
+    bootstrap: Bootstrap | None = None,
+) -> list[dict]:
+    """One row per claim (of ``block``, or all; ``CLAIM_COLUMNS``): its short name, source and the paper's finding;
+    this run's quantity, estimate and 95 % ``interval`` (paired bootstrap, ``bootstrap``), "this run" in words (the
+    three together, with the numbers beside them), and the verdict (yes / no / inconclusive). ``bootstrap``
+    defaults to seed 0, 2000 resamples. Claims whose inputs
+    this run did not produce are left out."""
+    bootstrap = bootstrap or Bootstrap()
     rows = []
     for claim in claims:
         where, check = CHECKS[claim.id]
         if block is not None and where != block:
             continue
-        verdict = check(outputs)
-        if verdict is None:
+        found = check(outputs, bootstrap)
+        if found is None:
             continue
         rows.append(
             {
+                "id": claim.id,
+                "block": where,
+                "claim": claim.short or claim.claim,
                 "source": claim.source,
                 "paper": claim.claim + (f" ({claim.paper})" if claim.paper else ""),
-                "this run": verdict.ours,
-                "agrees": {True: "yes", False: "no", None: "—"}[verdict.agrees],
+                "quantity": found.quantity,
+                "estimate": found.estimate,
+                "interval": found.range,
+                "this run": found.ours,
+                "verdict": found.verdict,
             }
         )
     return rows

@@ -13,7 +13,7 @@ import pandas as pd
 from lvlm_debias.atomic import atomic_path
 from lvlm_debias.report.blocks import model_blocks
 from lvlm_debias.report.html import table_html
-from lvlm_debias.report.paper import Claim, PublishedNumber, Regime, claim_rows
+from lvlm_debias.report.paper import Bootstrap, Claim, PublishedNumber, Regime, claim_rows
 from lvlm_debias.report.provenance import config_yaml, rule_times
 
 
@@ -72,17 +72,21 @@ def render_report(
 ) -> None:
     """Write the report to ``out`` atomically; ``facts`` (provenance) and ``times`` (per job) go in its last part.
     ``claims``, ``numbers`` and ``regime`` (``report.paper.load_paper_numbers``) put the paper's findings and the
-    published numbers beside this run's."""
+    published numbers beside this run's: the report opens with each model's claims, this run's estimate, its paired
+    bootstrap interval (seeded from the config's ``seed``; ``report.bootstrap_resamples`` resamples) and the
+    verdict. Tables link their CSVs relative to ``out``'s folder."""
+    bootstrap = _bootstrap(config)
     sections = []
     for model in models:
-        blocks = model_blocks(model.outputs, claims, numbers, model.paper_name, regime)
+        rows = claim_rows(claims, model.outputs, bootstrap=bootstrap)
+        blocks = model_blocks(model.outputs, claims, numbers, model.paper_name, regime, rows, Path(out).parent)
         sections.append(
             {
                 "name": model.name,
                 "paper_name": model.paper_name,
                 "card": json.dumps(model.card, indent=2) if model.card else None,
                 "summary": _card_summary(model.card) if model.card else [],
-                "paper": claim_rows(claims, model.outputs),
+                "paper": rows,
                 "blocks": [asdict(b) for b in blocks],
                 "samples": model.samples,
             }
@@ -92,6 +96,7 @@ def render_report(
         .get_template("report.html.j2")
         .render(
             sections=sections,
+            bootstrap=bootstrap,
             config=config_yaml(config),
             facts=list((facts or {}).items()),
             times=table_html(times) if times is not None and len(times) else None,
@@ -100,6 +105,12 @@ def render_report(
     )
     with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
+
+
+def _bootstrap(config: Mapping) -> Bootstrap:
+    """The checks' bootstrap: seeded from the config's ``seed``, ``report.bootstrap_resamples`` resamples (2000)."""
+    report = config.get("report") or {}
+    return Bootstrap(seed=int(config.get("seed", 0)), resamples=int(report.get("bootstrap_resamples", 2000)))
 
 
 def _card_summary(card: dict) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ from lvlm_debias.scoring.score import load_image
 
 #: probes whose attention can be split into groups (unk's single <unk> token stands for the image: left out).
 ATTENTION_PROBES = tuple(p for p in PROBES if p != "unk")
+#: the per-question table of :func:`prompt_attention` and the per-sample table of :func:`generation_attention`
+QUESTION_COLUMNS = ["probe", "question_id", "layer", "group", "share", "tokens"]
+SAMPLE_COLUMNS = ["sample", "image", "step", "group", "share"]
 
 
 def require_eager(model: PreTrainedModel) -> None:
@@ -93,13 +97,15 @@ def prompt_attention(
     batch_size: int = 8,
     top: int = 10,
     seed: int = 0,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The answer position's attention per probe, averaged over heads and questions.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The answer position's attention per probe, averaged over heads, per question and averaged over questions.
 
     Returns the per-layer table (``probe``, ``layer`` from 1, ``group``, ``share``, ``tokens``: the group's mean token
-    count, ``n_samples``) and the top-token table (``probe``, ``rank``, ``group``, ``token``, ``share``: mean over
-    questions of the attention, averaged over layers and heads, on that token; image tokens taken together). The
-    Noise probe is seeded per image as in scoring, so it sees the same noised images.
+    count, ``n_samples``), the top-token table (``probe``, ``rank``, ``group``, ``token``, ``share``: mean over
+    questions of the attention, averaged over layers and heads, on that token; image tokens taken together), and the
+    per-question table (``probe``, ``question_id``, ``layer``, ``group``, ``share``, ``tokens``) whose mean over
+    questions is the per-layer table: what a bootstrap over the sampled questions resamples. The Noise probe is
+    seeded per image as in scoring, so it sees the same noised images.
     """
     unknown = [p for p in probes if p not in ATTENTION_PROBES]
     if unknown:
@@ -109,18 +115,16 @@ def prompt_attention(
     n_system = system_lengths(processor, prompts)
     images = [load_image(Path(image_root), q) for q in questions]
     seeds = [stable_seed(seed, "noise", q["image"]) for q in questions]
-    shares_rows, token_rows = [], []
+    shares_rows, token_rows, question_rows = [], [], []
     for probe in probes:
-        total, counts, per_token = None, None, []
+        per_question, per_count, per_token = [], [], []
         for start in tqdm(range(0, len(prompts), batch_size), desc=f"attention {probe}", unit="batch", mininterval=2):
             rows = slice(start, start + batch_size)
             inputs = probe_inputs(processor, prompts[rows], probe, images[rows], seeds[rows])
             masks = group_masks(inputs["input_ids"], inputs["attention_mask"], image_id, n_system[rows])
             attention = answer_attention(model, inputs)
-            shares = group_shares(attention, masks, PROMPT_GROUPS).sum(1)  # (layers, groups)
-            sizes = torch.stack([masks[g].sum(-1) for g in PROMPT_GROUPS], -1).sum(0).double()
-            total = shares if total is None else total + shares
-            counts = sizes if counts is None else counts + sizes
+            per_question.append(group_shares(attention, masks, PROMPT_GROUPS))  # (layers, rows, groups)
+            per_count.append(torch.stack([masks[g].sum(-1) for g in PROMPT_GROUPS], -1).double())  # (rows, groups)
             tokens = [
                 [display_token(t) for t in processor.tokenizer.convert_ids_to_tokens(ids.tolist())]
                 for ids in inputs["input_ids"]
@@ -128,8 +132,10 @@ def prompt_attention(
             frame = token_shares(attention.mean(dim=(0, 2)), tokens, masks)
             frame["row"] += start
             per_token.append(frame)
+        shares, counts = torch.cat(per_question, dim=1), torch.cat(per_count)
         n = len(prompts)
-        for layer in range(total.shape[0]):
+        total, sizes = shares.sum(1), counts.sum(0)
+        for layer in range(shares.shape[0]):
             for g, group in enumerate(PROMPT_GROUPS):
                 shares_rows.append(
                     {
@@ -137,13 +143,24 @@ def prompt_attention(
                         "layer": layer + 1,
                         "group": group,
                         "share": float(total[layer, g]) / n,
-                        "tokens": float(counts[g]) / n,
+                        "tokens": float(sizes[g]) / n,
                         "n_samples": n,
                     }
                 )
+                question_rows += [
+                    {
+                        "probe": probe,
+                        "question_id": q["question_id"],
+                        "layer": layer + 1,
+                        "group": group,
+                        "share": float(shares[layer, i, g]),
+                        "tokens": float(counts[i, g]),
+                    }
+                    for i, q in enumerate(questions)
+                ]
         token_rows.append(top_tokens(pd.concat(per_token, ignore_index=True), n, top).assign(probe=probe))
     tokens_table = pd.concat(token_rows, ignore_index=True)[["probe", "rank", "group", "token", "share", "rows"]]
-    return pd.DataFrame(shares_rows), tokens_table
+    return pd.DataFrame(shares_rows), tokens_table, pd.DataFrame(question_rows, columns=QUESTION_COLUMNS)
 
 
 def _eos_ids(model: PreTrainedModel, processor: ProcessorMixin) -> set[int]:
@@ -169,15 +186,17 @@ def generation_attention(
     max_new_tokens: int = 32,
     batch_size: int = 8,
     prompt: str = CAPTION_PROMPT,
-) -> tuple[pd.DataFrame, list[str]]:
+    names: Sequence[str] | None = None,
+) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     """Greedy open-ended generation (``prompt``, default "Describe the image.") on ``images``, and at each step the
     attention of the position being read on each group, averaged over layers, heads and the samples still
     generating.
 
     Step 0 is the prompt's last position (it predicts the first token); step k >= 1 the k-th generated token (it
     predicts the next one), whose keys are the prompt and generated tokens 1..k. A sample takes part in steps 0 to
-    (its length - 1), its length counting its EOS. Returns the table (``step``, ``group``, ``share``, ``n_samples``)
-    and the generated texts.
+    (its length - 1), its length counting its EOS. Returns the table (``step``, ``group``, ``share``, ``n_samples``),
+    the generated texts, and the per-sample table (``sample``: the image's position, ``image``: ``names[sample]`` or
+    that position, ``step``, ``group``, ``share``) whose mean over the samples of a step is the table's share.
     """
     require_eager(model)
     if max_new_tokens < 1:
@@ -188,6 +207,10 @@ def generation_attention(
     sums: dict[int, torch.Tensor] = {}
     counts: dict[int, int] = {}
     texts: list[str] = []
+    per_sample: list[dict] = []
+    names = [str(i) for i in range(len(images))] if names is None else [str(n) for n in names]
+    if len(names) != len(images):
+        raise ValueError(f"names has {len(names)} entries for {len(images)} images")
     for start in tqdm(range(0, len(images), batch_size), desc="attention generation", unit="batch", mininterval=2):
         chunk = list(images[start : start + batch_size])
         inputs = probe_inputs(processor, [text] * len(chunk), "naive", chunk)
@@ -215,12 +238,36 @@ def generation_attention(
             shares = group_shares(attention, with_generated(masks, step)).mean(0)  # (N, groups), mean over layers
             sums[step] = sums.get(step, 0) + shares[active].sum(0)
             counts[step] = counts.get(step, 0) + int(active.sum())
+            per_sample += [
+                {
+                    "sample": start + i,
+                    "image": names[start + i],
+                    "step": step,
+                    "group": group,
+                    "share": float(shares[i, g]),
+                }
+                for i in active.nonzero().flatten().tolist()
+                for g, group in enumerate(GROUPS)
+            ]
     rows = [
         {"step": step, "group": group, "share": float(sums[step][g]) / counts[step], "n_samples": counts[step]}
         for step in sorted(sums)
         for g, group in enumerate(GROUPS)
     ]
-    return pd.DataFrame(rows, columns=["step", "group", "share", "n_samples"]), texts
+    samples = pd.DataFrame(per_sample, columns=SAMPLE_COLUMNS).sort_values(["sample", "step"], kind="stable")
+    return pd.DataFrame(rows, columns=["step", "group", "share", "n_samples"]), texts, samples.reset_index(drop=True)
+
+
+class AttentionTables(NamedTuple):
+    """What rule attention writes: the per-layer, top-token and per-question tables of :func:`prompt_attention`, the
+    per-step and per-sample tables of :func:`generation_attention`, and its generated texts."""
+
+    layers: pd.DataFrame
+    tokens: pd.DataFrame
+    questions: pd.DataFrame
+    generation: pd.DataFrame
+    samples: pd.DataFrame
+    texts: list[str]
 
 
 def attention_with_entry(
@@ -230,14 +277,14 @@ def attention_with_entry(
     image_root: str | Path,
     settings: Mapping,
     seed: int = 0,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+) -> AttentionTables:
     """What rule attention runs: the model of a config ``entry`` loaded with eager attention, ``settings["n_samples"]``
-    questions spread evenly over ``questions``; the per-layer and top-token tables of :func:`prompt_attention` and
-    the generation table and texts of :func:`generation_attention` on those questions' distinct images."""
+    questions spread evenly over ``questions``; the tables of :func:`prompt_attention` on them and of
+    :func:`generation_attention` on their distinct images."""
     model, processor = load_entry(model_dir, entry, attn_implementation="eager")
     chosen = spread(questions, settings.get("n_samples", 32))
     batch_size = settings.get("batch_size", 8)
-    layers, tokens = prompt_attention(
+    layers, tokens, per_question = prompt_attention(
         model,
         processor,
         chosen,
@@ -250,12 +297,13 @@ def attention_with_entry(
     )
     distinct = list(dict.fromkeys(q["image"] for q in chosen))
     images = [load_image(Path(image_root), {"image": name}) for name in distinct]
-    generation, texts = generation_attention(
+    generation, texts, samples = generation_attention(
         model,
         processor,
         images,
         template=entry["prompt"],
         max_new_tokens=settings.get("max_new_tokens", 32),
         batch_size=batch_size,
+        names=distinct,
     )
-    return layers, tokens, generation, texts
+    return AttentionTables(layers, tokens, per_question, generation, samples, texts)

@@ -167,13 +167,31 @@ def score_shard_with_entry(
     )  # fmt: skip
     if not logits:
         return scores, first, passes, None
-    chosen = [pairs.pairs[i] for b in mine for i in b]
-    prompts = [build_prompt(entry["prompt"], p["text"]) for p in chosen]
-    stored = logit_store(
-        model, processor, prompts, first.question_id, first.top_ids, first.top_logits, first.log_z, labels,
-        first.temperatures, batch_size,
-    )  # fmt: skip
+    stored = batch_logit_store(model, processor, pairs.pairs, mine, first, entry["prompt"], labels, batch_size)
     return scores, first, passes, stored
+
+
+def batch_logit_store(
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    pairs: Sequence[Mapping],
+    batches: Sequence[Sequence[int]],
+    first: FirstToken,
+    template: str,
+    labels: Mapping[str, Sequence[str]],
+    batch_size: int,
+) -> LogitStore:
+    """The logit cache (:func:`~lvlm_debias.scoring.store.logit_store`) of the pairs in ``batches`` (indices into
+    ``pairs``), whose naive distributions ``first`` holds in batch order. Its reference passes run the same fixed
+    batches as the image probes, so that the bits do not depend on the shard count."""
+    chosen = [pairs[i] for b in batches for i in b]
+    prompts = [build_prompt(template, p["text"]) for p in chosen]
+    ends = np.cumsum([len(b) for b in batches], dtype=np.int64)
+    positions = [range(int(end) - len(b), int(end)) for b, end in zip(batches, ends, strict=True)]
+    return logit_store(
+        model, processor, prompts, first.question_id, first.top_ids, first.top_logits, first.log_z, labels,
+        first.temperatures, batch_size, batches=positions,
+    )  # fmt: skip
 
 
 def references_with_entry(
@@ -216,7 +234,9 @@ def split_tables(
     pair_of = pairs.of_split[split]
     table = pd.concat(parts, ignore_index=True)
     wanted = pd.DataFrame({"question_id": [q["question_id"] for q in questions], "pair_id": pair_of})
-    rows = wanted.merge(table.rename(columns={"question_id": "pair_id"}), on="pair_id", how="left", validate="1:m")
+    rows = wanted.merge(
+        table.rename(columns={"question_id": "pair_id"}), on="pair_id", how="left"
+    )  # questions sharing a pair share its rows
     rows = rows[rows["probe"].notna()].drop(columns="pair_id")
     rows["label"] = rows["question_id"].map({q["question_id"]: q["label"] for q in questions})
     gathered = gather_label_probs([rows], questions, probes)

@@ -11,7 +11,8 @@ def gather_label_probs(
     parts: Sequence[pd.DataFrame], questions: Sequence[Mapping], probes: Sequence[str]
 ) -> pd.DataFrame:
     """One table of every question under every probe: rows in ``probes`` order, then question order, with the
-    question's ``subset`` and ``image``. Fails naming the probe and the count when a question is missing or scored
+    question's ``subset``, ``image`` and ``pair`` (the image id pairing MME's questions; "" where a record has none).
+    Fails naming the probe and the count when a question is missing or scored
     twice, so a lost shard cannot go unnoticed."""
     table = pd.concat(parts, ignore_index=True)
     order = {q["question_id"]: i for i, q in enumerate(questions)}
@@ -27,10 +28,12 @@ def gather_label_probs(
         raise ValueError(f"the parts hold probes that were not asked for: {extra}")
     subset = {q["question_id"]: q.get("subset", "") for q in questions}
     image = {q["question_id"]: q["image"] for q in questions}
+    pair = {q["question_id"]: q.get("pair", "") for q in questions}
     table["subset"] = table["question_id"].map(subset)
     table["image"] = table["question_id"].map(image)
+    table["pair"] = table["question_id"].map(pair)
     table["_probe"] = table["probe"].map({p: i for i, p in enumerate(probes)})
     table["_order"] = table["question_id"].map(order)
     table = table.sort_values(["_probe", "_order"], kind="stable").drop(columns=["_probe", "_order"])
-    first = ["question_id", "probe", "label", "subset", "image"]
+    first = ["question_id", "probe", "label", "subset", "image", "pair"]
     return table[first + [c for c in table.columns if c not in first]].reset_index(drop=True)

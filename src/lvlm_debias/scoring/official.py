@@ -143,7 +143,8 @@ def warped_log_probs(
     (the reference's logits on the same ids): ``c = (1 + alpha) l - alpha l_ref``, ``-inf`` where
     ``l < log(beta) + max l``, ``s = c / T``, normalised over the survivors; exact only when every survivor is
     stored, i.e. the K-th stored logit is below the cut, or the stored tokens are the whole vocabulary
-    (``complete``). ``top_k > 0`` keeps the ``top_k`` largest ``s`` and
+    (``complete``); the columns past the last survivor of any row (all ``-inf``) are left out of the result, whose
+    columns stay those of the stored tokens, in order. ``top_k > 0`` keeps the ``top_k`` largest ``s`` and
     renormalises over them (generate's top-k warper); it needs ``top_k <= K``.
     """
     logits = np.asarray(logits, dtype=np.float64)
@@ -158,9 +159,12 @@ def warped_log_probs(
     else:
         check_alpha_beta(alpha, beta)
         cut = math.log(beta) + logits[:, :1]
-        s = np.where(logits < cut, -np.inf, (1 + alpha) * logits - alpha * np.asarray(ref_logits, np.float64))
-        s = s / temperature
         exact = (logits[:, -1] < cut[:, 0]) | complete
+        # the survivors are a prefix of the descending stored logits: the columns past the longest one are all -inf
+        width = max(int((logits >= cut).sum(axis=1).max(initial=1)), top_k, 1)
+        logits, ref = logits[:, :width], np.asarray(ref_logits, np.float64)[:, :width]
+        s = np.where(logits < cut, -np.inf, (1 + alpha) * logits - alpha * ref)
+        s = s / temperature
         log_norm = _logsumexp(s)
     if top_k:
         kth = -np.sort(-s, axis=1)[:, top_k - 1 : top_k]
@@ -248,7 +252,7 @@ def official_answers(
     out = {}
     for method, refs in OFFICIAL_METHODS.items():
         q = official_calibrate(read["naive"][0], [read[r][0] for r in refs], convention)
-        answered = questions[[c for c in ("label", "subset", "image") if c in questions.columns]].copy()
+        answered = questions[[c for c in ("label", "subset", "image", "pair") if c in questions.columns]].copy()
         answered["prediction"] = np.asarray(labels)[official_predictions(q)]
         answered["exact"] = np.logical_and.reduce([read["naive"][1], *(read[r][1] for r in refs)])
         answered["no_mass"] = np.isnan(q).any(axis=1)

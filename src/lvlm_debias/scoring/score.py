@@ -15,7 +15,6 @@ from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.methods.noise import stable_seed
 from lvlm_debias.models.architectures import forward
-from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
 from lvlm_debias.scoring.labels import YES_NO, label_of_token, label_probs
@@ -28,7 +27,6 @@ __all__ = [
     "probe_frame",
     "score_prompts",
     "score_questions",
-    "score_with_entry",
     "token_label_index",
 ]
 
@@ -177,34 +175,3 @@ def score_questions(
             )
         frames.append(probe_frame(questions, probe, probs, labels))
     return pd.concat(frames, ignore_index=True), first_token, passes
-
-
-def score_with_entry(
-    model_dir: str,
-    entry: Mapping,
-    questions: Sequence[Mapping],
-    image_root: Path,
-    *,
-    labels: Mapping[str, Sequence[str]],
-    probes: Sequence[str],
-    top_k: int,
-    batch_size: int,
-    seed: int,
-    store: FirstTokenSpec | None = None,
-) -> tuple[pd.DataFrame, FirstToken | None, dict[str, int]]:
-    """:func:`score_questions` with the model of a config ``entry`` (loaded from ``model_dir``) and its prompt:
-    what a scoring job runs."""
-    model, processor = load_entry(model_dir, entry)
-    return score_questions(
-        model,
-        processor,
-        questions,
-        image_root,
-        template=entry["prompt"],
-        labels=labels,
-        probes=probes,
-        top_k=top_k,
-        batch_size=batch_size,
-        seed=seed,
-        store=store,
-    )

@@ -127,20 +127,26 @@ def logit_store(
     labels: Mapping[str, Sequence[str]],
     temperatures: Sequence[float],
     batch_size: int = 32,
+    batches: Sequence[Sequence[int]] | None = None,
 ) -> LogitStore:
-    """What the official reading needs of one batch of questions, given their naive top-K (``naive_ids``,
-    ``naive_logits``, sorted descending, and ``naive_log_z``): the None and Unk logits on those ids and the top-K of
-    each reference input. Each text-only input runs once per distinct prompt."""
+    """What the official reading needs of these questions, given their naive top-K (``naive_ids``, ``naive_logits``,
+    sorted descending, and ``naive_log_z``): the None and Unk logits on those ids and the top-K of each reference
+    input. ``batches`` (positions into ``prompts``; default: runs of ``batch_size``) fix which questions share a
+    forward pass, so that a caller whose batches do not depend on how the work was split gets the same bits; within
+    a batch each text-only input runs once per distinct prompt."""
     token_label = pad_labels(
         decoded_label_index(processor.tokenizer, labels), model.config.get_text_config().vocab_size
     )
-    k = naive_ids.shape[1]
+    n, k = naive_ids.shape
+    if batches is None:
+        batches = [range(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
     arrays: dict[str, np.ndarray] = {
         "question_id": np.asarray(question_ids, dtype=np.int64),
         "naive_logits": naive_logits,
         "naive_label": token_label[naive_ids],
         "naive_log_z": naive_log_z,
         "temperatures": np.asarray(temperatures, dtype=np.float64),
+        "vocab_size": np.asarray(0),
     }
     # input -> (probe, texts, the VDD branch it gives logits on the naive ids for, the reference it gives the top-K of)
     runs = {
@@ -148,28 +154,28 @@ def logit_store(
         "unk": ("unk", list(prompts), "at_unk", "unk"),
         "none_text": ("none", [without_image_line(p) for p in prompts], None, "none"),
     }
-    for name, (probe, texts, branch, reference) in runs.items():
-        distinct = list(dict.fromkeys(texts))
-        row_of = {text: i for i, text in enumerate(distinct)}
-        rows = np.array([row_of[t] for t in texts], dtype=np.int64)
-        at = np.zeros(naive_ids.shape)
-        top, top_label, log_z = [np.zeros((0, k))], [np.zeros((0, k), np.int8)], [np.zeros((0, len(temperatures)))]
-        for start in tqdm(range(0, len(distinct), batch_size), desc=f"official {name}", unit="batch", mininterval=2):
-            batch = distinct[start : start + batch_size]
-            logits = next_token_logits(model, probe_inputs(processor, batch, probe)).double().cpu()
+    for _, _, branch, reference in runs.values():
+        if branch:
+            arrays[branch] = np.zeros((n, k))
+        if reference:
+            arrays[f"{reference}_logits"] = np.zeros((n, k))
+            arrays[f"{reference}_label"] = np.zeros((n, k), np.int8)
+            arrays[f"{reference}_log_z"] = np.zeros((n, len(temperatures)))
+    for batch in tqdm(batches, desc="official references", unit="batch", mininterval=2):
+        batch = np.asarray(list(batch), dtype=np.int64)
+        if not len(batch):
+            continue
+        for probe, texts, branch, reference in runs.values():
+            asked = [texts[i] for i in batch]
+            distinct = list(dict.fromkeys(asked))
+            rows = np.array([distinct.index(t) for t in asked], dtype=np.int64)
+            logits = next_token_logits(model, probe_inputs(processor, distinct, probe)).double().cpu()
+            arrays["vocab_size"] = np.asarray(logits.shape[-1])
             if branch:
-                asked = np.flatnonzero((rows >= start) & (rows < start + len(batch)))
-                at[asked] = np.take_along_axis(logits.numpy()[rows[asked] - start], naive_ids[asked], axis=1)
+                arrays[branch][batch] = np.take_along_axis(logits.numpy()[rows], naive_ids[batch], axis=1)
             if reference:
                 ids, values, lz = stored_topk(logits, k, list(temperatures))
-                top.append(values)
-                top_label.append(token_label[ids])
-                log_z.append(lz)
-        arrays["vocab_size"] = np.asarray(logits.shape[-1] if distinct else 0)
-        if branch:
-            arrays[branch] = at
-        if reference:
-            arrays[f"{reference}_logits"] = np.concatenate(top)[rows]
-            arrays[f"{reference}_label"] = np.concatenate(top_label)[rows]
-            arrays[f"{reference}_log_z"] = np.concatenate(log_z)[rows]
+                arrays[f"{reference}_logits"][batch] = values[rows]
+                arrays[f"{reference}_label"][batch] = token_label[ids][rows]
+                arrays[f"{reference}_log_z"][batch] = lz[rows]
     return LogitStore(arrays)
