@@ -117,6 +117,15 @@ def learning_rate(step: int, steps: int, peak: float, warmup_share: float) -> fl
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def optimiser_step(optimiser: torch.optim.Optimizer, loss: torch.Tensor, params, grad_clip: float) -> float:
+    """One update: gradients of ``loss``, their norm over ``params`` clipped to ``grad_clip``, a step; the loss."""
+    optimiser.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimiser.step()
+    return loss.item()
+
+
 def encode(
     tokenizer, prompt: str, answer: str, image_id: int | None = None, image_tokens: int = 0
 ) -> tuple[list[int], list[int]]:
@@ -251,11 +260,7 @@ def pretrain_vision(
         loss = sum(bce(head(features[pooling]), targets[pick]) for pooling, head in heads.items())
         if dense_head is not None:
             loss = loss + settings.vision_dense_weight * bce(dense_head(hidden[:, 1:]), dense_targets[pick])
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
-        optimiser.step()
-        losses.append(loss.item())
+        losses.append(optimiser_step(optimiser, loss, params, settings.grad_clip))
     return losses
 
 
@@ -286,11 +291,7 @@ def align_projector(
         tokens = torch.nn.functional.normalize(projector(features[pick]), dim=-1)
         similarity = torch.einsum("bth,sh->bts", tokens, words).amax(dim=1)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(similarity * scale.exp() + shift, presence[pick])
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
-        optimiser.step()
-        losses.append(loss.item())
+        losses.append(optimiser_step(optimiser, loss, params, settings.grad_clip))
     return losses
 
 
@@ -437,11 +438,7 @@ def train_tiny_llava(
             else:
                 batch["inputs_embeds"] = embeds_with_image_features(model, batch.pop("input_ids"), features[images])
         loss = model(**batch).loss
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        optimiser.step()
-        return loss.item()
+        return optimiser_step(optimiser, loss, model.parameters(), settings.grad_clip)
 
     peak, warmup = settings.learning_rate, settings.warmup_share
     for i in tqdm(range(settings.text_steps), desc="stage a: text-only pretraining", mininterval=5):
