@@ -193,7 +193,11 @@ def _constructed():
         columns=["yes_rate", "level", "seed", "method", "yes_ratio"],
     )  # fmt: skip
     confidence = pd.DataFrame(
-        [("0.5-0.75", 0.5, 0.75, "unk", 60, 0.10), ("0.75-1", 0.75, 1.0, "unk", 40, -0.05)],
+        [
+            ("0.5-0.75", 0.5, 0.75, "unk", 60, 0.10),
+            ("0.75-0.9", 0.75, 0.9, "unk", 40, -0.05),
+            ("0.9-1", 0.9, 1.0, "unk", 0, np.nan),
+        ],  # an empty bin is passed over
         columns=["bin", "lo", "hi", "method", "n", "gain"],
     )
     return table, gain, confidence
@@ -209,14 +213,14 @@ def test_findings_state_what_the_table_shows():
     )
     assert lines[1] == (
         "Calibration with the unk reference raises accuracy (95 % interval above 0) in 1 of 4 cells (yes_rate/level: "
-        "0.95/hard), lowers it in 1 (0.5/easy), and is inconclusive in 2. Accuracy gain in points from yes_rate 0.5 "
+        "0.95/hard), lowers it in 1 (yes_rate/level: 0.5/easy), and is inconclusive in 2. Accuracy gain in points from yes_rate 0.5 "
         "to 0.95: easy -2.0 to +0.0; hard +1.0 to +12.0."
     )
     assert lines[2].startswith("The largest accuracy gain is +12.0 points [+8.0, +16.0] (unk reference, yes_rate 0.95")
     assert "smallest accuracy gain is -2.0 points" in lines[3]
     assert lines[4] == (
         "By naive confidence, pooled over the grid: accuracy gain in points in the lowest bin (0.5-0.75) vs the "
-        "highest (0.75-1): unk +10.0 (n = 60) vs -5.0 (n = 40)."
+        "highest (0.75-0.9): unk +10.0 (n = 60) vs -5.0 (n = 40)."
     )
 
 
@@ -228,4 +232,89 @@ def test_findings_follow_the_table_when_it_shows_the_opposite():
     flipped["verdict"] = flipped["verdict"].map({"yes": "no", "no": "yes", "inconclusive": "inconclusive"})
     line = study_findings(table, flipped, confidence, ["easy", "hard"])[1]
     assert "raises accuracy (95 % interval above 0) in 1 of 4 cells (yes_rate/level: 0.5/easy)" in line
-    assert "lowers it in 1 (0.95/hard)" in line
+    assert "lowers it in 1 (yes_rate/level: 0.95/hard)" in line
+    none = study_findings(table, gain.assign(verdict="inconclusive"), confidence, ["easy", "hard"])[1]
+    assert "in 0 of 4 cells, lowers it in 0, and is inconclusive in 4." in none
+
+
+# --- the workflow ------------------------------------------------------------------------------------------------
+
+
+def _snakemake(workdir, configfile, *extra, cores=2):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *extra, "--cores", str(cores), "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(workdir), "--configfile", str(configfile)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def _job_counts(stdout):
+    """Job stats of a dry run: rule -> count."""
+    import re
+
+    table = stdout.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_study_dag_trains_one_tower_per_seed_and_one_model_per_yes_rate_and_seed(tmp_path):
+    import yaml
+    from conftest import ROOT
+
+    study = yaml.safe_load((ROOT / "config/study.yaml").read_text())["study"]
+    run = _snakemake(tmp_path, ROOT / "config/study.yaml", "-n", "--quiet", "rules")
+    assert run.returncode == 0, run.stderr[-3000:]
+    counts = _job_counts(run.stdout + run.stderr)
+    seeds, rates, levels = len(study["seeds"]), len(study["yes_rates"]), len(study["levels"])
+    assert counts["study_tower"] == seeds and counts["study_model"] == rates * seeds
+    assert counts["study_level"] == levels and counts["study_scores"] == rates * seeds
+    assert counts["shapes_world"] == 1 and "shapes_llava" not in counts and "pope_scores" not in counts
+    assert {"study_tables", "study_figure", "study_report"} <= set(counts)
+    # the default config's DAG holds no study job
+    default = _snakemake(tmp_path / "default", ROOT / "config.yaml", "-n", "--quiet", "rules")
+    assert default.returncode == 0, default.stderr[-3000:]
+    assert not [rule for rule in _job_counts(default.stdout + default.stderr) if rule.startswith("study")]
+
+
+MINI_TRAINING = {"vision_steps": 4, "vision_images": 40, "text_steps": 6, "align_steps": 3, "visual_steps": 6,
+                 "caption_steps": 0, "batch_size": 8, "text_corpus_size": 200}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_miniature_study_writes_its_tables_figure_and_section(tmp_path):
+    """The study end to end on a miniature config (32-pixel world, a few steps per stage, one seed, two yes_rates,
+    two levels): the CSVs, the figure and the report's "When does debiasing help?" section."""
+    import yaml
+    from conftest import ROOT
+
+    config = yaml.safe_load((ROOT / "config/study.yaml").read_text())
+    config["world"].update(WORLD, n_train_images=40, n_eval_images=2)
+    config["benchmarks"]["pope"]["n_images"] = 2
+    model = config["models"]["shapes-llava"]
+    model["architecture"].update(image_size=32, vision_hidden=32, vision_layers=1, text_hidden=32, text_layers=1)
+    model["training"].update(MINI_TRAINING)
+    model["prior"]["colour"] = "red"
+    config["study"].update(
+        yes_rates=[0.5, 0.95], seeds=[0], levels={"easy": {"hard_share": 0.0}, "hard": {"hard_share": 1.0}},
+        n_images=6, bootstrap_resamples=50,
+    )  # fmt: skip
+    configfile = tmp_path / "mini.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    run = _snakemake(tmp_path / "work", configfile)
+    assert run.returncode == 0, run.stderr[-4000:]
+    out = tmp_path / "work/results/study"
+    table, gain = pd.read_csv(out / "study.csv"), pd.read_csv(out / "gain.csv")
+    assert len(table) == 2 * 2 * 5 and set(table["method"]) == {"naive", "none", "unk", "both", "batch"}
+    assert len(gain) == 2 * 2 * 4 * 2 and set(gain["verdict"]) <= {"yes", "no", "inconclusive"}
+    assert (gain["low"] <= gain["gain"] + 1e-12).all() and (gain["gain"] <= gain["high"] + 1e-12).all()
+    assert set(pd.read_csv(out / "gain_by_confidence.csv")["level"]) == {"easy", "hard"}
+    assert (out / "gain_vs_prior.png").stat().st_size > 0 and (out / "gain_vs_prior.pdf").stat().st_size > 0
+    html = (out / "report.html").read_text()
+    assert "When does debiasing help?" in html and "data:image/png;base64," in html
+    assert "Calibration with the batch reference raises accuracy" in html
+    card = (tmp_path / "work/data/study/models/yes0.95_seed0/model_card.json").read_text()
+    assert "towers/seed0.safetensors" in card

@@ -165,7 +165,10 @@ def _points(x: float) -> str:
 
 
 def _cells(rows: pd.DataFrame) -> str:
-    return ", ".join(f"{r.yes_rate:g}/{r.level}" for r in rows.itertuples()) or "none"
+    """`` (yes_rate/level: 0.95/hard, ...)`` naming the cells of ``rows``; empty when there are none."""
+    return (
+        f" (yes_rate/level: {', '.join(f'{r.yes_rate:g}/{r.level}' for r in rows.itertuples())})" if len(rows) else ""
+    )
 
 
 def study_findings(
@@ -174,7 +177,8 @@ def study_findings(
     """The sentences of "When does debiasing help?", computed from the three tables (no conclusion is written in
     advance): whether the injected prior shows in naive's yes-ratio, per method in which cells the accuracy gain's
     interval lies above 0, below 0 or spans it, how the gain moves from the weakest to the strongest prior at each
-    evidence level, the largest and smallest gain, and the gain in the lowest and highest naive-confidence bins.
+    evidence level, the largest and smallest gain, and the gain in the lowest and highest naive-confidence bins that
+    hold questions (pooled over the grid, each bin's gain weighted by its questions).
     ``levels`` orders the evidence levels (easiest first); by default their order in ``gain``."""
     levels = list(levels or dict.fromkeys(gain["level"]))
     rates = sorted(gain["yes_rate"].unique())
@@ -197,8 +201,7 @@ def study_findings(
         )
         out.append(
             f"Calibration with the {method} reference raises accuracy (95 % interval above 0) in {len(helps)} of "
-            f"{len(rows)} cells (yes_rate/level: {_cells(helps)}), lowers it in {len(hurts)} ({_cells(hurts)}), and "
-            f"is inconclusive in {len(rows) - len(helps) - len(hurts)}. Accuracy gain in points from yes_rate "
+            f"{len(rows)} cells{_cells(helps)}, lowers it in {len(hurts)}{_cells(hurts)}, and is inconclusive in {len(rows) - len(helps) - len(hurts)}. Accuracy gain in points from yes_rate "
             f"{low_rate:g} to {high_rate:g}: {trend}."
         )
     best, worst = acc.loc[acc["gain"].idxmax()], acc.loc[acc["gain"].idxmin()]
@@ -207,12 +210,12 @@ def study_findings(
             f"The {word} accuracy gain is {_points(row.gain)} points [{_points(row.low)}, {_points(row.high)}] "
             f"({row.method} reference, yes_rate {row.yes_rate:g}, level {row.level})."
         )
-    bins = confidence[confidence["method"] != NAIVE]
-    if not bins.empty:
-        first, last = bins["lo"].min(), bins["lo"].max()
+    bins = confidence[(confidence["method"] != NAIVE) & (confidence["n"] > 0)]
+    if bins["lo"].nunique() > 1:
+        first, last = bins["lo"].min(), bins["lo"].max()  # the lowest and highest bins that hold questions
         parts = []
         for method in dict.fromkeys(bins["method"]):
-            b = bins[(bins["method"] == method) & (bins["n"] > 0)]
+            b = bins[bins["method"] == method]
             edge = {}
             for name, lo in (("low", first), ("high", last)):
                 sel = b[b["lo"] == lo]
