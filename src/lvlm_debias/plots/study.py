@@ -38,7 +38,7 @@ def gain_vs_prior_figure(gain: pd.DataFrame, levels: Sequence[str] | None = None
             ax.axhline(0, color="black", lw=0.8)
             ax.set_xticks(rates, [f"{v:g}" for v in rates])
             if r == 0:
-                ax.set_title(f"{method} reference")
+                ax.set_title("batch calibration" if method == "batch" else f"{method} reference")
             if c == 0:
                 ax.set_ylabel(f"{METRIC_NAMES[metric]} gain over naive (points)")
             if r == len(metrics) - 1:
