@@ -213,8 +213,8 @@ def test_findings_state_what_the_table_shows():
     )
     assert lines[1] == (
         "Calibration with the unk reference raises accuracy (95 % interval above 0) in 1 of 4 cells (yes_rate/level: "
-        "0.95/hard), lowers it in 1 (yes_rate/level: 0.5/easy), and is inconclusive in 2. Accuracy gain in points from yes_rate 0.5 "
-        "to 0.95: easy -2.0 to +0.0; hard +1.0 to +12.0."
+        "0.95/hard), lowers it in 1 (yes_rate/level: 0.5/easy), and is inconclusive in 2. Accuracy gain in points "
+        "from yes_rate 0.5 to 0.95: easy -2.0 to +0.0; hard +1.0 to +12.0."
     )
     assert lines[2].startswith("The largest accuracy gain is +12.0 points [+8.0, +16.0] (unk reference, yes_rate 0.95")
     assert "smallest accuracy gain is -2.0 points" in lines[3]

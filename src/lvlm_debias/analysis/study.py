@@ -201,8 +201,9 @@ def study_findings(
         )
         out.append(
             f"Calibration with the {method} reference raises accuracy (95 % interval above 0) in {len(helps)} of "
-            f"{len(rows)} cells{_cells(helps)}, lowers it in {len(hurts)}{_cells(hurts)}, and is inconclusive in {len(rows) - len(helps) - len(hurts)}. Accuracy gain in points from yes_rate "
-            f"{low_rate:g} to {high_rate:g}: {trend}."
+            f"{len(rows)} cells{_cells(helps)}, lowers it in {len(hurts)}{_cells(hurts)}, and is inconclusive in "
+            f"{len(rows) - len(helps) - len(hurts)}. Accuracy gain in points from yes_rate {low_rate:g} to "
+            f"{high_rate:g}: {trend}."
         )
     best, worst = acc.loc[acc["gain"].idxmax()], acc.loc[acc["gain"].idxmin()]
     for word, row in (("largest", best), ("smallest", worst)):
