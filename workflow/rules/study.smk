@@ -3,39 +3,10 @@
 # questions at every evidence level (evaluation images whose objects are hard to see with the level's hard_share).
 # Included by the Snakefile only when the config has a `study:` section.
 
-STUDY = config["study"]
-STUDY_ENTRY = config["models"][STUDY["model"]]
-STUDY_RATES = [f"{r:g}" for r in STUDY["yes_rates"]]
-STUDY_SEEDS = [str(s) for s in STUDY["seeds"]]
-STUDY_LEVELS = list(STUDY["levels"])
-STUDY_METHODS = STUDY["methods"]
-
-
 wildcard_constraints:
     yes_rate=one_of(STUDY_RATES),
     seed=one_of(STUDY_SEEDS),
     level=one_of(STUDY_LEVELS),
-
-
-#: what a study job that trains or loads the embedded model asks of a cluster: 4 GB per attempt, no GPU, a CPU a thread
-STUDY_RESOURCES = {"mem_mb": lambda wildcards, attempt: 4000 * attempt, "gpu": 0, "cpus_per_task": job_cpus}
-
-
-def study_entry(wildcards):
-    """The study's model entry with the prior's yes_rate of the job."""
-    return {**STUDY_ENTRY, "prior": {**STUDY_ENTRY.get("prior", {}), "yes_rate": float(wildcards.yes_rate)}}
-
-
-def study_level_folders():
-    return {level: f"data/study/levels/{level}" for level in STUDY_LEVELS}
-
-
-def study_models():
-    return {f"{r}/{s}": f"data/study/models/yes{r}_seed{s}" for r in STUDY_RATES for s in STUDY_SEEDS}
-
-
-def study_outputs():
-    return ["results/study/report.html", "results/study/gain_vs_prior.png", "results/study/gain_vs_prior.pdf"]
 
 
 rule study_tower:
