@@ -7,7 +7,7 @@ CORES ?= all
 CONFIG ?= config.yaml
 BIN := $(VENV)/bin
 
-.PHONY: install run resume test lint report bench bench-scoring bench-cache bench-workflow clean
+.PHONY: install run resume study test lint report bench bench-scoring bench-cache bench-workflow clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,12 @@ run: install
 resume: install
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores 1 --configfile $(CONFIG) --unlock
 	$(MAKE) run
+
+# The controlled study (docs/study.md): when does debiasing help? Models at 4 injected prior strengths x 2 seeds,
+# 3 evidence levels; writes results/study/ (see docs/study.md for its measured time).
+study: install
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES) --configfile config/study.yaml --rerun-incomplete
+	@echo "Study report: $(abspath results/study/report.html)"
 
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest

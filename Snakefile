@@ -48,8 +48,13 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/attention.smk"
 
 
+# The controlled study (config/study.yaml, `make study`): its rules, and its outputs as the default target.
+if "study" in config:
+
+    include: "workflow/rules/study.smk"
+
+
 rule all:
     input:
-        all_outputs(),
-        dataset_outputs(),
+        study_outputs() if "study" in config else [all_outputs(), dataset_outputs()],
     default_target: True

@@ -192,6 +192,17 @@ def check_config(config: Mapping) -> None:
             )
     _check_generation(config)
     _check_official(config)
+    _check_study(config)
+
+
+def _check_study(config: Mapping) -> None:
+    """The study's model must be a trained entry (the study trains its recipe at every yes_rate and seed)."""
+    study = config.get("study")
+    if study and study["model"] not in trained_models(config):
+        raise ConfigError(
+            f"study.model {study['model']!r} must name a `source: train` entry of models; trained: "
+            f"{trained_models(config)}"
+        )
 
 
 def _check_official(config: Mapping) -> None:

@@ -296,3 +296,36 @@ def attention_questions():
     """The question file the attention analysis samples from (its images are in the dataset's folder)."""
     name, split = ATTENTION_FROM
     return f"data/{BENCHMARKS[name]['dataset']}/{name}/{split}.jsonl"
+
+
+# The controlled study (workflow/rules/study.smk, included only with a `study:` section).
+STUDY = config.get("study") or {}
+STUDY_ENTRY = config["models"][STUDY["model"]] if STUDY else {}
+STUDY_RATES = [f"{r:g}" for r in STUDY.get("yes_rates", [])]
+STUDY_SEEDS = [str(s) for s in STUDY.get("seeds", [])]
+STUDY_LEVELS = list(STUDY.get("levels", {}))
+STUDY_METHODS = STUDY.get("methods", [])
+
+
+#: what a study job that trains or loads the embedded model asks of a cluster: 4 GB per attempt, no GPU, a CPU a thread
+STUDY_RESOURCES = {"mem_mb": lambda wildcards, attempt: 4000 * attempt, "gpu": 0, "cpus_per_task": job_cpus}
+
+
+def study_entry(wildcards):
+    """The study's model entry with the prior's yes_rate of the job."""
+    return {**STUDY_ENTRY, "prior": {**STUDY_ENTRY.get("prior", {}), "yes_rate": float(wildcards.yes_rate)}}
+
+
+def study_level_folders():
+    """Evidence level -> the folder of its evaluation images and questions (rule study_level)."""
+    return {level: f"data/study/levels/{level}" for level in STUDY_LEVELS}
+
+
+def study_models():
+    """"<yes_rate>/<seed>" -> the study model's checkpoint folder (rule study_model)."""
+    return {f"{r}/{s}": f"data/study/models/yes{r}_seed{s}" for r in STUDY_RATES for s in STUDY_SEEDS}
+
+
+def study_outputs():
+    """What a run of the study config makes (its default target): the study report and figure."""
+    return ["results/study/report.html", "results/study/gain_vs_prior.png", "results/study/gain_vs_prior.pdf"]

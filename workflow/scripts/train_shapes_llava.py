@@ -1,4 +1,5 @@
-"""Train the embedded ShapesWorld LLaVA and write its checkpoint folder (rule shapes_llava)."""
+"""Train the embedded ShapesWorld LLaVA and write its checkpoint folder (rules shapes_llava and study_model; the
+latter loads its seed's stage-0 vision tower instead of training one)."""
 
 from lvlm_debias.models.embedded import build_embedded_model
 from lvlm_debias.runlog import log_to
@@ -11,4 +12,5 @@ with log_to(snakemake.log[0]):
         snakemake.params.model,
         snakemake.params.seed,
         threads=snakemake.threads,
+        vision_tower=snakemake.input.get("tower"),
     )

@@ -10,10 +10,11 @@ import pandas as pd
 from lvlm_debias.analysis.bias import text_only_bias
 from lvlm_debias.analysis.bins import EDGES, confidence_bins
 from lvlm_debias.benchmarks import benchmark, metrics, subset_accuracy
-from lvlm_debias.methods.calibration import calibrate, normalise, reference, reference_both
+from lvlm_debias.methods.calibration import calibrate, normalise, reference, reference_batch, reference_both
 
 LABELS = ("yes", "no")
-#: methods and the probes each one needs besides the naive (real-image) input; "both" combines None and Unk.
+#: methods and the probes each one needs besides the naive (real-image) input; "both" combines None and Unk; "batch"
+#: (batch calibration) needs none: its reference is the mean naive distribution over the split.
 METHOD_PROBES = {
     "naive": (),
     "none": ("none",),
@@ -22,6 +23,7 @@ METHOD_PROBES = {
     "noise": ("noise",),
     "zero": ("zero",),
     "one": ("one",),
+    "batch": (),
 }
 
 
@@ -49,7 +51,8 @@ def debiased(scores: pd.DataFrame, method: str, labels: Sequence[str] = LABELS) 
     """The label distribution q per question under ``method`` (columns = labels, index = question_id).
 
     naive: ``q = normalise(p)``; none / unk: ``q = calibrate(normalise(p), normalise(p_ref) + eps)``;
-    both: the same with ``p_ref`` the normalised sum of the raw None and Unk probabilities.
+    both: the same with ``p_ref`` the normalised sum of the raw None and Unk probabilities; batch: the same with
+    ``p_ref = mean_i normalise(p_i) + eps`` over the questions of ``scores`` (one split).
     """
     if method not in METHOD_PROBES:
         raise ValueError(f"unknown method {method!r}; known methods: {list(METHOD_PROBES)}")
@@ -57,6 +60,8 @@ def debiased(scores: pd.DataFrame, method: str, labels: Sequence[str] = LABELS) 
     p = normalise(naive.to_numpy())
     if method == "naive":
         q = p
+    elif method == "batch":
+        q = calibrate(p, reference_batch(naive.to_numpy()))
     else:
         refs = [probe_matrix(scores, probe, labels).loc[naive.index].to_numpy() for probe in METHOD_PROBES[method]]
         p_ref = reference_both(*refs) if method == "both" else reference(refs[0])

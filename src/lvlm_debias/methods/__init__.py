@@ -1,7 +1,7 @@
 """Debiasing methods: post-hoc calibration (classification), VDD / VCD contrastive decoding (generation), VCD's
 diffusion noise, decoding configurations."""
 
-from lvlm_debias.methods.calibration import calibrate, normalise, reference, reference_both
+from lvlm_debias.methods.calibration import calibrate, normalise, reference, reference_batch, reference_both
 from lvlm_debias.methods.noise import diffusion_noise
 from lvlm_debias.methods.sampling import DecodingConfig, sampling_distribution
 from lvlm_debias.methods.vdd import ContrastLogitsProcessor, contrast, contrastive_generate_kwargs
@@ -15,6 +15,7 @@ __all__ = [
     "diffusion_noise",
     "normalise",
     "reference",
+    "reference_batch",
     "reference_both",
     "sampling_distribution",
 ]

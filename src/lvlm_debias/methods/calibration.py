@@ -37,3 +37,17 @@ def reference(p_ref_raw: np.ndarray, eps: float = REFERENCE_EPS) -> np.ndarray:
 def reference_both(p_none_raw: np.ndarray, p_unk_raw: np.ndarray, eps: float = REFERENCE_EPS) -> np.ndarray:
     """The Both reference: raw None and Unk label probabilities summed, normalised, then ``eps`` added."""
     return reference(np.asarray(p_none_raw) + np.asarray(p_unk_raw), eps)
+
+
+def reference_batch(p_raw: np.ndarray, weights: np.ndarray | None = None, eps: float = REFERENCE_EPS) -> np.ndarray:
+    """Batch calibration's reference (Zhou et al., 2024): the mean over a split's questions of their normalised
+    label distributions, ``p_ref = sum_i w_i normalise(p_i) / sum_i w_i + eps``, with every ``w_i`` 1 by default.
+
+    ``p_raw`` (N, K) raw label probabilities; ``weights`` (N,) gives one reference (K,), (R, N) one per row (R, K),
+    as a bootstrap resample counts its questions. The mean of normalised rows is itself normalised.
+    """
+    p = normalise(p_raw)
+    if weights is None:
+        return p.mean(axis=0) + eps
+    weights = np.asarray(weights, dtype=np.float64)
+    return (weights @ p) / weights.sum(axis=-1, keepdims=True) + eps

@@ -336,6 +336,22 @@ class TrainedModel:
         (out_dir / "model_card.json").write_text(json.dumps(self.card, indent=2) + "\n")
 
 
+def save_vision_tower(model: LlavaForConditionalGeneration, path: Path) -> None:
+    """Write the model's vision tower (its state dict, as safetensors) to ``path``."""
+    from safetensors.torch import save_file
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.model.vision_tower.state_dict().items()}
+    save_file(state, str(path))
+
+
+def load_vision_tower(path: Path) -> dict[str, torch.Tensor]:
+    """The vision-tower state dict that :func:`save_vision_tower` wrote to ``path``."""
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
 def train_tiny_llava(
     scenes: Sequence[Mapping],
     image_root: Path,
@@ -346,11 +362,18 @@ def train_tiny_llava(
     settings: TrainSettings,
     seed: int,
     template: str = LLAVA_HF,
+    vision_tower: Path | None = None,
 ) -> TrainedModel:
     """All training stages on the world's training ``scenes``; returns the model, its processor and its card.
 
     The card records wall and CPU seconds (all threads) in total and per stage (``stage_seconds``): this machine's
     cores are often shared, and CPU time says what the training costs where wall time says how long it waited.
+
+    With ``vision_tower`` (a file written by :func:`save_vision_tower`), stage 0 is not run: the saved tower is
+    loaded instead, and the random draws stage 0 would have made are drawn and discarded, so that every later stage
+    sees the random stream it sees after stage 0. Nothing before stage 0 draws a number whose count depends on the
+    prior's ``yes_rate``, so a tower saved from a run at one ``yes_rate`` is the tower that a run with the same
+    seed, world and settings trains at any other, and loading it gives that run's model (tests/test_study.py).
     """
     started, started_cpu = time.perf_counter(), time.process_time()
     stage_seconds: dict[str, dict[str, float]] = {}
@@ -396,7 +419,12 @@ def train_tiny_llava(
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.0)
     model.train()
     losses = {"vision": [], "text": [], "align": [], "visual": [], "caption": []}
-    if settings.vision_steps:
+    if vision_tower is not None:
+        model.model.vision_tower.load_state_dict(load_vision_tower(vision_tower))
+        for _ in range(settings.vision_steps):  # the draws of pretrain_vision, discarded
+            rng.integers(settings.vision_images, size=2 * settings.batch_size)
+        lap("vision")
+    elif settings.vision_steps:
         stream = generate_world(world, settings.vision_images, seed + 1, "pretrain")
         stream_pixels = processor.image_processor(
             [render_scene(scene, world) for scene in tqdm(stream, desc="rendering stage-0 images", mininterval=5)],
@@ -477,6 +505,7 @@ def train_tiny_llava(
         "prior": asdict(prior),
         "spec": asdict(spec),
         "training": asdict(settings),
+        "vision_tower": None if vision_tower is None else str(vision_tower),
         "training_images": len(train),
         "heldout_images": len(heldout),
         "heldout_image_ids": [scene["image_id"] for scene in heldout],
