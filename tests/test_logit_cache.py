@@ -147,7 +147,7 @@ def _cache(tiny_llava, splits, root, shards, batch_size):
         )  # fmt: skip
         parts.append(scores)
         firsts.append(first)
-        stores.append(batch_logit_store(model, processor, pairs.pairs, mine, first, LLAVA_HF, YES_NO, batch_size))
+        stores.append(batch_logit_store(model, processor, pairs.pairs, mine, first, LLAVA_HF, YES_NO))
     refs, _, _ = score_questions(
         model, processor, pair_questions(pairs.pairs), root, template=LLAVA_HF, labels=YES_NO,
         probes=["none", "unk", "zero", "one"],

@@ -167,7 +167,7 @@ def score_shard_with_entry(
     )  # fmt: skip
     if not logits:
         return scores, first, passes, None
-    stored = batch_logit_store(model, processor, pairs.pairs, mine, first, entry["prompt"], labels, batch_size)
+    stored = batch_logit_store(model, processor, pairs.pairs, mine, first, entry["prompt"], labels)
     return scores, first, passes, stored
 
 
@@ -179,7 +179,6 @@ def batch_logit_store(
     first: FirstToken,
     template: str,
     labels: Mapping[str, Sequence[str]],
-    batch_size: int,
 ) -> LogitStore:
     """The logit cache (:func:`~lvlm_debias.scoring.store.logit_store`) of the pairs in ``batches`` (indices into
     ``pairs``), whose naive distributions ``first`` holds in batch order. Its reference passes run the same fixed
@@ -190,7 +189,7 @@ def batch_logit_store(
     positions = [range(int(end) - len(b), int(end)) for b, end in zip(batches, ends, strict=True)]
     return logit_store(
         model, processor, prompts, first.question_id, first.top_ids, first.top_logits, first.log_z, labels,
-        first.temperatures, batch_size, batches=positions,
+        first.temperatures, batches=positions,
     )  # fmt: skip
 
 
