@@ -25,10 +25,10 @@ from transformers import LlavaForConditionalGeneration
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_llava import llava_config  # noqa: E402
 
-from lvlm_debias.models.corpus import vocabulary_texts  # noqa: E402
+from lvlm_debias.embedded.corpus import vocabulary_texts  # noqa: E402
+from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec, build_processor  # noqa: E402
+from lvlm_debias.embedded.tokenizer import build_tokenizer  # noqa: E402
 from lvlm_debias.models.prompts import LLAVA_V1_ONE_WORD  # noqa: E402
-from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_processor  # noqa: E402
-from lvlm_debias.models.tokenizer import build_tokenizer  # noqa: E402
 from lvlm_debias.scoring.attention import generation_attention, prompt_attention  # noqa: E402
 
 SHAPES, COLOURS = ["circle", "square", "triangle", "star"], ["red", "green", "blue"]

@@ -1,5 +1,5 @@
 """The generation experiments' code path on a GPU: the embedded checkpoint in float16 on CUDA against float32 on the
-CPU, with the library the workflow's rules call (``methods.decode``, ``analysis.generation``).
+CPU, with the library the workflow's rules call (``decoding.decode``, ``analysis.generation``).
 
 For each decoding method (naive, VCD, VDD-None, VDD-Unk, VDD-Both), greedy captions of ``--captions`` evaluation
 images and greedy answers to ``--questions`` POPE questions, on each device: wall time, CHAIR / POPE metrics, and how
@@ -18,11 +18,11 @@ import yaml
 
 from lvlm_debias.analysis.generation import answer_frame, caption_frame, chair_table, contrastive_table
 from lvlm_debias.benchmarks import answer_parser
-from lvlm_debias.data.captions import caption_questions
 from lvlm_debias.data.jsonl import read_jsonl
-from lvlm_debias.methods.decode import DECODING_METHODS, decode_records
-from lvlm_debias.methods.sampling import DecodingConfig
+from lvlm_debias.decoding.decode import DECODING_METHODS, decode_records
+from lvlm_debias.decoding.sampling import DecodingConfig
 from lvlm_debias.models.load import load_model
+from lvlm_debias.world.captions import caption_questions
 
 
 def run(device: str, args, entry, captions, questions) -> tuple[pd.DataFrame, pd.DataFrame, dict]:

@@ -6,10 +6,10 @@ import pytest
 import torch
 import yaml
 
-from lvlm_debias.models.corpus import vocabulary_texts
+from lvlm_debias.embedded.corpus import vocabulary_texts
+from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec, build_model, build_processor
+from lvlm_debias.embedded.tokenizer import build_tokenizer
 from lvlm_debias.models.prompts import LLAVA_HF, without_image
-from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_model, build_processor
-from lvlm_debias.models.tokenizer import build_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = ["circle", "square", "triangle", "star"]

@@ -149,11 +149,11 @@ def layout_results(model, processor, questions: Sequence[Mapping], image_root: P
     probabilities (``score_questions``, every probe, over the whole tiny vocabulary), the first-step logits of every
     VDD / VCD reference branch, the greedy texts of every decoding method, and the naive input's image-token count
     per row and pixel tensor rank."""
-    from lvlm_debias.methods.decode import DECODING_METHODS, decode_records
-    from lvlm_debias.methods.sampling import DecodingConfig
-    from lvlm_debias.methods.vdd import ReferenceBranch, reference_inputs
+    from lvlm_debias.decoding.decode import DECODING_METHODS, decode_records
+    from lvlm_debias.decoding.sampling import DecodingConfig
+    from lvlm_debias.decoding.vdd import ReferenceBranch, reference_inputs
+    from lvlm_debias.inputs.probes import PROBES, probe_inputs
     from lvlm_debias.models.prompts import build_prompt
-    from lvlm_debias.scoring.probes import PROBES, probe_inputs
     from lvlm_debias.scoring.score import YES_NO, score_questions
 
     scores, _, _ = score_questions(

@@ -6,18 +6,8 @@ import pytest
 import torch
 from conftest import ROOT, write_questions
 
-from lvlm_debias.analysis.attention import (
-    IMAGE_ENTRY,
-    attention_findings,
-    generation_trend,
-    group_masks,
-    group_shares,
-    shares_wide,
-    text_dominance,
-    token_shares,
-    top_tokens,
-    with_generated,
-)
+from lvlm_debias.analysis.attention import attention_findings, generation_trend, shares_wide, text_dominance
+from lvlm_debias.inputs.probes import image_token_id, probe_inputs
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
 from lvlm_debias.plots.attention import attention_figure, attention_generation_figure
@@ -31,7 +21,14 @@ from lvlm_debias.scoring.attention import (
     prompt_attention,
     spread,
 )
-from lvlm_debias.scoring.probes import image_token_id, probe_inputs
+from lvlm_debias.scoring.groups import (
+    IMAGE_ENTRY,
+    group_masks,
+    group_shares,
+    token_shares,
+    top_tokens,
+    with_generated,
+)
 
 I = 4  # noqa: E741  (the image token id in the hand-built rows)
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from lvlm_debias.benchmarks import LETTERS, answer_parser, build_questions, metrics
-from lvlm_debias.data.shapes_world import WorldSpec, generate_world
+from lvlm_debias.world.scenes import WorldSpec, generate_world
 
 
 def _annotations():

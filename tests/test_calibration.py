@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lvlm_debias.methods import calibrate, normalise, reference, reference_both
+from lvlm_debias.decoding import calibrate, normalise, reference, reference_both
 
 
 def test_calibrate_divides_by_reference_and_renormalises():

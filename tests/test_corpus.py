@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from lvlm_debias.models.corpus import COLOUR_TEMPLATE, Prior, caption, text_examples, visual_examples
+from lvlm_debias.embedded.corpus import COLOUR_TEMPLATE, Prior, caption, text_examples, visual_examples
 
 SHAPES = ["circle", "square", "triangle", "star"]
 COLOURS = ["red", "green", "blue"]

@@ -6,10 +6,10 @@ import pytest
 from test_sweep import assert_matches_generate
 
 from lvlm_debias.config import world_spec
-from lvlm_debias.data.shapes_world import write_world
-from lvlm_debias.methods.sampling import DecodingConfig
-from lvlm_debias.models.embedded import build_embedded_model
+from lvlm_debias.decoding.sampling import DecodingConfig
+from lvlm_debias.embedded.build import build_embedded_model
 from lvlm_debias.models.load import load_model
+from lvlm_debias.world.scenes import write_world
 
 pytestmark = pytest.mark.slow
 

@@ -16,12 +16,12 @@ from lvlm_debias.analysis.generation import (
     marked_captions,
 )
 from lvlm_debias.benchmarks import answer_parser
-from lvlm_debias.data.captions import caption_questions
-from lvlm_debias.methods.decode import DECODING_METHODS, decode_records, decoding_setting, generate_texts
-from lvlm_debias.methods.sampling import DecodingConfig
+from lvlm_debias.decoding.decode import DECODING_METHODS, decode_records, decoding_setting, generate_texts
+from lvlm_debias.decoding.sampling import DecodingConfig
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
 from lvlm_debias.report.html import captions_html
 from lvlm_debias.report.samples import caption_samples
+from lvlm_debias.world.captions import caption_questions
 
 PROMPT = build_prompt(LLAVA_HF, "Describe the image.")
 GREEDY = DecodingConfig(do_sample=False)

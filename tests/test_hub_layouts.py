@@ -37,13 +37,13 @@ from tiny_instructblip import QUERY_TOKENS, save_tiny_instructblip
 from tiny_instructblip import TEMPLATE as BLIP_TEMPLATE
 from transformers import CLIPVisionConfig, InstructBlipConfig, LlavaConfig
 
+from lvlm_debias.embedded.corpus import vocabulary_texts
+from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec, build_model, build_processor
+from lvlm_debias.embedded.tokenizer import build_tokenizer
 from lvlm_debias.models import load, processors
-from lvlm_debias.models.corpus import vocabulary_texts
 from lvlm_debias.models.load import load_model
 from lvlm_debias.models.processors import KNOWN_GOOD_REVISIONS, CheckpointLayoutError
 from lvlm_debias.models.prompts import LLAVA_HF, without_image
-from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_model, build_processor
-from lvlm_debias.models.tokenizer import build_tokenizer
 
 LLAVA_7B, BLIP_7B = "llava-hf/llava-1.5-7b-hf", "Salesforce/instructblip-vicuna-7b"
 OLD, NOW = "1" * 40, "2" * 40  # two more revisions of the real repo ids in the cache

@@ -16,16 +16,16 @@ from test_downloads import DATASETS, DOWNLOAD, _env, _python
 from test_probes import _image
 from tiny_instructblip import QUERY_TOKENS, TEMPLATE, save_tiny_instructblip
 
-from lvlm_debias.methods.decode import decode_with_entry
-from lvlm_debias.methods.sampling import DecodingConfig
-from lvlm_debias.methods.vdd import ReferenceBranch, contrastive_generate_kwargs, reference_inputs
+from lvlm_debias.decoding.decode import decode_with_entry
+from lvlm_debias.decoding.sampling import DecodingConfig
+from lvlm_debias.decoding.vdd import ReferenceBranch, contrastive_generate_kwargs, reference_inputs
+from lvlm_debias.inputs.probes import PROBES, image_token_id, left_pad, probe_inputs
 from lvlm_debias.models.architectures import processor_prompts, text_model, uses_query_tokens
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
 from lvlm_debias.scoring.attention import attention_with_entry
 from lvlm_debias.scoring.cache import references_with_entry, score_shard_with_entry
 from lvlm_debias.scoring.first_token import FirstTokenSpec
-from lvlm_debias.scoring.probes import PROBES, image_token_id, left_pad, probe_inputs
 from lvlm_debias.scoring.score import YES_NO, next_token_logits
 
 ENTRY = {"prompt": TEMPLATE, "dtype": "float32", "device": "cpu"}

@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-import lvlm_debias.models.evaluate as evaluate
-from lvlm_debias.models.evaluate import DIFFICULTY_GROUPS, heldout_accuracy
+import lvlm_debias.embedded.evaluate as evaluate
+from lvlm_debias.embedded.evaluate import DIFFICULTY_GROUPS, heldout_accuracy
 from lvlm_debias.report.render import _card_summary
 
 SHAPES = ["circle", "square", "triangle", "star"]

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from lvlm_debias.methods.noise import alpha_bar, diffusion_noise, stable_seed
+from lvlm_debias.inputs.noise import alpha_bar, diffusion_noise, stable_seed
 
 
 def _sigmoid(x):
@@ -36,6 +36,6 @@ def test_noise_follows_the_formula_with_its_seed():
 
 def test_stable_seed_is_the_same_in_another_process():
     here = stable_seed(0, "noise", "images/e1.png")
-    code = "from lvlm_debias.methods.noise import stable_seed; print(stable_seed(0, 'noise', 'images/e1.png'))"
+    code = "from lvlm_debias.inputs.noise import stable_seed; print(stable_seed(0, 'noise', 'images/e1.png'))"
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert int(there) == here and 0 <= here < 2**63

@@ -10,7 +10,8 @@ import torch
 from conftest import write_questions
 
 from lvlm_debias.analysis.readings import reading_deltas, reading_table
-from lvlm_debias.methods.vdd import contrast
+from lvlm_debias.decoding.vdd import contrast
+from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt, without_image_line
 from lvlm_debias.scoring.first_token import FirstTokenSpec
 from lvlm_debias.scoring.official import (
@@ -23,7 +24,6 @@ from lvlm_debias.scoring.official import (
     read_labels,
     warped_log_probs,
 )
-from lvlm_debias.scoring.probes import probe_inputs
 from lvlm_debias.scoring.score import YES_NO, next_token_logits, score_questions
 from lvlm_debias.scoring.store import LogitStore, decoded_label_index, logit_store
 

@@ -15,7 +15,7 @@ from lvlm_debias.data.pope import (
     object_frequencies,
     write_pope,
 )
-from lvlm_debias.data.shapes_world import WorldSpec, generate_world
+from lvlm_debias.world.scenes import WorldSpec, generate_world
 
 
 def _record(image: str, names: list[str], split: str = "eval", key: str = "shape") -> dict:

@@ -5,8 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
+from lvlm_debias.inputs.probes import image_token_id, probe_inputs, text_probe_ids
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
-from lvlm_debias.scoring.probes import image_token_id, probe_inputs, text_probe_ids
 from lvlm_debias.scoring.score import YES_NO, next_token_logits, score_prompts, score_questions
 
 PROMPTS = [

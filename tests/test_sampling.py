@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
-from lvlm_debias.methods.sampling import (
+from lvlm_debias.decoding.sampling import (
     DecodingConfig,
     config_grid,
     expected_accuracy,

@@ -8,10 +8,10 @@ import sentencepiece as spm
 import torch
 from PIL import Image
 
+from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec, build_model, build_processor
+from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.load import load_model
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
-from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_model, build_processor
-from lvlm_debias.scoring.probes import probe_inputs
 from lvlm_debias.scoring.score import next_token_logits
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from lvlm_debias.data.jsonl import read_jsonl
-from lvlm_debias.data.shapes_world import (
+from lvlm_debias.world.scenes import (
     SHAPE_NAMES,
     Scene,
     WorldObject,

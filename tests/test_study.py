@@ -8,10 +8,10 @@ import torch
 
 from lvlm_debias.config import world_spec
 from lvlm_debias.data.jsonl import read_jsonl
-from lvlm_debias.data.shapes_world import write_world
-from lvlm_debias.models.corpus import Prior
-from lvlm_debias.models.tiny_llava import TinyLlavaSpec
-from lvlm_debias.models.train import TrainSettings, load_vision_tower, save_vision_tower, train_tiny_llava
+from lvlm_debias.embedded.corpus import Prior
+from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec
+from lvlm_debias.embedded.train import TrainSettings, load_vision_tower, save_vision_tower, train_tiny_llava
+from lvlm_debias.world.scenes import write_world
 
 WORLD = {
     "image_size": 32,
@@ -79,7 +79,7 @@ def test_a_saved_tower_loads_as_it_was_and_replaces_stage_0_at_any_yes_rate(scen
 
 
 def test_batch_reference_is_the_mean_normalised_distribution_and_follows_resample_weights():
-    from lvlm_debias.methods.calibration import REFERENCE_EPS, reference_batch
+    from lvlm_debias.calibration import REFERENCE_EPS, reference_batch
 
     p_raw = np.array([[0.6, 0.2], [0.1, 0.1]])  # normalised: [0.75, 0.25], [0.5, 0.5]
     np.testing.assert_allclose(reference_batch(p_raw), [0.625 + REFERENCE_EPS, 0.375 + REFERENCE_EPS])

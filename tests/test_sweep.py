@@ -9,11 +9,11 @@ from test_probes import _image
 
 from lvlm_debias.analysis.sweep import expected_metrics, sweep_configs, sweep_questions, sweep_split, sweep_summary
 from lvlm_debias.benchmarks import answer_parser
-from lvlm_debias.methods.sampling import DecodingConfig, label_distribution, sampling_distribution
+from lvlm_debias.decoding.sampling import DecodingConfig, label_distribution, sampling_distribution
+from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
 from lvlm_debias.scoring.continuation import Continuations
 from lvlm_debias.scoring.first_token import FirstTokenSpec
-from lvlm_debias.scoring.probes import probe_inputs
 from lvlm_debias.scoring.score import YES_NO, next_token_logits, token_label_index
 
 

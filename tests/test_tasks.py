@@ -7,8 +7,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from lvlm_debias.data.shapes_world import WorldSpec, generate_world
-from lvlm_debias.data.tasks import (
+from lvlm_debias.world.scenes import WorldSpec, generate_world
+from lvlm_debias.world.tasks import (
     CORNERS,
     MME_GROUPS,
     MME_SUBTASKS,

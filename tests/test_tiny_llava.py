@@ -2,10 +2,10 @@
 
 import pytest
 
+from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec
+from lvlm_debias.embedded.tokenizer import build_tokenizer
+from lvlm_debias.embedded.train import encode, learning_rate, right_pad
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt, without_image
-from lvlm_debias.models.tiny_llava import TinyLlavaSpec
-from lvlm_debias.models.tokenizer import build_tokenizer
-from lvlm_debias.models.train import encode, learning_rate, right_pad
 
 
 @pytest.fixture(scope="module")

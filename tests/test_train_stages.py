@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from lvlm_debias.models.corpus import vocabulary_texts
-from lvlm_debias.models.prompts import LLAVA_HF, build_prompt, without_image
-from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_model, build_processor
-from lvlm_debias.models.tokenizer import build_tokenizer
-from lvlm_debias.models.train import (
+from lvlm_debias.embedded.corpus import vocabulary_texts
+from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec, build_model, build_processor
+from lvlm_debias.embedded.tokenizer import build_tokenizer
+from lvlm_debias.embedded.train import (
     BatchSampler,
     TrainSettings,
     align_projector,
@@ -21,7 +20,8 @@ from lvlm_debias.models.train import (
     tower_features,
     vision_targets,
 )
-from lvlm_debias.scoring.probes import image_token_id
+from lvlm_debias.inputs.probes import image_token_id
+from lvlm_debias.models.prompts import LLAVA_HF, build_prompt, without_image
 
 SHAPES = ["circle", "square", "triangle", "star"]
 COLOURS = ["red", "green", "blue"]

@@ -6,17 +6,17 @@ import pytest
 import torch
 from test_probes import _image
 
-from lvlm_debias.methods.noise import VCD_STEP, diffusion_noise
-from lvlm_debias.methods.sampling import DecodingConfig, warpers
-from lvlm_debias.methods.vdd import (
+from lvlm_debias.decoding.sampling import DecodingConfig, warpers
+from lvlm_debias.decoding.vdd import (
     ContrastLogitsProcessor,
     ReferenceBranch,
     contrast,
     contrastive_generate_kwargs,
     reference_inputs,
 )
+from lvlm_debias.inputs.noise import VCD_STEP, diffusion_noise
+from lvlm_debias.inputs.probes import left_pad, probe_inputs
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
-from lvlm_debias.scoring.probes import left_pad, probe_inputs
 from lvlm_debias.scoring.score import next_token_logits
 
 PROMPTS = [build_prompt(LLAVA_HF, "Is there a star in the image?"), build_prompt(LLAVA_HF, "What colour is it?")]

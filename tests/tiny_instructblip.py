@@ -14,8 +14,8 @@ from transformers import (
     LlamaConfig,
 )
 
-from lvlm_debias.models.corpus import vocabulary_texts
-from lvlm_debias.models.tokenizer import build_tokenizer
+from lvlm_debias.embedded.corpus import vocabulary_texts
+from lvlm_debias.embedded.tokenizer import build_tokenizer
 
 #: the InstructBLIP prompt of the paper config: the image first, then the question
 TEMPLATE = "<image>{question} Please answer this question with one word."

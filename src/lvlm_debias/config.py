@@ -16,12 +16,13 @@ import yaml
 
 from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.data.fetch import local_path
-from lvlm_debias.data.shapes_world import WorldSpec
+from lvlm_debias.embedded.corpus import Prior
+from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec
+from lvlm_debias.embedded.train import TrainSettings
 from lvlm_debias.metrics.chair import synonym_table
-from lvlm_debias.models.corpus import Prior
-from lvlm_debias.models.tiny_llava import TinyLlavaSpec
-from lvlm_debias.models.train import TrainSettings
 from lvlm_debias.scoring.official import CONVENTIONS, OfficialSettings
+from lvlm_debias.settings import ConfigError
+from lvlm_debias.world.scenes import world_spec
 
 TRAINED_HERE = "train"
 FROM_HUB = "hub"
@@ -32,13 +33,6 @@ SHAPES_WORLD = "shapes_world"
 MOVED = {
     "sweep.parser": "benchmarks.<name>.parser, one per yes/no benchmark (vcd or llava for POPE, mme for MME)",
 }
-
-#: keys of ``world`` that configure the generator (the rest are image counts).
-_WORLD_COUNTS = ("n_train_images", "n_eval_images")
-
-
-class ConfigError(ValueError):
-    """A bad config value; the message names the key."""
 
 
 def _key(path: Sequence) -> str:
@@ -82,15 +76,6 @@ def check_schema(config: Mapping, schema: str | Path) -> None:
     if errors:
         lines = "\n".join(f"  - {line}" for e in errors for line in _describe(e).splitlines())
         raise ConfigError(f"the config has {len(errors)} problem(s):\n{lines}")
-
-
-def world_spec(config: Mapping) -> WorldSpec:
-    """The ShapesWorld generator settings of ``config["world"]``."""
-    world = {k: v for k, v in config["world"].items() if k not in _WORLD_COUNTS}
-    try:
-        return WorldSpec.from_dict(world)
-    except ValueError as err:
-        raise ConfigError(f"world: {err}") from err
 
 
 def trained_models(config: Mapping) -> list[str]:

@@ -16,3 +16,7 @@ def from_section(cls: type[T], values: Mapping, section: str) -> T:
     if unknown:
         raise ValueError(f"unknown {section} keys {unknown}; allowed: {sorted(known)}")
     return cls(**values)
+
+
+class ConfigError(ValueError):
+    """A bad config value; the message names the key."""

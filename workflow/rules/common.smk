@@ -9,7 +9,7 @@ from lvlm_debias.config import trained_models
 from lvlm_debias.config import datasets, hub_datasets, hub_models, url_datasets
 from lvlm_debias.data.convert import DEFAULT_SPLITS
 from lvlm_debias.scoring.official import OfficialSettings, has_official_reading
-from lvlm_debias.scoring.probes import IMAGE_PROBES
+from lvlm_debias.inputs.probes import IMAGE_PROBES
 
 MODELS = list(config["models"])
 TRAINED = trained_models(config)

@@ -4,7 +4,7 @@ import torch
 
 from lvlm_debias.analysis.open_ended import open_answer_frame
 from lvlm_debias.data.questions import load_questions
-from lvlm_debias.methods.decode import decode_with_entry
+from lvlm_debias.decoding.decode import decode_with_entry
 from lvlm_debias.runlog import log_to
 from lvlm_debias.tables import write_csv
 

@@ -1,12 +1,8 @@
 """Prior probing: top answers about absent objects under every probe (rule prior_probing)."""
 
-from pathlib import Path
-
 import torch
 
-from lvlm_debias.analysis.prior import prior_probing
-from lvlm_debias.data.jsonl import read_jsonl
-from lvlm_debias.models.load import load_entry
+from lvlm_debias.analysis.prior import prior_probing_with_entry
 from lvlm_debias.plots.figures import save_figure
 from lvlm_debias.plots.prior import prior_probing_figure
 from lvlm_debias.runlog import log_to
@@ -15,14 +11,11 @@ from lvlm_debias.tables import write_csv
 with log_to(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     params = snakemake.params
-    model, processor = load_entry(params.model_dir, params.model)
-    table = prior_probing(
-        model,
-        processor,
+    table = prior_probing_with_entry(
+        params.model_dir,
+        params.model,
         params.settings["questions"],
-        read_jsonl(snakemake.input.annotations),
-        Path(snakemake.input.annotations).parent,
-        params.model["prompt"],
+        snakemake.input.annotations,
         params.probes,
         params.settings.get("top", 15),
         params.seed,

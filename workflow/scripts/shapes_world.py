@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from lvlm_debias.config import world_spec
-from lvlm_debias.data.shapes_world import write_world
 from lvlm_debias.runlog import log_to
+from lvlm_debias.world.scenes import write_world
 
 with log_to(snakemake.log[0]):
     world = snakemake.params.world

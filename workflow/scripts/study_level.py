@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from lvlm_debias.data.evidence import write_level
 from lvlm_debias.runlog import log_to
+from lvlm_debias.world.evidence import write_level
 
 with log_to(snakemake.log[0]) as log:
     params = snakemake.params

@@ -3,7 +3,7 @@ study_tower)."""
 
 import torch
 
-from lvlm_debias.models.embedded import build_vision_tower
+from lvlm_debias.embedded.build import build_vision_tower
 from lvlm_debias.runlog import log_to
 
 with log_to(snakemake.log[0]) as log:

@@ -10,7 +10,7 @@ import pandas as pd
 from lvlm_debias.analysis.bias import text_only_bias
 from lvlm_debias.analysis.bins import EDGES, confidence_bins
 from lvlm_debias.benchmarks import benchmark, metrics, subset_accuracy
-from lvlm_debias.methods.calibration import calibrate, normalise, reference, reference_batch, reference_both
+from lvlm_debias.calibration import calibrate, normalise, reference, reference_batch, reference_both
 
 LABELS = ("yes", "no")
 #: methods and the probes each one needs besides the naive (real-image) input; "both" combines None and Unk; "batch"

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from lvlm_debias.benchmarks import AnswerParser, benchmark, metrics
-from lvlm_debias.methods.decode import DECODING_METHODS, NAIVE, SETTINGS
+from lvlm_debias.decoding.decode import DECODING_METHODS, NAIVE, SETTINGS
 from lvlm_debias.metrics.chair import WORD, caption_segments, chair_metrics, find_mentions, synonym_table
 
 #: how a ground-truth object list is stored in a CSV cell
@@ -26,7 +26,7 @@ def objects_of(cell: object) -> list[str]:
 
 
 def caption_frame(decoded: pd.DataFrame, records: Sequence[Mapping]) -> pd.DataFrame:
-    """``CAPTION_COLUMNS``: generated texts (``methods.decode.decode_records``) with each image's ground-truth
+    """``CAPTION_COLUMNS``: generated texts (``decoding.decode.decode_records``) with each image's ground-truth
     objects (from the caption question ``records``)."""
     objects = {r["question_id"]: OBJECT_SEPARATOR.join(r["objects"]) for r in records}
     frame = decoded.rename(columns={"text": "caption"})

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from lvlm_debias.analysis.generation import ordered
-from lvlm_debias.methods.decode import NAIVE
+from lvlm_debias.decoding.decode import NAIVE
 
 OPEN_COLUMNS = [
     "setting", "config", "method", "question_id", "image", "category", "question", "reference", "answer", "words",
@@ -21,7 +21,7 @@ OPEN_COLUMNS = [
 
 
 def open_answer_frame(decoded: pd.DataFrame, records: Sequence[Mapping]) -> pd.DataFrame:
-    """``OPEN_COLUMNS``: generated texts (``methods.decode.decode_records``) with each question's text, category and
+    """``OPEN_COLUMNS``: generated texts (``decoding.decode.decode_records``) with each question's text, category and
     reference answer (the record's ``label``), and the answer's length in words."""
     by_id = {r["question_id"]: r for r in records}
     frame = decoded.rename(columns={"text": "answer"})

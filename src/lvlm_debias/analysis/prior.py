@@ -10,11 +10,14 @@ import pandas as pd
 import torch
 from transformers import PreTrainedModel, ProcessorMixin
 
-from lvlm_debias.methods.noise import stable_seed
+from lvlm_debias.data.jsonl import read_jsonl
+from lvlm_debias.inputs.images import load_image
+from lvlm_debias.inputs.noise import stable_seed
+from lvlm_debias.inputs.probes import PROBES, probe_inputs
+from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.labels import display_token
-from lvlm_debias.scoring.probes import PROBES, probe_inputs
-from lvlm_debias.scoring.score import load_image, next_token_logits
+from lvlm_debias.scoring.score import next_token_logits
 
 
 def image_without(annotations: Sequence[Mapping], absent: str) -> Mapping:
@@ -70,6 +73,24 @@ def prior_probing(
         frames.append(table.assign(question=q["text"], absent=q["absent"], image=record["image"]))
     out = pd.concat(frames, ignore_index=True)
     return out[["question", "absent", "image", "probe", "rank", "answer", "probability"]]
+
+
+def prior_probing_with_entry(
+    model_dir: str | Path,
+    entry: Mapping,
+    questions: Sequence[Mapping],
+    annotations: str | Path,
+    probes: Sequence[str],
+    top: int,
+    seed: int,
+) -> pd.DataFrame:
+    """:func:`prior_probing` with the model of config ``entry`` loaded from ``model_dir``, on the images of the
+    annotations file ``annotations`` (image paths relative to its folder)."""
+    model, processor = load_entry(str(model_dir), entry)
+    records = read_jsonl(annotations)
+    return prior_probing(
+        model, processor, questions, records, Path(annotations).parent, entry["prompt"], probes, top, seed
+    )  # fmt: skip
 
 
 def top_answers_summary(table: pd.DataFrame, shown: int = 3) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from lvlm_debias.analysis.bins import EDGES, confidence_bins
 from lvlm_debias.analysis.calibration import LABELS, debiased, predictions
-from lvlm_debias.methods.calibration import calibrate, normalise, reference_batch
+from lvlm_debias.calibration import calibrate, normalise, reference_batch
 from lvlm_debias.metrics.bootstrap import f1_from_counts, paired_bootstrap, verdict
 from lvlm_debias.metrics.pope import pope_metrics
 

@@ -1,7 +1,7 @@
 """Decoding-configuration sweeps of a benchmark split from the stored first-position distributions.
 
 For each configuration (temperature, top-p, top-k, or greedy) the first answer token's distribution follows exactly
-from the stored top logits and log-normalisers (``methods.sampling``). Two numbers per metric:
+from the stored top logits and log-normalisers (``decoding.sampling``). Two numbers per metric:
 
 - **expected**: the metric's expectation over that distribution (exact for accuracy and MME's acc / acc+; POPE's
   precision, recall and F1 are ratios of expected counts, a first-order approximation). Mass on first tokens that are
@@ -14,13 +14,14 @@ from the stored top logits and log-normalisers (``methods.sampling``). Two numbe
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from lvlm_debias.benchmarks import AnswerParser, benchmark, metrics
-from lvlm_debias.methods.noise import stable_seed
-from lvlm_debias.methods.sampling import (
+from lvlm_debias.data.questions import load_questions
+from lvlm_debias.decoding.sampling import (
     DecodingConfig,
     config_grid,
     expected_accuracy,
@@ -29,7 +30,11 @@ from lvlm_debias.methods.sampling import (
     sample_tokens,
     sampling_distribution_with_bound,
 )
+from lvlm_debias.inputs.noise import stable_seed
+from lvlm_debias.models.load import load_entry
+from lvlm_debias.scoring.continuation import Continuations
 from lvlm_debias.scoring.first_token import FirstToken
+from lvlm_debias.scoring.score import token_label_index
 
 #: (question rows, their first token ids, -1 for a token outside the stored set; config) -> the generated answers
 Continue = Callable[[Sequence[int], Sequence[int], DecodingConfig], list[str]]
@@ -196,3 +201,37 @@ def sweep_summary(sweeps: Mapping[str, pd.DataFrame], default: DecodingConfig) -
             }
         )
     return pd.DataFrame(rows)
+
+
+def sweep_with_entry(
+    model_dir: str | Path,
+    entry: Mapping,
+    name: str,
+    scores: pd.DataFrame,
+    first_token: FirstToken,
+    questions: str | Path,
+    image_root: str | Path,
+    settings: Mapping,
+    parse: AnswerParser,
+    *,
+    seed: int,
+    batch_size: int,
+    skip_bad: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One split's decoding sweep with the model of config ``entry`` loaded from ``model_dir``: the continuations of
+    the naive top tokens (generated once, :class:`~lvlm_debias.scoring.continuation.Continuations`), then
+    :func:`sweep_split` and :func:`sweep_questions` over every configuration of ``settings``. ``scores`` is the split's
+    first-token table (its naive rows give the answers), ``first_token`` its stored top logits."""
+    spec = benchmark(name)
+    answers = scores[scores["probe"] == "naive"].set_index("question_id")[["label", "subset", "pair"]]
+    model, processor = load_entry(str(model_dir), entry)
+    records, _ = load_questions(questions, image_root, list(spec.labels), skip_bad=skip_bad)
+    by_id = {q["question_id"]: q for q in records}
+    continuations = Continuations.for_questions(
+        model, processor, [by_id[qid] for qid in answers.index], image_root, entry["prompt"],
+        first_token.select(answers.index).top_ids, seed, settings.get("max_new_tokens", 16), batch_size,
+    )  # fmt: skip
+    _, configs = sweep_configs(settings)
+    token_labels = token_label_index(processor, spec.labels).numpy()
+    table = sweep_split(name, answers, first_token, token_labels, configs, seed, parse, continuations)
+    return table, sweep_questions(name, answers, first_token, token_labels, configs)

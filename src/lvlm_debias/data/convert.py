@@ -29,7 +29,9 @@ import pandas as pd
 from PIL import Image
 
 from lvlm_debias.atomic import atomic_path
-from lvlm_debias.data.tasks import MMMU_SUFFIX
+
+#: LLaVA's MMMU prompt suffix, after the lettered options.
+MMMU_SUFFIX = "Answer with the option's letter from the given choices directly."
 
 IMAGES = "images"
 LETTERS = "ABCDEFGHI"

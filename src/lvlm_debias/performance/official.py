@@ -16,11 +16,12 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
-from lvlm_debias.methods.sampling import DecodingConfig
+from lvlm_debias.decoding.sampling import DecodingConfig
+from lvlm_debias.inputs.images import load_image
+from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.labels import label_probs
-from lvlm_debias.scoring.probes import probe_inputs
-from lvlm_debias.scoring.score import load_image, probe_frame, token_label_index
+from lvlm_debias.scoring.score import probe_frame, token_label_index
 
 #: the official code's ``max_new_tokens``
 OFFICIAL_MAX_NEW_TOKENS = 1024

@@ -17,7 +17,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.analysis.sweep import stored_temperatures, sweep_configs, sweep_split
 from lvlm_debias.benchmarks import answer_parser, benchmark
-from lvlm_debias.methods.sampling import DecodingConfig
+from lvlm_debias.decoding.sampling import DecodingConfig
 from lvlm_debias.performance.measure import timed
 from lvlm_debias.performance.official import generate_answers, official_label_probs
 from lvlm_debias.performance.targets import Target, agreement, targets_frame

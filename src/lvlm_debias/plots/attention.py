@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from lvlm_debias.analysis.attention import GROUPS
 from lvlm_debias.plots.figures import plt
+from lvlm_debias.scoring.groups import GROUPS
 
 #: one colour per token group, the same in both figures.
 COLOURS = {"system": "C7", "image": "C0", "question": "C1", "generated": "C2"}

@@ -31,7 +31,7 @@ import pandas as pd
 
 from lvlm_debias.analysis.calibration import METHOD_PROBES, answers, debiased
 from lvlm_debias.benchmarks import BENCHMARKS, benchmark
-from lvlm_debias.methods.noise import stable_seed
+from lvlm_debias.inputs.noise import stable_seed
 from lvlm_debias.metrics.bootstrap import Interval, f1_from_counts, paired_bootstrap, verdict, weighted_mean
 
 TEXT_REFERENCES = ("none", "unk", "both")

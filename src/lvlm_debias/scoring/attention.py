@@ -3,7 +3,7 @@ attention of each newly generated token while the model describes the image.
 
 The only place that reads attention weights, so the only one that needs ``attn_implementation="eager"``
 (:func:`attention_with_entry` loads the model that way; scoring keeps transformers' fast default). Inputs come from
-``scoring.probes.probe_inputs``, as in scoring; token groups from ``analysis.attention.group_masks``.
+``inputs.probes.probe_inputs``, as in scoring; token groups from ``scoring.groups.group_masks``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ from PIL import Image
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
-from lvlm_debias.analysis.attention import (
+from lvlm_debias.inputs.images import load_image
+from lvlm_debias.inputs.noise import stable_seed
+from lvlm_debias.inputs.probes import PROBES, image_token_id, probe_inputs
+from lvlm_debias.models.architectures import forward
+from lvlm_debias.models.load import load_entry
+from lvlm_debias.models.prompts import build_prompt
+from lvlm_debias.scoring.groups import (
     GROUPS,
     PROMPT_GROUPS,
     group_masks,
@@ -28,14 +34,8 @@ from lvlm_debias.analysis.attention import (
     top_tokens,
     with_generated,
 )
-from lvlm_debias.methods.noise import stable_seed
-from lvlm_debias.models.architectures import forward
-from lvlm_debias.models.corpus import CAPTION_PROMPT
-from lvlm_debias.models.load import load_entry
-from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.labels import display_token
-from lvlm_debias.scoring.probes import PROBES, image_token_id, probe_inputs
-from lvlm_debias.scoring.score import load_image
+from lvlm_debias.world.captions import CAPTION_PROMPT
 
 #: probes whose attention can be split into groups (unk's single <unk> token stands for the image: left out).
 ATTENTION_PROBES = tuple(p for p in PROBES if p != "unk")

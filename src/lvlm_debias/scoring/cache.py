@@ -25,7 +25,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
-from lvlm_debias.methods.noise import stable_seed
+from lvlm_debias.inputs.images import load_image
+from lvlm_debias.inputs.noise import stable_seed
+from lvlm_debias.inputs.probes import IMAGE_PROBES, probe_inputs
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import IMAGE_PLACEHOLDER, build_prompt
 from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
@@ -33,8 +35,7 @@ from lvlm_debias.scoring.gather import gather_label_probs
 from lvlm_debias.scoring.labels import label_probs
 from lvlm_debias.scoring.pairs import Pairs, distinct_pairs, image_batches, shard_batches
 from lvlm_debias.scoring.prefix import PromptIds, prefix_logits, shares_prefix
-from lvlm_debias.scoring.probes import IMAGE_PROBES, probe_inputs
-from lvlm_debias.scoring.score import load_image, next_token_logits, probe_frame, score_questions, token_label_index
+from lvlm_debias.scoring.score import next_token_logits, probe_frame, score_questions, token_label_index
 from lvlm_debias.scoring.store import LogitStore, logit_store
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,12 @@ import torch
 from PIL import Image
 from transformers import LogitsProcessorList, PreTrainedModel, ProcessorMixin
 
-from lvlm_debias.methods.noise import stable_seed
-from lvlm_debias.methods.sampling import DecodingConfig, warpers
+from lvlm_debias.decoding.sampling import DecodingConfig, warpers
+from lvlm_debias.inputs.images import load_image
+from lvlm_debias.inputs.noise import stable_seed
+from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.prompts import build_prompt
-from lvlm_debias.scoring.probes import probe_inputs
-from lvlm_debias.scoring.score import load_image, next_token_logits
+from lvlm_debias.scoring.score import next_token_logits
 
 
 class ForceFirstToken:

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from lvlm_debias.atomic import atomic_path
-from lvlm_debias.methods.sampling import stored_topk
+from lvlm_debias.decoding.sampling import stored_topk
 
 
 @dataclass(frozen=True)

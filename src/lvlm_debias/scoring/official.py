@@ -46,8 +46,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lvlm_debias.methods.calibration import REFERENCE_EPS
-from lvlm_debias.methods.vdd import check_alpha_beta
+from lvlm_debias.calibration import REFERENCE_EPS
+from lvlm_debias.decoding.vdd import check_alpha_beta
 from lvlm_debias.scoring.store import REFERENCE_INPUTS, LogitStore
 from lvlm_debias.settings import from_section
 

@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 from transformers import DynamicCache, PreTrainedModel, ProcessorMixin
 
+from lvlm_debias.inputs.probes import image_token_id, probe_pixels
 from lvlm_debias.models.architectures import forward, processor_adds_image_tokens, text_model
-from lvlm_debias.scoring.probes import image_token_id, probe_pixels
 
 
 def shares_prefix(processor: ProcessorMixin) -> bool:

@@ -13,16 +13,16 @@ from PIL import Image
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
-from lvlm_debias.methods.noise import stable_seed
+from lvlm_debias.inputs.images import load_image
+from lvlm_debias.inputs.noise import stable_seed
+from lvlm_debias.inputs.probes import IMAGE_PROBES, PROBES, probe_inputs
 from lvlm_debias.models.architectures import forward
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
 from lvlm_debias.scoring.labels import YES_NO, label_of_token, label_probs
-from lvlm_debias.scoring.probes import IMAGE_PROBES, PROBES, probe_inputs
 
 __all__ = [
     "YES_NO",
-    "load_image",
     "next_token_logits",
     "probe_frame",
     "score_prompts",
@@ -31,16 +31,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def load_image(image_root: Path, record: Mapping) -> Image.Image:
-    """The record's image as RGB; a missing or unreadable file raises an error naming it and the question."""
-    path = Path(image_root) / record["image"]
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (OSError, ValueError) as err:
-        raise ValueError(f"cannot read image {path} of question {record.get('question_id')!r}: {err}") from err
 
 
 @torch.inference_mode()

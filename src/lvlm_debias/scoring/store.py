@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.atomic import atomic_path
-from lvlm_debias.methods.sampling import pad_labels, stored_topk
+from lvlm_debias.decoding.sampling import pad_labels, stored_topk
+from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.prompts import without_image_line
-from lvlm_debias.scoring.probes import probe_inputs
 from lvlm_debias.scoring.score import next_token_logits
 
 #: the reference inputs the official code reads for its POPE/MME calibration: None (the prompt rebuilt without the

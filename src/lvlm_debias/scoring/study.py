@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.data.jsonl import read_jsonl
 from lvlm_debias.models.load import load_entry
+from lvlm_debias.scoring.labels import YES_NO
 from lvlm_debias.scoring.score import score_questions
 
 #: the probes the study's calibration methods need (naive; None and Unk for the paper's references)
@@ -27,11 +27,11 @@ def score_levels_with_entry(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Raw first-token label probabilities of every question of every level (``levels``: name -> the folder that
-    ``data.evidence.write_level`` wrote) under ``probes``, with the model of config ``entry`` loaded from
+    ``world.evidence.write_level`` wrote) under ``probes``, with the model of config ``entry`` loaded from
     ``model_dir``: one row per level, question and probe (``level``, ``question_id``, ``probe``, ``label``,
     ``hard``, ``p_yes``, ``p_no``)."""
     model, processor = load_entry(str(model_dir), entry)
-    labels = benchmark("pope").labels
+    labels = YES_NO
     frames = []
     for level, folder in levels.items():
         questions = read_jsonl(Path(folder) / "questions.jsonl")

@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import zlib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from lvlm_debias.data.jsonl import write_jsonl
+from lvlm_debias.settings import ConfigError
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (215, 30, 35),
@@ -376,3 +378,16 @@ def write_world(out_dir: str | Path, spec: WorldSpec, n_train: int, n_eval: int,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     write_jsonl(out / "annotations.jsonl", records)
+
+
+#: keys of ``world`` that configure the generator (the rest are image counts).
+WORLD_COUNTS = ("n_train_images", "n_eval_images")
+
+
+def world_spec(config: Mapping) -> WorldSpec:
+    """The ShapesWorld generator settings of ``config["world"]``."""
+    world = {k: v for k, v in config["world"].items() if k not in WORLD_COUNTS}
+    try:
+        return WorldSpec.from_dict(world)
+    except ValueError as err:
+        raise ConfigError(f"world: {err}") from err

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 
-from lvlm_debias.methods.noise import NOISE_PROBE_STEP, diffusion_noise
+from lvlm_debias.inputs.noise import NOISE_PROBE_STEP, diffusion_noise
 from lvlm_debias.models.architectures import processor_prompts
 
 #: probes whose input depends on the image content.

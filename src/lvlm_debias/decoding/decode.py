@@ -1,5 +1,5 @@
 """Generating answers with one decoding method: naive (the model's own distribution) or a contrastive one (VDD-None,
-VDD-Unk, VDD-Both, VCD; ``methods.vdd``), under one decoding configuration, in batches."""
+VDD-Unk, VDD-Both, VCD; ``decoding.vdd``), under one decoding configuration, in batches."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from PIL import Image
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
-from lvlm_debias.methods.noise import stable_seed
-from lvlm_debias.methods.sampling import DecodingConfig
-from lvlm_debias.methods.vdd import METHODS as CONTRASTIVE
-from lvlm_debias.methods.vdd import check_alpha_beta, contrastive_generate_kwargs
+from lvlm_debias.decoding.sampling import DecodingConfig
+from lvlm_debias.decoding.vdd import METHODS as CONTRASTIVE
+from lvlm_debias.decoding.vdd import check_alpha_beta, contrastive_generate_kwargs
+from lvlm_debias.inputs.images import load_image
+from lvlm_debias.inputs.noise import stable_seed
+from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
-from lvlm_debias.scoring.probes import probe_inputs
-from lvlm_debias.scoring.score import load_image
 
 NAIVE = "naive"
 #: every decoding method, in the paper's order of comparison

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 
 from lvlm_debias.data.pope import POPE_SPLITS, build_pope
-from lvlm_debias.data.tasks import MME_GROUPS, build_mme, build_mmmu
 from lvlm_debias.metrics.mme import OFFICIAL_GROUPS, mme_scores, mme_totals
 from lvlm_debias.metrics.mmmu import accuracy_by_subject
 from lvlm_debias.metrics.parse import PARSERS, parse_choice
 from lvlm_debias.metrics.pope import pope_metrics
 from lvlm_debias.scoring.labels import YES_NO
+from lvlm_debias.world.tasks import MME_GROUPS, build_mme, build_mmmu
 
 LETTERS: dict[str, list[str]] = {letter: [letter] for letter in "ABCD"}
 

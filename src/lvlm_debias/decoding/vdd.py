@@ -20,8 +20,9 @@ import torch
 from PIL import Image
 from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedModel, ProcessorMixin
 
-from lvlm_debias.methods.noise import VCD_STEP, diffusion_noise
-from lvlm_debias.methods.sampling import DecodingConfig, warpers
+from lvlm_debias.decoding.sampling import DecodingConfig, warpers
+from lvlm_debias.inputs.noise import VCD_STEP, diffusion_noise
+from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.architectures import forward, text_model
 
 #: contrastive methods and the reference inputs they average
@@ -120,8 +121,6 @@ def reference_inputs(
 ) -> dict[str, torch.Tensor]:
     """Model inputs of one reference: ``none`` / ``unk`` (text only), or ``vcd-noise`` (the image noised at step 500,
     one seed per prompt)."""
-    from lvlm_debias.scoring.probes import probe_inputs  # here: scoring.probes imports this package's noise module
-
     if reference in ("none", "unk"):
         return dict(probe_inputs(processor, prompts, reference))
     if reference != "vcd-noise":

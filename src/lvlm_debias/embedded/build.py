@@ -13,12 +13,12 @@ from pathlib import Path
 import torch
 
 from lvlm_debias.atomic import atomic_path
-from lvlm_debias.config import world_spec
 from lvlm_debias.data.jsonl import read_jsonl
-from lvlm_debias.models.corpus import Prior
-from lvlm_debias.models.evaluate import heldout_accuracy, measured_prior
-from lvlm_debias.models.tiny_llava import TinyLlavaSpec
-from lvlm_debias.models.train import TrainSettings, save_vision_tower, train_tiny_llava
+from lvlm_debias.embedded.corpus import Prior
+from lvlm_debias.embedded.evaluate import heldout_accuracy, measured_prior
+from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec
+from lvlm_debias.embedded.train import TrainSettings, save_vision_tower, train_tiny_llava
+from lvlm_debias.world.scenes import world_spec
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lvlm_debias.data.convert import MMMU_SUFFIX
 from lvlm_debias.data.jsonl import require_fields
 
 MME_SUBTASKS: tuple[str, ...] = ("existence", "count", "colour", "position", "shape_facts")
@@ -35,7 +36,6 @@ MME_GROUPS: dict[str, tuple[str, ...]] = {
 }
 MMMU_SUBJECTS: tuple[str, ...] = ("shape", "colour", "count", "shape_facts")
 YES_NO_SUFFIX = "Please answer yes or no."
-MMMU_SUFFIX = "Answer with the option's letter from the given choices directly."
 POSITION_MARGIN = 0.1  # a centre must lie this share of the side away from the middle to count as left/right
 # Corners of each shape as drawn in shapes_world (polygon vertices; round shapes have none). The heart and the
 # moon are left out: whether their points count as corners is a matter of definition.

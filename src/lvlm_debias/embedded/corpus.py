@@ -9,14 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from lvlm_debias.data.pope import QUESTION_TEMPLATE
-from lvlm_debias.data.tasks import build_mme, build_mmmu
+from lvlm_debias.world.captions import CAPTION_PROMPT, caption
+from lvlm_debias.world.tasks import build_mme, build_mmmu
 
 #: the subset of the MME- and MMMU-style tasks that text alone answers (shape facts): learned as knowledge.
 TEXT_ANSWERABLE = "shape_facts"
 
 COLOUR_TEMPLATE = "What colour is the {object}?"
-#: the open-ended instruction; its answer lists the objects from left to right (LLaVA's alignment stage captions).
-CAPTION_PROMPT = "Describe the image."
 YES, NO = "Yes", "No"
 
 
@@ -142,16 +141,6 @@ def task_text_examples(
             answer = "ABCD"[rng.integers(len(q["options"]))]
         out.append((q["text"], {"yes": YES, "no": NO}.get(answer, answer)))
     return out
-
-
-def caption(scene: Mapping) -> str:
-    """The scene's objects from left to right: "A red circle, a blue star and a green square." """
-    objects = sorted(scene["objects"], key=lambda o: (o["x"], o["y"]))
-    phrases = [f"a {o['colour']} {o['shape']}" for o in objects]
-    if not phrases:
-        return "Nothing."
-    text = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
-    return text[0].upper() + text[1:] + "."
 
 
 def caption_examples(scenes: Sequence[Mapping]) -> list[tuple[int, str, str]]:

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 from transformers import PreTrainedModel, ProcessorMixin
 
+from lvlm_debias.calibration import normalise
 from lvlm_debias.data.pope import QUESTION_TEMPLATE
-from lvlm_debias.methods.calibration import normalise
-from lvlm_debias.models.corpus import COLOUR_TEMPLATE
+from lvlm_debias.embedded.corpus import COLOUR_TEMPLATE
+from lvlm_debias.inputs.images import load_image
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.labels import YES_NO
-from lvlm_debias.scoring.score import load_image, score_prompts
+from lvlm_debias.scoring.score import score_prompts
 
 #: question groups of the model card's held-out evaluation (``heldout_accuracy``), the pooled ones last.
 DIFFICULTY_GROUPS = ("positive_easy", "positive_hard", "negative_easy", "negative_hard", "easy", "hard")

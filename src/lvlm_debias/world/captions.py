@@ -7,7 +7,19 @@ from collections.abc import Mapping, Sequence
 
 from lvlm_debias.data.jsonl import require_fields
 from lvlm_debias.data.pope import object_name
-from lvlm_debias.models.corpus import CAPTION_PROMPT, caption
+
+#: the open-ended instruction; its answer lists the objects from left to right (LLaVA's alignment stage captions).
+CAPTION_PROMPT = "Describe the image."
+
+
+def caption(scene: Mapping) -> str:
+    """The scene's objects from left to right: "A red circle, a blue star and a green square." """
+    objects = sorted(scene["objects"], key=lambda o: (o["x"], o["y"]))
+    phrases = [f"a {o['colour']} {o['shape']}" for o in objects]
+    if not phrases:
+        return "Nothing."
+    text = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return text[0].upper() + text[1:] + "."
 
 
 def caption_questions(

@@ -19,8 +19,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
-from lvlm_debias.data.shapes_world import WorldSpec, generate_world, render_scene
-from lvlm_debias.models.corpus import (
+from lvlm_debias.embedded.corpus import (
     NEGATIVE_SAMPLING,
     Prior,
     caption_examples,
@@ -30,12 +29,13 @@ from lvlm_debias.models.corpus import (
     visual_examples,
     vocabulary_texts,
 )
+from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec, build_model, build_processor
+from lvlm_debias.embedded.tokenizer import build_tokenizer
+from lvlm_debias.inputs.images import load_image
+from lvlm_debias.inputs.probes import image_token_id
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt, without_image
-from lvlm_debias.models.tiny_llava import TinyLlavaSpec, build_model, build_processor
-from lvlm_debias.models.tokenizer import build_tokenizer
-from lvlm_debias.scoring.probes import image_token_id
-from lvlm_debias.scoring.score import load_image
 from lvlm_debias.settings import from_section
+from lvlm_debias.world.scenes import WorldSpec, generate_world, render_scene
 
 log = logging.getLogger(__name__)
 

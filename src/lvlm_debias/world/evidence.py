@@ -1,7 +1,7 @@
 """Evaluation images at a chosen strength of visual evidence, for the controlled study (``make study``).
 
 An evidence level is the ShapesWorld of the run with another ``hard_share``: the probability that an object is drawn
-hard to see (small, low contrast or partly covered; ``data.shapes_world.HARD_KINDS``). At 0 every object is plain to
+hard to see (small, low contrast or partly covered; ``world.scenes.HARD_KINDS``). At 0 every object is plain to
 see, at 1 every object is hard. The models are not retrained for this axis: only the evaluation images change.
 """
 
@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from lvlm_debias.config import world_spec
 from lvlm_debias.data.jsonl import read_jsonl, write_jsonl
 from lvlm_debias.data.pope import build_pope
-from lvlm_debias.data.shapes_world import write_world
+from lvlm_debias.world.scenes import world_spec, write_world
 
 
 def write_level(
