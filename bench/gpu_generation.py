@@ -19,16 +19,20 @@ import yaml
 from lvlm_debias.analysis.generation import answer_frame, caption_frame, chair_table, contrastive_table
 from lvlm_debias.benchmarks import answer_parser
 from lvlm_debias.data.jsonl import read_jsonl
-from lvlm_debias.decoding.decode import DECODING_METHODS, decode_records
+from lvlm_debias.decoding.base import DecodingParameters
+from lvlm_debias.decoding.decode import decode_records
+from lvlm_debias.decoding.methods import DECODING_METHODS
 from lvlm_debias.decoding.sampling import DecodingConfig
 from lvlm_debias.models.load import load_model
 from lvlm_debias.world.captions import caption_questions
 
 
-def run(device: str, args, entry, captions, questions) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def run(
+    device: str, args, entry, captions, questions, parameters: DecodingParameters
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     model, processor = load_model(args.model, dtype="auto", device=device)
     greedy = DecodingConfig(do_sample=False)
-    kwargs = {"alpha": 1.0, "beta": 0.1, "batch_size": args.batch_size, "seed": 0}
+    kwargs = {"batch_size": args.batch_size, "seed": 0}
     texts, answers, seconds = [], [], {}
     for method in DECODING_METHODS:
         if device == "cuda":
@@ -44,6 +48,7 @@ def run(device: str, args, entry, captions, questions) -> tuple[pd.DataFrame, pd
                 [method],
                 "greedy",
                 greedy,
+                parameters,
                 max_new_tokens=24,
                 **kwargs,
             )  # fmt: skip
@@ -58,6 +63,7 @@ def run(device: str, args, entry, captions, questions) -> tuple[pd.DataFrame, pd
                 [method],
                 "greedy",
                 greedy,
+                parameters,
                 max_new_tokens=4,
                 **kwargs,
             )  # fmt: skip
@@ -92,7 +98,8 @@ def main() -> None:
     vocabulary = config["generation"]["captions"]["objects"]
     captions = caption_questions(read_jsonl(Path(args.world) / "annotations.jsonl"), args.captions)
     questions = read_jsonl(Path(args.world) / "pope" / "random.jsonl")[: args.questions]
-    results = {device: run(device, args, entry, captions, questions) for device in ("cuda", "cpu")}
+    parameters = DecodingParameters.from_section(config["generation"])  # the config's alpha and beta
+    results = {device: run(device, args, entry, captions, questions, parameters) for device in ("cuda", "cpu")}
     parse = answer_parser("pope", config["benchmarks"]["pope"].get("parser"))
     rows = []
     for device, (texts, answers, seconds) in results.items():

@@ -149,7 +149,9 @@ def layout_results(model, processor, questions: Sequence[Mapping], image_root: P
     probabilities (``score_questions``, every probe, over the whole tiny vocabulary), the first-step logits of every
     VDD / VCD reference branch, the greedy texts of every decoding method, and the naive input's image-token count
     per row and pixel tensor rank."""
-    from lvlm_debias.decoding.decode import DECODING_METHODS, decode_records
+    from lvlm_debias.decoding.base import DecodingParameters
+    from lvlm_debias.decoding.decode import decode_records
+    from lvlm_debias.decoding.methods import DECODING_METHODS
     from lvlm_debias.decoding.sampling import DecodingConfig
     from lvlm_debias.decoding.vdd import ReferenceBranch, reference_inputs
     from lvlm_debias.inputs.probes import PROBES, probe_inputs
@@ -169,8 +171,9 @@ def layout_results(model, processor, questions: Sequence[Mapping], image_root: P
         for ref in ("none", "unk", "vcd-noise")
     }
     texts = decode_records(
-        model, processor, questions, image_root, template, DECODING_METHODS, "default", DecodingConfig(do_sample=False),
-        max_new_tokens=3, batch_size=2,
+        model, processor, questions, image_root, template, list(DECODING_METHODS), "default",
+        DecodingConfig(do_sample=False), DecodingParameters(alpha=1.0, beta=0.1), max_new_tokens=3, batch_size=2,
+        seed=0,
     )  # fmt: skip
     naive = probe_inputs(processor, prompts, "naive", images)
     return {

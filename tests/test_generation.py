@@ -16,7 +16,9 @@ from lvlm_debias.analysis.generation import (
     marked_captions,
 )
 from lvlm_debias.benchmarks import answer_parser
-from lvlm_debias.decoding.decode import DECODING_METHODS, decode_records, decoding_setting, generate_texts
+from lvlm_debias.decoding.base import DecodingParameters
+from lvlm_debias.decoding.decode import decode_records, decoding_setting, generate_texts
+from lvlm_debias.decoding.methods import DECODING_METHODS
 from lvlm_debias.decoding.sampling import DecodingConfig
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
 from lvlm_debias.report.html import captions_html
@@ -28,13 +30,14 @@ GREEDY = DecodingConfig(do_sample=False)
 SAMPLING = DecodingConfig(temperature=1.0, top_p=0.9, top_k=0)
 
 
-def _generate(tiny_llava, method, config, batch_size, n=5, **kwargs):
+def _generate(tiny_llava, method, config, batch_size, n=5, alpha=1.0, beta=0.1, seed=0):
     model, processor = tiny_llava
     images = [_image(i) for i in range(n)]
     keys = [f"{i}.png" for i in range(n)]
     return generate_texts(
-        model, processor, [PROMPT] * n, images, keys, method, config, max_new_tokens=6, batch_size=batch_size, **kwargs
-    )
+        model, processor, [PROMPT] * n, images, keys, method, config, DecodingParameters(alpha, beta),
+        max_new_tokens=6, batch_size=batch_size, seed=seed,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("method", DECODING_METHODS)
@@ -71,8 +74,8 @@ def test_decode_records_has_one_row_per_question_and_method(tiny_llava, tmp_path
         _image(i).save(tmp_path / f"{i}.png")
     records = [{"question_id": 10 + i, "image": f"{i}.png", "text": "Describe the image."} for i in range(3)]
     frame = decode_records(
-        model, processor, records, tmp_path, LLAVA_HF, ["naive", "vcd"], "default", GREEDY, max_new_tokens=3,
-        batch_size=2,
+        model, processor, records, tmp_path, LLAVA_HF, ["naive", "vcd"], "default", GREEDY,
+        DecodingParameters(alpha=1.0, beta=0.1), max_new_tokens=3, batch_size=2, seed=0,
     )  # fmt: skip
     assert list(frame.columns) == ["setting", "config", "method", "question_id", "image", "text"]
     assert frame["method"].tolist() == ["naive"] * 3 + ["vcd"] * 3

@@ -16,9 +16,11 @@ from test_downloads import DATASETS, DOWNLOAD, _env, _python
 from test_probes import _image
 from tiny_instructblip import QUERY_TOKENS, TEMPLATE, save_tiny_instructblip
 
+from lvlm_debias.decoding.base import DecodingParameters, GenerationBatch
 from lvlm_debias.decoding.decode import decode_with_entry
+from lvlm_debias.decoding.methods import DECODING_METHODS
 from lvlm_debias.decoding.sampling import DecodingConfig
-from lvlm_debias.decoding.vdd import ReferenceBranch, contrastive_generate_kwargs, reference_inputs
+from lvlm_debias.decoding.vdd import ReferenceBranch, reference_inputs
 from lvlm_debias.inputs.probes import PROBES, image_token_id, left_pad, probe_inputs
 from lvlm_debias.models.architectures import processor_prompts, text_model, uses_query_tokens
 from lvlm_debias.models.load import load_entry
@@ -113,13 +115,10 @@ def test_alpha_zero_reproduces_plain_greedy_decoding(instructblip, method):
         out = model.generate(**inputs, max_new_tokens=5, pad_token_id=processor.tokenizer.pad_token_id, **extra)
         return out[:, inputs["input_ids"].shape[1] :].tolist()
 
-    kwargs = contrastive_generate_kwargs(
-        model, processor, PROMPTS, method, config, alpha=0.0, beta=0.1, images=IMAGES, noise_seeds=[1, 2]
-    )
+    batch = GenerationBatch(model, processor, PROMPTS, IMAGES, [1, 2])
+    kwargs = DECODING_METHODS[method].generate_kwargs(batch, config, DecodingParameters(alpha=0.0, beta=0.1))
     assert generate(kwargs) == generate(config.generate_kwargs())
-    contrasted = contrastive_generate_kwargs(
-        model, processor, PROMPTS, method, config, alpha=5.0, beta=1e-9, images=IMAGES, noise_seeds=[1, 2]
-    )
+    contrasted = DECODING_METHODS[method].generate_kwargs(batch, config, DecodingParameters(alpha=5.0, beta=1e-9))
     assert generate(contrasted) != generate(config.generate_kwargs())
 
 

@@ -6,14 +6,10 @@ import pytest
 import torch
 from test_probes import _image
 
+from lvlm_debias.decoding.base import DecodingParameters, GenerationBatch
+from lvlm_debias.decoding.methods import DECODING_METHODS
 from lvlm_debias.decoding.sampling import DecodingConfig, warpers
-from lvlm_debias.decoding.vdd import (
-    ContrastLogitsProcessor,
-    ReferenceBranch,
-    contrast,
-    contrastive_generate_kwargs,
-    reference_inputs,
-)
+from lvlm_debias.decoding.vdd import ContrastLogitsProcessor, ReferenceBranch, contrast, reference_inputs
 from lvlm_debias.inputs.noise import VCD_STEP, diffusion_noise
 from lvlm_debias.inputs.probes import left_pad, probe_inputs
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
@@ -44,7 +40,16 @@ def test_bad_alpha_beta_are_named(alpha, beta, message):
     with pytest.raises(ValueError, match=message):
         ContrastLogitsProcessor([object()], alpha, beta)
     with pytest.raises(ValueError, match="differ in shape"):
-        contrast(torch.zeros(1, 3), torch.zeros(1, 4))
+        contrast(torch.zeros(1, 3), torch.zeros(1, 4), 1.0, 0.1)
+    with pytest.raises(ValueError, match=message):
+        DecodingParameters(alpha, beta)
+
+
+def contrastive_generate_kwargs(model, processor, prompts, method, config, *, alpha, beta, images=None,
+                                noise_seeds=None):  # fmt: skip
+    """``generate``'s keyword arguments for decoding method ``method`` of the registry on one batch."""
+    batch = GenerationBatch(model, processor, prompts, images, noise_seeds)
+    return DECODING_METHODS[method].generate_kwargs(batch, config, DecodingParameters(alpha, beta))
 
 
 def test_reference_branch_cache_matches_full_forward(tiny_llava):

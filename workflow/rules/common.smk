@@ -41,8 +41,9 @@ TEMPERATURES = sorted(
 PRIOR_PROBING = config.get("prior_probing")
 REPORT = config.get("report", {})
 GENERATION = config.get("generation", {})
-GENERATION_SETTINGS = GENERATION.get("settings", ["default", "best"]) if GENERATION else []
-DECODING = {key: GENERATION.get(key, default) for key, default in (("methods", []), ("alpha", 1.0), ("beta", 0.1))}
+GENERATION_SETTINGS = GENERATION["settings"] if GENERATION else []
+#: the decoding methods and their parameters (decoding.base.DecodingParameters), as the schema filled them
+DECODING = {key: GENERATION[key] for key in ("methods", "alpha", "beta")} if GENERATION else {}
 CAPTIONS = GENERATION.get("captions") or {}
 CLASSIFICATION = GENERATION.get("classification") or {}
 OPEN_ENDED = GENERATION.get("open_ended") or {}

@@ -25,7 +25,8 @@ from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.scoring.official import CONTRASTS, warped_log_probs
 from lvlm_debias.scoring.store import LogitStore
 
-#: the contrastive methods the grid covers, and the reference logits each averages
+#: the contrastive decoding methods the grid covers (those whose references the logit store holds), and the reference
+#: logits each averages
 GRID_METHODS = {m: refs for m, refs in CONTRASTS.items() if refs}
 
 

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from lvlm_debias.benchmarks import AnswerParser, benchmark, metrics
-from lvlm_debias.decoding.decode import DECODING_METHODS, NAIVE, SETTINGS
+from lvlm_debias.decoding.decode import SETTINGS
+from lvlm_debias.decoding.methods import DECODING_METHODS, NAIVE
 from lvlm_debias.metrics.chair import WORD, caption_segments, chair_metrics, find_mentions, synonym_table
 
 #: how a ground-truth object list is stored in a CSV cell

@@ -1,5 +1,5 @@
-"""Generating answers with one decoding method: naive (the model's own distribution) or a contrastive one (VDD-None,
-VDD-Unk, VDD-Both, VCD; ``decoding.vdd``), under one decoding configuration, in batches."""
+"""Generating answers with one decoding method of ``decoding.methods.DECODING_METHODS`` (naive, VCD, VDD-None,
+VDD-Unk, VDD-Both, or one you register) under one decoding configuration, in batches."""
 
 from __future__ import annotations
 
@@ -13,21 +13,17 @@ from PIL import Image
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
+from lvlm_debias.decoding.base import DecodingParameters, GenerationBatch
+from lvlm_debias.decoding.methods import NAIVE, decoding_method
 from lvlm_debias.decoding.sampling import DecodingConfig
-from lvlm_debias.decoding.vdd import METHODS as CONTRASTIVE
-from lvlm_debias.decoding.vdd import check_alpha_beta, contrastive_generate_kwargs
 from lvlm_debias.inputs.images import load_image
 from lvlm_debias.inputs.noise import stable_seed
 from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
 
-NAIVE = "naive"
-#: every decoding method, in the paper's order of comparison
-DECODING_METHODS: tuple[str, ...] = (NAIVE, "vcd", "vdd-none", "vdd-unk", "vdd-both")
 #: the decoding settings a generation run compares: the sweep's default, and its best sampling configuration
 SETTINGS = ("default", "best")
-assert set(DECODING_METHODS) == {NAIVE, *CONTRASTIVE}
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +52,19 @@ def generate_texts(
     image_keys: Sequence[str],
     method: str,
     config: DecodingConfig,
+    parameters: DecodingParameters,
     *,
-    alpha: float = 1.0,
-    beta: float = 0.1,
-    max_new_tokens: int = 24,
-    batch_size: int = 32,
-    seed: int = 0,
+    max_new_tokens: int,
+    batch_size: int,
+    seed: int,
 ) -> list[str]:
-    """The generated text of each (prompt, image) under ``method`` and ``config``.
+    """The generated text of each (prompt, image) under decoding method ``method`` (``DECODING_METHODS``) with its
+    ``parameters``, and ``config``.
 
     Sampling is seeded per batch by ``(seed, method, config, first image key)``, and VCD's noise per image by
     ``(seed, "vcd-noise", image key)``, so a rerun gives the same texts.
     """
-    if method not in DECODING_METHODS:
-        raise ValueError(f"unknown decoding method {method!r}; known: {list(DECODING_METHODS)}")
-    check_alpha_beta(alpha, beta)
+    decoder = decoding_method(method)
     if not len(prompts) == len(images) == len(image_keys):
         raise ValueError(f"{len(prompts)} prompts, {len(images)} images and {len(image_keys)} image keys")
     if max_new_tokens < 1 or batch_size < 1:
@@ -81,18 +75,11 @@ def generate_texts(
         batch_prompts, batch_images = list(prompts[rows]), list(images[rows])
         inputs = {k: v.to(model.device) for k, v in probe_inputs(processor, batch_prompts, NAIVE, batch_images).items()}
         inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
-        if method == NAIVE:
-            kwargs = config.generate_kwargs()
-        else:
-            noise_seeds = [stable_seed(seed, "vcd-noise", key) for key in image_keys[rows]]
-            kwargs = contrastive_generate_kwargs(
-                model, processor, batch_prompts, method, config, alpha=alpha, beta=beta,
-                images=batch_images, noise_seeds=noise_seeds,
-            )  # fmt: skip
+        noise_seeds = [stable_seed(seed, "vcd-noise", key) for key in image_keys[rows]]
+        batch = GenerationBatch(model, processor, batch_prompts, batch_images, noise_seeds)
+        kwargs = decoder.generate_kwargs(batch, config, parameters)
         torch.manual_seed(stable_seed(seed, method, config.name, image_keys[start]))
-        out = model.generate(
-            **inputs, max_new_tokens=max_new_tokens, pad_token_id=processor.tokenizer.pad_token_id, **kwargs
-        )
+        out = decoder.generate(batch, inputs, kwargs, max_new_tokens)
         length = inputs["input_ids"].shape[1]
         texts += [t.strip() for t in processor.tokenizer.batch_decode(out[:, length:], skip_special_tokens=True)]
     return texts
@@ -107,12 +94,11 @@ def decode_records(
     methods: Sequence[str],
     setting: str,
     config: DecodingConfig,
+    parameters: DecodingParameters,
     *,
-    alpha: float = 1.0,
-    beta: float = 0.1,
-    max_new_tokens: int = 24,
-    batch_size: int = 32,
-    seed: int = 0,
+    max_new_tokens: int,
+    batch_size: int,
+    seed: int,
 ) -> pd.DataFrame:
     """Columns ``setting``, ``config``, ``method``, ``question_id``, ``image``, ``text``: every question record
     (``question_id``, ``image``, ``text``) answered under each of ``methods`` with :func:`generate_texts`. Images are
@@ -127,7 +113,7 @@ def decode_records(
         images = [load_image(Path(image_root), r) for r in records[rows]]
         for method in methods:
             texts[method] += generate_texts(
-                model, processor, prompts[rows], images, keys[rows], method, config, alpha=alpha, beta=beta,
+                model, processor, prompts[rows], images, keys[rows], method, config, parameters,
                 max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
             )  # fmt: skip
     frames = [
@@ -163,13 +149,12 @@ def decode_with_entry(
 ) -> pd.DataFrame:
     """What a generation job runs: :func:`decode_records` at ``setting`` (:func:`decoding_setting`, with the decoding
     sweep's ``summary`` table read from its path for "best", on ``benchmark``), with the model of a config ``entry``
-    (loaded from ``model_dir``) and its prompt, for the ``methods``, ``alpha`` and ``beta`` of a config's
-    ``generation`` section (``decoding``)."""
+    (loaded from ``model_dir``) and its prompt, for the ``methods`` and the :class:`DecodingParameters` (``alpha``,
+    ``beta``) of a config's ``generation`` section (``decoding``, as the schema filled it)."""
     config = decoding_setting(setting, sweep, pd.read_csv(summary) if summary else None, benchmark)
     log.info("setting %s: %s", setting, config.name)
     model, processor = load_entry(model_dir, entry)
     return decode_records(
         model, processor, records, image_root, entry["prompt"], decoding["methods"], setting, config,
-        alpha=decoding.get("alpha", 1.0), beta=decoding.get("beta", 0.1), max_new_tokens=max_new_tokens,
-        batch_size=batch_size, seed=seed,
+        DecodingParameters.from_section(decoding), max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
     )  # fmt: skip

@@ -7,7 +7,8 @@ mean of the None and Unk logits; VCD: the image noised at diffusion step 500):
     contrast = (1 + alpha) * l - alpha * l_ref,   set to -inf where l < log(beta) + max(l)
 
 then the usual temperature / top-k / top-p warpers act on ``contrast``. Each reference branch keeps its own KV cache
-and advances one token per step, for the whole batch at once.
+and advances one token per step, for the whole batch at once. :class:`ContrastiveDecoding` is the decoding method
+(``decoding.methods.DECODING_METHODS`` holds one per set of references).
 """
 
 from __future__ import annotations
@@ -15,37 +16,31 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from PIL import Image
-from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedModel, ProcessorMixin
+from transformers import LogitsProcessor, PreTrainedModel, ProcessorMixin
 
-from lvlm_debias.decoding.sampling import DecodingConfig, warpers
+from lvlm_debias.decoding.base import DecodingMethod, DecodingParameters, GenerationBatch, check_alpha_beta
 from lvlm_debias.inputs.noise import VCD_STEP, diffusion_noise
 from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.architectures import forward, text_model
 
-#: contrastive methods and the reference inputs they average
-METHODS: dict[str, tuple[str, ...]] = {
-    "vdd-none": ("none",),
-    "vdd-unk": ("unk",),
-    "vdd-both": ("none", "unk"),
-    "vcd": ("vcd-noise",),
-}
+#: the reference inputs :func:`reference_inputs` builds
+REFERENCES = ("none", "unk", "vcd-noise")
 
 
-def check_alpha_beta(alpha: float, beta: float) -> None:
-    """Raise ``ValueError`` naming the bad value unless ``alpha >= 0`` and ``0 < beta <= 1``."""
-    if not (isinstance(alpha, int | float) and alpha >= 0 and math.isfinite(alpha)):
-        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
-    if not (isinstance(beta, int | float) and 0 < beta <= 1):
-        raise ValueError(f"beta must lie in (0, 1], got {beta!r}")
-
-
-def contrast(logits: torch.Tensor, ref_logits: torch.Tensor, alpha: float = 1.0, beta: float = 0.1) -> torch.Tensor:
+def contrast(logits: torch.Tensor, ref_logits: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
     """``(1 + alpha) * logits - alpha * ref_logits``, set to ``-inf`` where ``logits < log(beta) + max(logits)``
-    (the adaptive plausibility constraint, on the last axis). Shapes must match."""
+    (the adaptive plausibility constraint, on the last axis). Shapes must match; ``alpha`` and ``beta`` are checked
+    (:func:`~lvlm_debias.decoding.base.check_alpha_beta`)."""
     check_alpha_beta(alpha, beta)
+    return _contrast(logits, ref_logits, alpha, beta)
+
+
+def _contrast(logits: torch.Tensor, ref_logits: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
+    """:func:`contrast` without checking ``alpha`` and ``beta`` (the processor checked them once)."""
     if logits.shape != ref_logits.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and ref_logits {tuple(ref_logits.shape)} differ in shape")
     cutoff = math.log(beta) + logits.max(dim=-1, keepdim=True).values
@@ -95,10 +90,15 @@ class ReferenceBranch:
 
 
 class ContrastLogitsProcessor(LogitsProcessor):
-    """A ``transformers`` logits processor applying :func:`contrast` against the mean of ``branches``' logits.
-    Put it before the warpers (:func:`contrastive_generate_kwargs` does)."""
+    r"""Contrast the image branch's scores ``l`` with the mean ``l_ref`` of the reference ``branches``' logits for the
+    same prefix (as transformers' ``UnbatchedClassifierFreeGuidanceLogitsProcessor`` owns its second branch):
 
-    def __init__(self, branches: Sequence[ReferenceBranch], alpha: float = 1.0, beta: float = 0.1) -> None:
+        (1 + alpha) * l - alpha * l_ref,   -inf where l < log(beta) + max(l)
+
+    ``alpha >= 0`` (0: the plausibility cut alone) and ``0 < beta <= 1`` are checked once, here. Put it before the
+    warpers (``DecodingMethod.generate_kwargs`` does)."""
+
+    def __init__(self, branches: Sequence[ReferenceBranch], alpha: float, beta: float) -> None:
         check_alpha_beta(alpha, beta)
         if not branches:
             raise ValueError("a contrastive processor needs at least one reference branch")
@@ -109,7 +109,7 @@ class ContrastLogitsProcessor(LogitsProcessor):
         new = input_ids[:, -1] if self.started else None
         self.started = True
         ref = torch.stack([branch.next_logits(new) for branch in self.branches]).mean(dim=0)
-        return contrast(scores, ref.to(scores.device, scores.dtype), self.alpha, self.beta)
+        return _contrast(scores, ref.to(scores.device, scores.dtype), self.alpha, self.beta)
 
 
 def reference_inputs(
@@ -124,7 +124,7 @@ def reference_inputs(
     if reference in ("none", "unk"):
         return dict(probe_inputs(processor, prompts, reference))
     if reference != "vcd-noise":
-        raise ValueError(f"unknown reference {reference!r}; known: ['none', 'unk', 'vcd-noise']")
+        raise ValueError(f"unknown reference {reference!r}; known: {list(REFERENCES)}")
     if images is None or noise_seeds is None:
         raise ValueError("the VCD reference needs the images and one noise seed per image")
     inputs = dict(probe_inputs(processor, prompts, "naive", images))
@@ -134,30 +134,22 @@ def reference_inputs(
     return inputs
 
 
-def contrastive_generate_kwargs(
-    model: PreTrainedModel,
-    processor: ProcessorMixin,
-    prompts: Sequence[str],
-    method: str,
-    config: DecodingConfig,
-    *,
-    alpha: float = 1.0,
-    beta: float = 0.1,
-    images: Sequence[Image.Image] | None = None,
-    noise_seeds: Sequence[int] | None = None,
-) -> dict:
-    """Keyword arguments for ``model.generate`` that decode with ``method`` (``METHODS``) under ``config``: the
-    contrast first, then config's temperature / top-k / top-p warpers (``generate`` is told to add none of its own,
-    since it would put them before a custom processor). VCD needs ``images`` and a noise seed per image (seed them
-    by image, as the Noise probe does, so batching does not change the noise)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown contrastive method {method!r}; known: {list(METHODS)}")
-    branches = [
-        ReferenceBranch(model, reference_inputs(processor, prompts, reference, images, noise_seeds))
-        for reference in METHODS[method]
-    ]
-    processors = LogitsProcessorList([ContrastLogitsProcessor(branches, alpha, beta)])
-    if not config.do_sample:
-        return {"do_sample": False, "logits_processor": processors}
-    processors.extend(warpers(config))
-    return {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "logits_processor": processors}
+@dataclass(frozen=True)
+class ContrastiveDecoding(DecodingMethod):
+    """VDD (references ``none``, ``unk`` or both) and VCD (``vcd-noise``): :class:`ContrastLogitsProcessor` against
+    the mean of the ``references``' branches, at the parameters' ``alpha`` and ``beta``. VCD needs the batch's images
+    and noise seeds."""
+
+    def __post_init__(self) -> None:
+        unknown = [r for r in self.references if r not in REFERENCES]
+        if not self.references or unknown:
+            raise ValueError(f"a contrastive decoding method needs references among {list(REFERENCES)}, got "
+                             f"{list(self.references)}")  # fmt: skip
+
+    def logits_processors(self, batch: GenerationBatch, parameters: DecodingParameters) -> list[LogitsProcessor]:
+        branches = [
+            ReferenceBranch(batch.model, reference_inputs(batch.processor, batch.prompts, r, batch.images,
+                                                          batch.noise_seeds))
+            for r in self.references
+        ]  # fmt: skip
+        return [ContrastLogitsProcessor(branches, parameters.alpha, parameters.beta)]

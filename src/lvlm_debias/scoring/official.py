@@ -47,19 +47,16 @@ import numpy as np
 import pandas as pd
 
 from lvlm_debias.calibration import REFERENCE_EPS
-from lvlm_debias.decoding.vdd import check_alpha_beta
+from lvlm_debias.decoding.base import check_alpha_beta
+from lvlm_debias.decoding.methods import stored_contrasts
 from lvlm_debias.scoring.store import REFERENCE_INPUTS, LogitStore
 from lvlm_debias.settings import from_section
 
 #: the readings a benchmark can be scored with: ours, and the official code's
 READINGS = ("clean", "official")
-#: the contrast of the official naive first step: none, or the VDD reference(s) averaged
-CONTRASTS: dict[str, tuple[str, ...]] = {
-    "none": (),
-    "vdd-none": ("none",),
-    "vdd-unk": ("unk",),
-    "vdd-both": ("none", "unk"),
-}
+#: the contrast of the official naive first step: none, or a contrastive decoding method whose references the logit
+#: store holds (VDD-None, VDD-Unk, VDD-Both), with the reference(s) it averages
+CONTRASTS: dict[str, tuple[str, ...]] = {"none": (), **stored_contrasts(REFERENCE_INPUTS)}
 #: the calibration methods of the official reading (eval_pope_calibrate.py's naive, none, unk, none_unk)
 OFFICIAL_METHODS: dict[str, tuple[str, ...]] = {
     "naive": (),
@@ -132,20 +129,20 @@ def warped_log_probs(
     temperature: float,
     top_k: int = 0,
     ref_logits: np.ndarray | None = None,
-    alpha: float = 1.0,
-    beta: float = 0.1,
+    alpha: float | None = None,
+    beta: float | None = None,
     complete: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Log-probabilities of the stored tokens after the official first step, and whether each row is exact.
 
     ``logits`` (N, K) are a row's top-K logits, descending. Without ``ref_logits``: ``s = l / T`` and
     ``log p = s - log_z`` (``log_z = logsumexp(l / T)`` over the whole vocabulary, as stored). With ``ref_logits``
-    (the reference's logits on the same ids): ``c = (1 + alpha) l - alpha l_ref``, ``-inf`` where
-    ``l < log(beta) + max l``, ``s = c / T``, normalised over the survivors; exact only when every survivor is
-    stored, i.e. the K-th stored logit is below the cut, or the stored tokens are the whole vocabulary
-    (``complete``); the columns past the last survivor of any row (all ``-inf``) are left out of the result, whose
-    columns stay those of the stored tokens, in order. ``top_k > 0`` keeps the ``top_k`` largest ``s`` and
-    renormalises over them (generate's top-k warper); it needs ``top_k <= K``.
+    (the reference's logits on the same ids; ``alpha`` and ``beta`` are then required):
+    ``c = (1 + alpha) l - alpha l_ref``, ``-inf`` where ``l < log(beta) + max l``, ``s = c / T``, normalised over the
+    survivors; exact only when every survivor is stored, i.e. the K-th stored logit is below the cut, or the stored
+    tokens are the whole vocabulary (``complete``); the columns past the last survivor of any row (all ``-inf``) are
+    left out of the result, whose columns stay those of the stored tokens, in order. ``top_k > 0`` keeps the
+    ``top_k`` largest ``s`` and renormalises over them (generate's top-k warper); it needs ``top_k <= K``.
     """
     logits = np.asarray(logits, dtype=np.float64)
     if top_k > logits.shape[1]:
