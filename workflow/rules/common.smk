@@ -8,6 +8,7 @@ from lvlm_debias.config import model_dir as model_source
 from lvlm_debias.config import trained_models
 from lvlm_debias.config import datasets, hub_datasets, hub_models, url_datasets
 from lvlm_debias.data.convert import DEFAULT_SPLITS
+from lvlm_debias.decoding.base import DECODING_PARAMETERS
 from lvlm_debias.scoring.official import OfficialSettings, has_official_reading
 from lvlm_debias.inputs.probes import IMAGE_PROBES
 
@@ -42,8 +43,8 @@ PRIOR_PROBING = config.get("prior_probing")
 REPORT = config.get("report", {})
 GENERATION = config.get("generation", {})
 GENERATION_SETTINGS = GENERATION["settings"] if GENERATION else []
-#: the decoding methods and their parameters (decoding.base.DecodingParameters), as the schema filled them
-DECODING = {key: GENERATION[key] for key in ("methods", "alpha", "beta")} if GENERATION else {}
+#: the decoding methods and their parameters (the fields of decoding.base.DecodingParameters), as the schema filled them
+DECODING = {key: GENERATION[key] for key in ["methods", *DECODING_PARAMETERS]} if GENERATION else {}
 CAPTIONS = GENERATION.get("captions") or {}
 CLASSIFICATION = GENERATION.get("classification") or {}
 OPEN_ENDED = GENERATION.get("open_ended") or {}

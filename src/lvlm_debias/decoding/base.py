@@ -47,6 +47,10 @@ class DecodingParameters:
         return cls(**{f.name: section[f.name] for f in fields(cls)})
 
 
+#: the ``generation`` config keys that are decoding parameters (the fields of :class:`DecodingParameters`)
+DECODING_PARAMETERS: tuple[str, ...] = tuple(f.name for f in fields(DecodingParameters))
+
+
 @dataclass(frozen=True)
 class GenerationBatch:
     """One batch being decoded: the model and processor, the prompts (one per row) and their images, and one VCD
