@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+import yaml
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -19,7 +21,10 @@ if not workflow.overwrite_configfiles:
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
 )
-os.environ["HF_HUB_OFFLINE"] = "1" if config.get("offline", True) else os.environ.get("HF_HUB_OFFLINE", "0")
+# Set before the library is imported (huggingface_hub reads it then), so before `validate` fills in the default.
+SCHEMA = Path(workflow.basedir) / "config/schema.yaml"
+OFFLINE = config.get("offline", yaml.safe_load(SCHEMA.read_text())["properties"]["offline"]["default"])
+os.environ["HF_HUB_OFFLINE"] = "1" if OFFLINE else os.environ.get("HF_HUB_OFFLINE", "0")
 
 
 # Declared so that Snakemake passes them on to every job, on a cluster too (and `snakemake --lint` is clean).
@@ -30,7 +35,7 @@ envvars:
 
 from lvlm_debias.config import check_config, check_schema  # noqa: E402
 
-check_schema(config, Path(workflow.basedir) / "config/schema.yaml")  # every bad key at once, with allowed values
+check_schema(config, SCHEMA)  # every bad key at once, with allowed values
 validate(config, "config/schema.yaml")  # fills in the schema's defaults
 check_config(config)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from snakemake.utils import validate
 
 from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.config import model_dir
@@ -30,6 +31,7 @@ args = parser.parse_args()
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 torch.set_num_threads(args.threads)
 config = yaml.safe_load(Path(args.config).read_text())
+validate(config, str(Path(__file__).resolve().parents[1] / "config/schema.yaml"))  # fills in the defaults
 name = args.model or next(iter(config["models"]))
 entry = config["models"][name]
 settings = config["benchmarks"][args.benchmark]
@@ -43,7 +45,7 @@ splits, _ = load_splits(paths, split_names, root, list(benchmark(args.benchmark)
 model, processor = load_entry(model_dir(config, name), entry)
 tables = cache_benchmark(
     model, processor, splits, root, name=args.benchmark, template=entry["prompt"],
-    scoring=config.get("scoring", {}), alphas=args.alphas, betas=args.betas, seed=config.get("seed", 0),
+    scoring=config["scoring"], alphas=args.alphas, betas=args.betas, seed=config["seed"],
 )  # fmt: skip
 for key, table in tables.items():
     write_csv(table, Path(args.out) / f"cache_{key}.csv")

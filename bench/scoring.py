@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from snakemake.utils import validate
 
 from lvlm_debias.config import model_dir
 from lvlm_debias.data.jsonl import read_jsonl
@@ -29,6 +30,7 @@ args = parser.parse_args()
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 torch.set_num_threads(args.threads)
 config = yaml.safe_load(Path(args.config).read_text())
+validate(config, str(Path(__file__).resolve().parents[1] / "config/schema.yaml"))  # fills in the defaults
 name = args.model or next(iter(config["models"]))
 entry = config["models"][name]
 dataset = config["benchmarks"][args.benchmark]["dataset"]
@@ -44,10 +46,10 @@ tables = scoring_benchmark(
     f"data/{dataset}",
     name=args.benchmark,
     template=entry["prompt"],
-    scoring=config.get("scoring", {}),
-    sweep=config.get("sweep", {}),
+    scoring=config["scoring"],
+    sweep=config["sweep"],
     parser=config["benchmarks"][args.benchmark].get("parser"),
-    seed=config.get("seed", 0),
+    seed=config["seed"],
     generate_runs=args.generate_runs,
 )
 for key, table in tables.items():

@@ -1,5 +1,6 @@
 """Shared fixtures: an untrained tiny LLaVA (real classes, random weights) and a small world config."""
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,24 @@ from lvlm_debias.embedded.tokenizer import build_tokenizer
 from lvlm_debias.models.prompts import LLAVA_HF, without_image
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def schema_defaults(section: str, values: dict | None = None) -> dict:
+    """``values`` for config section ``section`` with the schema's defaults filled in (nested objects too), as the
+    Snakefile's ``validate`` fills them: what a rule hands the library."""
+
+    def fill(schema: dict, out: dict) -> dict:
+        for key, sub in schema.get("properties", {}).items():
+            if key not in out and "default" in sub:
+                out[key] = copy.deepcopy(sub["default"])
+            if isinstance(out.get(key), dict):
+                fill(sub, out[key])
+        return out
+
+    schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())["properties"][section]
+    return fill(schema, copy.deepcopy(values or {}))
+
+
 SHAPES = ["circle", "square", "triangle", "star"]
 COLOURS = ["red", "green", "blue"]
 

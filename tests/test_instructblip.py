@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import COLOURS, ROOT, SHAPES, write_questions
+from conftest import COLOURS, ROOT, SHAPES, schema_defaults, write_questions
 from hub_cache import REVISION, fill_hub_cache, pope_files
 from test_downloads import DATASETS, DOWNLOAD, _env, _python
 from test_probes import _image
@@ -145,7 +145,11 @@ def test_the_rules_library_entry_points_run_on_it(folder, tmp_path):
     )  # fmt: skip
     assert texts.groupby("method").size().to_dict() == {"naive": 4, "vcd": 4, "vdd-none": 4}
     layers, tokens, _, steps, _, captions = attention_with_entry(
-        folder, ENTRY, questions, tmp_path, {"n_samples": 4, "probes": ["naive", "none"], "max_new_tokens": 3}
+        folder,
+        ENTRY,
+        questions,
+        tmp_path,
+        schema_defaults("attention", {"n_samples": 4, "probes": ["naive", "none"], "max_new_tokens": 3}),
     )
     shares = layers.groupby(["probe", "layer"])["share"].sum()
     assert shares.round(5).eq(1).all() and set(layers["probe"]) == {"naive", "none"}

@@ -87,7 +87,9 @@ def test_no_import_from_a_higher_layer(path):
 def test_the_checker_sees_an_upward_import(tmp_path, monkeypatch):
     """The walk above finds a function-level, a relative and an absolute upward import (so it can fail)."""
     fake = PACKAGE / "data" / "_probe_layers.py"
-    source = "from lvlm_debias.report import html\nfrom ..scoring import score\n\ndef f():\n    import lvlm_debias.plots\n"
+    source = (
+        "from lvlm_debias.report import html\nfrom ..scoring import score\n\ndef f():\n    import lvlm_debias.plots\n"
+    )
     fake.write_text(source)
     try:
         found = [m for _, m in library_imports(fake) if LAYER[top_level(m)] > LAYER["data"]]

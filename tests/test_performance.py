@@ -7,7 +7,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import write_questions
+from conftest import schema_defaults, write_questions
 
 from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.models.prompts import LLAVA_HF
@@ -133,7 +133,7 @@ def test_scoring_benchmark_tables(tiny_llava, tmp_path):
         tmp_path,
         name="pope",
         template=LLAVA_HF,
-        scoring={"batch_size": 3, "store_top": 10},
+        scoring=schema_defaults("scoring", {"batch_size": 3, "store_top": 10}),
         sweep=sweep,
         parser="vcd",
         generate_runs=1,
@@ -209,7 +209,8 @@ def test_the_cache_benchmark_compares_both_ways_on_the_same_questions(tiny_llava
     model, processor = tiny_llava
     splits = _split_questions(tmp_path)
     tables = cache_benchmark(
-        model, processor, splits, tmp_path, name="pope", template=LLAVA_HF, scoring={"batch_size": 4, "store_top": 20},
+        model, processor, splits, tmp_path, name="pope", template=LLAVA_HF,
+        scoring=schema_defaults("scoring", {"batch_size": 4, "store_top": 20}),
         alphas=[0, 1], betas=[0.1, 0.5], repeats=1,
     )  # fmt: skip
     assert set(tables) == {"scoring", "agreement", "grid", "flops", "targets"}

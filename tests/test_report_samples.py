@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import schema_defaults
 from PIL import Image
 
 from lvlm_debias.report.browser import find_chromium, inspect_report, screenshot
@@ -63,7 +64,9 @@ def _report(tmp_path):
     questions, probs = _sample_run(tmp_path)
     cards = sample_cards(probs, questions, tmp_path, ["yes", "no"], n=2)
     out = tmp_path / "report.html"
-    render_report(out, {"seed": 0}, [ModelSection("m", {}, None, None, cards)], {"seed": "0"})
+    render_report(
+        out, {"seed": 0, "report": schema_defaults("report")}, [ModelSection("m", {}, None, None, cards)], {"seed": "0"}
+    )
     return out
 
 

@@ -89,8 +89,8 @@ rule confidence_bins:
     params:
         splits=lambda wildcards: splits_of(wildcards.benchmark),
         methods=METHODS,
-        edges=CALIBRATION.get("bin_edges", [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]),
-        min_count=CALIBRATION.get("min_bin_count", 20),
+        edges=CALIBRATION["bin_edges"],
+        min_count=CALIBRATION["min_bin_count"],
     log:
         "logs/{model}/{benchmark}/confidence_bins.log",
     benchmark:

@@ -15,10 +15,10 @@ from lvlm_debias.inputs.probes import IMAGE_PROBES
 MODELS = list(config["models"])
 TRAINED = trained_models(config)
 BENCHMARKS = config["benchmarks"]
-SCORING = config.get("scoring", {})
-SHARDS = SCORING.get("shards", 1)
-CALIBRATION = config.get("calibration", {})
-METHODS = ["naive", *CALIBRATION.get("references", ["none", "unk", "both", "noise", "zero", "one"])]
+SCORING = config["scoring"]
+SHARDS = SCORING["shards"]
+CALIBRATION = config["calibration"]
+METHODS = ["naive", *CALIBRATION["references"]]
 PROBES = probes_for(METHODS)
 SHARD_PROBES = [p for p in PROBES if p in IMAGE_PROBES]
 REFERENCE_PROBES = [p for p in PROBES if p not in IMAGE_PROBES]
@@ -40,7 +40,7 @@ TEMPERATURES = sorted(
     }
 )
 PRIOR_PROBING = config.get("prior_probing")
-REPORT = config.get("report", {})
+REPORT = config["report"]
 GENERATION = config.get("generation", {})
 GENERATION_SETTINGS = GENERATION["settings"] if GENERATION else []
 #: the decoding methods and their parameters (the fields of decoding.base.DecodingParameters), as the schema filled them
@@ -48,12 +48,12 @@ DECODING = {key: GENERATION[key] for key in ["methods", *DECODING_PARAMETERS]} i
 CAPTIONS = GENERATION.get("captions") or {}
 CLASSIFICATION = GENERATION.get("classification") or {}
 OPEN_ENDED = GENERATION.get("open_ended") or {}
-ENV = f"../../{config.get('conda_env', 'envs/lvlm.yaml')}"
+ENV = f"../../{config['conda_env']}"
 HUB_MODELS = hub_models(config)
 DATASETS = datasets(config)
 HUB_DATASETS = list(hub_datasets(config))
 URL_DATASETS = list(url_datasets(config))
-DOWNLOADS = config.get("downloads", {})
+DOWNLOADS = config["downloads"]
 
 
 def splits_of(name):
@@ -199,7 +199,7 @@ def model_outputs(model):
         out["attention_generation"] = f"results/{model}/attention_generation.csv"
         out["attention_png"] = f"results/{model}/attention.png"
         out["attention_generation_png"] = f"results/{model}/attention_generation.png"
-    if REPORT.get("samples", 8):
+    if REPORT["samples"]:
         name, split = SAMPLES_FROM
         out["samples/label_probs"] = f"results/{model}/{name}/{split}/label_probs.csv"
         out["samples/questions"] = f"data/{BENCHMARKS[name]['dataset']}/{name}/{split}.jsonl"
@@ -213,7 +213,7 @@ def sample_settings():
         "benchmark": name,
         "split": split,
         "image_root": f"data/{BENCHMARKS[name]['dataset']}",
-        "n": REPORT.get("samples", 8),
+        "n": REPORT["samples"],
     }
 
 
@@ -306,7 +306,7 @@ STUDY_ENTRY = config["models"][STUDY["model"]] if STUDY else {}
 STUDY_RATES = [f"{r:g}" for r in STUDY.get("yes_rates", [])]
 STUDY_SEEDS = [str(s) for s in STUDY.get("seeds", [])]
 STUDY_LEVELS = list(STUDY.get("levels", {}))
-STUDY_METHODS = STUDY.get("methods", [])
+STUDY_METHODS = STUDY["methods"] if STUDY else []
 
 
 #: what a study job that trains or loads the embedded model asks of a cluster: 4 GB per attempt, no GPU, a CPU a thread

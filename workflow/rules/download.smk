@@ -4,7 +4,7 @@
 # data/<dataset>/downloads/ and converted to the same question files.
 # Local jobs on the submitting host by default (downloads.local); downloads.local: false runs them as cluster jobs,
 # on downloads.partition when set.
-if DOWNLOADS.get("local", True):
+if DOWNLOADS["local"]:
 
     localrules:
         hub_model,
@@ -21,7 +21,7 @@ rule hub_model:
         model=one_of(HUB_MODELS),
     params:
         entry=lambda wildcards: config["models"][wildcards.model],
-        fetch=DOWNLOADS.get("fetch", True),
+        fetch=DOWNLOADS["fetch"],
     resources:
         **DOWNLOAD_RESOURCES,
     log:
@@ -41,7 +41,7 @@ rule hub_dataset:
         dataset=one_of(HUB_DATASETS),
     params:
         entry=lambda wildcards: DATASETS[wildcards.dataset],
-        fetch=DOWNLOADS.get("fetch", True),
+        fetch=DOWNLOADS["fetch"],
     resources:
         **DOWNLOAD_RESOURCES,
     log:
@@ -88,7 +88,7 @@ rule url_dataset:
         entry=lambda wildcards: DATASETS[wildcards.dataset],
         splits=lambda wildcards: url_splits(wildcards.dataset),
         root=lambda wildcards: f"data/{wildcards.dataset}",
-        fetch=DOWNLOADS.get("fetch", True),
+        fetch=DOWNLOADS["fetch"],
     resources:
         **DOWNLOAD_RESOURCES,
     log:

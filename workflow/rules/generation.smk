@@ -8,7 +8,7 @@ rule caption_questions:
     output:
         "data/shapes_world/captions/eval.jsonl",
     params:
-        n_images=CAPTIONS.get("n_images", 100),
+        n_images=CAPTIONS.get("n_images"),
     log:
         "logs/caption_questions.log",
     benchmark:
@@ -22,7 +22,7 @@ rule caption_questions:
 rule captions:
     input:
         model=model_inputs,
-        questions=f"data/{CAPTIONS.get('dataset', 'shapes_world')}/captions/eval.jsonl",
+        questions=f"data/{CAPTIONS.get('dataset')}/captions/eval.jsonl",
         decoding=decoding_summary_input,
     output:
         "results/{model}/captions/{setting}.csv",
@@ -51,7 +51,7 @@ rule captions:
 
 rule chair:
     input:
-        questions=f"data/{CAPTIONS.get('dataset', 'shapes_world')}/captions/eval.jsonl",
+        questions=f"data/{CAPTIONS.get('dataset')}/captions/eval.jsonl",
         captions=expand("results/{{model}}/captions/{setting}.csv", setting=GENERATION_SETTINGS),
     output:
         table=report(
@@ -94,12 +94,12 @@ rule contrastive_answers:
         model_dir=lambda wildcards: model_dir(wildcards.model),
         image_root=image_root,
         decoding=DECODING,
-        max_new_tokens=CLASSIFICATION.get("max_new_tokens", 8),
+        max_new_tokens=CLASSIFICATION.get("max_new_tokens"),
         sweep=SWEEP,
         parser=parser_of,
-        batch_size=SCORING.get("batch_size", 64),
+        batch_size=SCORING["batch_size"],
         seed=config["seed"],
-        skip_bad=SCORING.get("skip_bad_records", False),
+        skip_bad=SCORING["skip_bad_records"],
     threads: 2
     resources:
         **MODEL_RESOURCES,

@@ -88,8 +88,8 @@ rule study_scores:
     params:
         model=study_entry,
         levels=study_level_folders(),
-        top_k=SCORING.get("top_k", 100),
-        batch_size=SCORING.get("batch_size", 64),
+        top_k=SCORING["top_k"],
+        batch_size=SCORING["batch_size"],
         seed=config["seed"],
     threads: STUDY["threads"]
     resources:

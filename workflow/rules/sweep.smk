@@ -16,9 +16,9 @@ rule decoding_sweep:
         image_root=image_root,
         settings=SWEEP,
         parser=parser_of,
-        batch_size=SCORING.get("batch_size", 64),
+        batch_size=SCORING["batch_size"],
         seed=config["seed"],
-        skip_bad=SCORING.get("skip_bad_records", False),
+        skip_bad=SCORING["skip_bad_records"],
     threads: 2
     resources:
         **MODEL_RESOURCES,

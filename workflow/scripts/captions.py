@@ -16,7 +16,7 @@ with log_to(snakemake.log[0]) as log:
     decoded = decode_with_entry(
         params.model_dir, params.model, records, params.image_root, wc.setting, params.decoding,
         sweep=params.sweep, summary=next(iter(snakemake.input.decoding), None), benchmark=params.benchmark,
-        max_new_tokens=captions.get("max_new_tokens", 24), batch_size=captions.get("batch_size", 32), seed=params.seed,
+        max_new_tokens=captions["max_new_tokens"], batch_size=captions["batch_size"], seed=params.seed,
     )  # fmt: skip
     table = caption_frame(decoded, records)
     write_csv(table, snakemake.output[0])

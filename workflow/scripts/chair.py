@@ -20,7 +20,7 @@ with log_to(snakemake.log[0]) as log:
     settings = list(dict.fromkeys(captions["setting"]))
     samples = {
         setting: caption_samples(
-            marked_captions(captions, vocabulary, setting, params.captions.get("samples", 6)), params.image_root
+            marked_captions(captions, vocabulary, setting, params.captions["samples"]), params.image_root
         )
         for setting in settings
     }

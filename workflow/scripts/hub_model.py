@@ -14,7 +14,7 @@ with log_to(snakemake.log[0]) as log:
         entry["repo"],
         snakemake.output[0],
         revision=entry.get("revision"),
-        trust_remote_code=entry.get("trust_remote_code", False),
+        trust_remote_code=entry["trust_remote_code"],
         fetch=snakemake.params.fetch,
     )
     size = sum(f["size"] for f in manifest["files"])

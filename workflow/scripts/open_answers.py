@@ -16,7 +16,7 @@ with log_to(snakemake.log[0]) as log:
     decoded = decode_with_entry(
         params.model_dir, params.model, records, params.image_root, wc.setting, params.decoding,
         sweep=params.sweep, summary=next(iter(snakemake.input.decoding), None), benchmark=params.benchmark,
-        max_new_tokens=settings.get("max_new_tokens", 256), batch_size=settings.get("batch_size", 8),
+        max_new_tokens=settings["max_new_tokens"], batch_size=settings["batch_size"],
         seed=params.seed,
     )  # fmt: skip
     table = open_answer_frame(decoded, records)

@@ -13,6 +13,6 @@ with log_to(snakemake.log[0]) as log:
     answers = pd.concat([pd.read_csv(path, keep_default_na=False) for path in snakemake.input.answers])
     table = open_summary(answers)
     write_csv(table, snakemake.output.table)
-    chosen = side_by_side(answers, params.open_ended.get("samples", 6))
+    chosen = side_by_side(answers, params.open_ended["samples"])
     write_json({s: open_samples(rows, params.image_root) for s, rows in chosen.items()}, snakemake.output.samples)
     log.info("\n%s", table.to_string(index=False))

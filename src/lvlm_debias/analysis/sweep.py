@@ -229,7 +229,7 @@ def sweep_with_entry(
     by_id = {q["question_id"]: q for q in records}
     continuations = Continuations.for_questions(
         model, processor, [by_id[qid] for qid in answers.index], image_root, entry["prompt"],
-        first_token.select(answers.index).top_ids, seed, settings.get("max_new_tokens", 16), batch_size,
+        first_token.select(answers.index).top_ids, seed, settings["max_new_tokens"], batch_size,
     )  # fmt: skip
     _, configs = sweep_configs(settings)
     token_labels = token_label_index(processor, spec.labels).numpy()

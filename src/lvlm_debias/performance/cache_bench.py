@@ -57,8 +57,8 @@ def cache_benchmark(
     """Tables ``scoring``, ``agreement``, ``grid``, ``flops`` and ``targets``; each way is timed ``repeats`` times,
     alternating, and its fastest run counts."""
     labels = benchmark(name).labels
-    top_k, batch_size = scoring.get("top_k", 100), scoring.get("batch_size", 64)
-    spec = FirstTokenSpec(scoring.get("store_top", 100), (1.0,))
+    top_k, batch_size = scoring["top_k"], scoring["batch_size"]
+    spec = FirstTokenSpec(scoring["store_top"], (1.0,))
     common = dict(template=template, labels=labels, top_k=top_k, batch_size=batch_size, seed=seed)
 
     def each_split():

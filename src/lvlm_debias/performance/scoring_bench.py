@@ -58,7 +58,7 @@ def scoring_benchmark(
     if generate_runs < 1:
         raise ValueError(f"generate_runs must be >= 1, got {generate_runs!r}")
     labels = benchmark(name).labels
-    top_k, batch_size = scoring.get("top_k", 100), scoring.get("batch_size", 64)
+    top_k, batch_size = scoring["top_k"], scoring["batch_size"]
     n = len(questions)
 
     (theirs, steps), official_s = timed(
@@ -66,7 +66,7 @@ def scoring_benchmark(
             *official, questions, image_root, template=template, labels=labels, probes=BENCH_PROBES, top_k=top_k
         )
     )
-    spec = FirstTokenSpec(scoring.get("store_top", 100), tuple(stored_temperatures(sweep)))
+    spec = FirstTokenSpec(scoring["store_top"], tuple(stored_temperatures(sweep)))
     common = dict(template=template, labels=labels, top_k=top_k, batch_size=batch_size, seed=seed)
     (naive, first_token, naive_passes), naive_s = timed(
         lambda: score_questions(*ours, questions, image_root, probes=("naive",), store=spec, **common)
@@ -164,7 +164,7 @@ def _sweep_costs(
         },
         index=pd.Index([q["question_id"] for q in questions], name="question_id"),
     )
-    max_new_tokens = sweep.get("max_new_tokens", 16)
+    max_new_tokens = sweep["max_new_tokens"]
     continuations = Continuations.for_questions(
         model, processor, questions, image_root, template, first_token.top_ids, seed, max_new_tokens, batch_size
     )

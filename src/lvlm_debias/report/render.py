@@ -108,9 +108,8 @@ def render_report(
 
 
 def _bootstrap(config: Mapping) -> Bootstrap:
-    """The checks' bootstrap: seeded from the config's ``seed``, ``report.bootstrap_resamples`` resamples (2000)."""
-    report = config.get("report") or {}
-    return Bootstrap(seed=int(config.get("seed", 0)), resamples=int(report.get("bootstrap_resamples", 2000)))
+    """The checks' bootstrap: seeded from the config's ``seed``, ``report.bootstrap_resamples`` resamples."""
+    return Bootstrap(seed=int(config["seed"]), resamples=int(config["report"]["bootstrap_resamples"]))
 
 
 def _card_summary(card: dict) -> list[tuple[str, str]]:

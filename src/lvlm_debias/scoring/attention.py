@@ -282,17 +282,17 @@ def attention_with_entry(
     questions spread evenly over ``questions``; the tables of :func:`prompt_attention` on them and of
     :func:`generation_attention` on their distinct images."""
     model, processor = load_entry(model_dir, entry, attn_implementation="eager")
-    chosen = spread(questions, settings.get("n_samples", 32))
-    batch_size = settings.get("batch_size", 8)
+    chosen = spread(questions, settings["n_samples"])
+    batch_size = settings["batch_size"]
     layers, tokens, per_question = prompt_attention(
         model,
         processor,
         chosen,
         image_root,
         template=entry["prompt"],
-        probes=settings.get("probes", ["naive", "none", "noise"]),
+        probes=settings["probes"],
         batch_size=batch_size,
-        top=settings.get("top", 10),
+        top=settings["top"],
         seed=seed,
     )
     distinct = list(dict.fromkeys(q["image"] for q in chosen))
@@ -302,7 +302,7 @@ def attention_with_entry(
         processor,
         images,
         template=entry["prompt"],
-        max_new_tokens=settings.get("max_new_tokens", 32),
+        max_new_tokens=settings["max_new_tokens"],
         batch_size=batch_size,
         names=distinct,
     )
