@@ -59,6 +59,13 @@ def test_readme_is_short():
     assert len(lines) < 120, f"README.md has {len(lines)} lines; move detail to docs/ or config/README.md"
 
 
+def test_readme_links_every_page():
+    linked = {(README.parent / t.partition("#")[0]).resolve() for t in LINK.findall(README.read_text())}
+    pages = [CONFIG_README, *sorted((ROOT / "docs").glob("*.md"))]
+    missing = [str(p.relative_to(ROOT)) for p in pages if p.resolve() not in linked]
+    assert not missing, f"README.md links no {missing}"
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_relative_links_resolve(page):
     broken = []
