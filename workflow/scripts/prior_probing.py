@@ -17,7 +17,7 @@ with log_to(snakemake.log[0]) as log:
         params.settings["questions"],
         snakemake.input.annotations,
         params.probes,
-        params.settings.get("top", 15),
+        params.settings["top"],
         params.seed,
     )
     write_csv(table, snakemake.output.table)
