@@ -154,12 +154,13 @@ def layout_results(model, processor, questions: Sequence[Mapping], image_root: P
     from lvlm_debias.decoding.methods import DECODING_METHODS
     from lvlm_debias.decoding.sampling import DecodingConfig
     from lvlm_debias.decoding.vdd import ReferenceBranch, reference_inputs
-    from lvlm_debias.inputs.probes import PROBES, probe_inputs
+    from lvlm_debias.inputs.probes import probe_inputs
     from lvlm_debias.models.prompts import build_prompt
     from lvlm_debias.scoring.score import YES_NO, score_questions
 
+    paper_probes = ["naive", "none", "unk", "noise", "zero", "one"]  # the registry also holds VCD's vcd-noise
     scores, _, _ = score_questions(
-        model, processor, questions, image_root, template=template, labels=YES_NO, probes=PROBES, top_k=100,
+        model, processor, questions, image_root, template=template, labels=YES_NO, probes=paper_probes, top_k=100,
         batch_size=2, seed=0,
     )  # fmt: skip
     prompts = [build_prompt(template, q["text"]) for q in questions]

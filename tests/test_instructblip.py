@@ -127,7 +127,7 @@ def test_the_rules_library_entry_points_run_on_it(folder, tmp_path):
     questions = write_questions(tmp_path, 4, labels=("yes", "no"))
     splits = {"random": questions}
     common = dict(labels=YES_NO, top_k=20, batch_size=3, seed=0)
-    image_probes = [p for p in PROBES if p in ("naive", "noise")]
+    image_probes = [name for name, probe in PROBES.items() if probe.per_image]
     shard, _, _, _ = score_shard_with_entry(
         folder, ENTRY, splits, tmp_path, shard=0, shards=1, probes=image_probes, store=FirstTokenSpec(20),
         logits=False, **common,

@@ -176,6 +176,7 @@ def test_every_split_gets_its_pairs_rows_and_any_shard_count_gives_identical_tab
     for split, questions in splits.items():
         alone, first, _ = score_questions(
             model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO,
+            probes=["naive", "none", "unk", "noise", "zero", "one"],
             store=FirstTokenSpec(top=20, temperatures=(0.5, 1.0)),
         )  # fmt: skip
         table, cached_first, _ = one[split]

@@ -235,7 +235,8 @@ def _img(folder, question):
 def test_the_reading_table_holds_both_readings(tiny_llava, stored):
     model, processor = tiny_llava
     questions, _, _, store, folder = stored
-    scores, _, _ = score_questions(model, processor, questions, folder, template=LLAVA_HF, labels=YES_NO)
+    probes = ["naive", "none", "unk", "noise", "zero", "one"]
+    scores, _, _ = score_questions(model, processor, questions, folder, template=LLAVA_HF, labels=YES_NO, probes=probes)
     gathered = scores.assign(subset="s", image=scores["question_id"].astype(str))
     table = reading_table({"random": gathered}, {"random": store}, ["none", "unk", "both"], "pope", SETTINGS)
     assert table[["method", "reading"]].values.tolist() == [

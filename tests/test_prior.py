@@ -22,8 +22,9 @@ def test_image_without_the_object():
 def test_top_answers_per_probe(tiny_llava, tmp_path):
     model, processor = tiny_llava
     prompt = build_prompt(LLAVA_HF, "What colour is the star?")
-    table = top_answers(model, processor, prompt, _image(0), top=5)
-    assert list(table["probe"].unique()) == ["naive", "none", "unk", "noise", "zero", "one"]
+    probes = ["naive", "none", "unk", "noise", "zero", "one"]
+    table = top_answers(model, processor, prompt, _image(0), probes, top=5)
+    assert list(table["probe"].unique()) == probes
     for _, rows in table.groupby("probe"):
         assert list(rows["rank"]) == [1, 2, 3, 4, 5]
         assert rows["probability"].is_monotonic_decreasing and rows["probability"].sum() <= 1 + 1e-6

@@ -13,6 +13,8 @@ PROMPTS = [
     build_prompt(LLAVA_HF, "Is there a circle in the image?"),
     build_prompt(LLAVA_HF, "What colour is the star?"),
 ]
+#: the paper's probes (the registry also holds VCD's reference, vcd-noise)
+PAPER_PROBES = ["naive", "none", "unk", "noise", "zero", "one"]
 
 
 def _image(seed: int, size: int = 32) -> Image.Image:
@@ -73,7 +75,9 @@ def test_text_references_are_computed_once_per_distinct_prompt(tiny_llava, tmp_p
         questions.append(
             {"question_id": i, "image": f"{i}.png", "text": f"Is there a {obj} in the image?", "label": "yes"}
         )
-    scores, _, passes = score_questions(model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO)
+    scores, _, passes = score_questions(
+        model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO, probes=PAPER_PROBES
+    )
     # naive and noise depend on the image: once per question; the other four once per distinct prompt
     assert passes == {"naive": 6, "none": 2, "unk": 2, "noise": 6, "zero": 2, "one": 2}
     assert len(scores) == 36 and set(scores.columns) == {"question_id", "probe", "label", "p_yes", "p_no"}
@@ -117,4 +121,4 @@ def test_a_missing_image_names_the_file_and_question(tiny_llava, tmp_path):
     model, processor = tiny_llava
     questions = [{"question_id": 7, "image": "gone.png", "text": "Is there a star in the image?", "label": "no"}]
     with pytest.raises(ValueError, match=r"gone\.png of question 7"):
-        score_questions(model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO)
+        score_questions(model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO, probes=PAPER_PROBES)

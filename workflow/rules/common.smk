@@ -10,7 +10,7 @@ from lvlm_debias.config import datasets, hub_datasets, hub_models, url_datasets
 from lvlm_debias.data.convert import DEFAULT_SPLITS
 from lvlm_debias.decoding.base import DECODING_PARAMETERS
 from lvlm_debias.scoring.official import OfficialSettings, has_official_reading
-from lvlm_debias.inputs.probes import IMAGE_PROBES
+from lvlm_debias.inputs.probes import PROBES as PROBE_REGISTRY
 
 MODELS = list(config["models"])
 TRAINED = trained_models(config)
@@ -20,9 +20,11 @@ SHARDS = SCORING["shards"]
 CALIBRATION = config["calibration"]
 METHODS = ["naive", *CALIBRATION["references"]]
 PROBES = probes_for(METHODS)
-SHARD_PROBES = [p for p in PROBES if p in IMAGE_PROBES]
-REFERENCE_PROBES = [p for p in PROBES if p not in IMAGE_PROBES]
-TEXT_ONLY = [p for p in ("none", "unk") if p in PROBES]
+#: the probes whose input depends on the image (scored per question, in shards) and the others (once per prompt)
+SHARD_PROBES = [p for p in PROBES if PROBE_REGISTRY[p].per_image]
+REFERENCE_PROBES = [p for p in PROBES if not PROBE_REGISTRY[p].per_image]
+#: the text probes among them, in the registry's order (the text-only bias tables)
+TEXT_ONLY = [p for p, probe in PROBE_REGISTRY.items() if probe.kind == "text" and p in PROBES]
 SWEEP = config.get("sweep", {})
 #: the official code's reading beside ours (scoring.readings): its settings, and the benchmarks that have one
 OFFICIAL = OfficialSettings.from_dict(SCORING["official"]) if "official" in SCORING["readings"] else None

@@ -18,7 +18,7 @@ rule prior_probing:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
         settings=PRIOR_PROBING,
-        probes=["naive", "none", "unk", "noise", "zero", "one"],
+        probes=lambda wildcards: PRIOR_PROBING["probes"],
         seed=config["seed"],
     threads: 2
     resources:

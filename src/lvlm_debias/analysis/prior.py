@@ -13,7 +13,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 from lvlm_debias.data.jsonl import read_jsonl
 from lvlm_debias.inputs.images import load_image
 from lvlm_debias.inputs.noise import stable_seed
-from lvlm_debias.inputs.probes import PROBES, probe_inputs
+from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.labels import display_token
@@ -34,7 +34,7 @@ def top_answers(
     processor: ProcessorMixin,
     prompt: str,
     image,
-    probes: Sequence[str] = PROBES,
+    probes: Sequence[str],
     top: int = 15,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -60,7 +60,7 @@ def prior_probing(
     annotations: Sequence[Mapping],
     image_root: Path,
     template: str,
-    probes: Sequence[str] = PROBES,
+    probes: Sequence[str],
     top: int = 15,
     seed: int = 0,
 ) -> pd.DataFrame:

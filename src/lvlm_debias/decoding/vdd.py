@@ -23,8 +23,7 @@ from PIL import Image
 from transformers import LogitsProcessor, PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.decoding.base import DecodingMethod, DecodingParameters, GenerationBatch, check_alpha_beta
-from lvlm_debias.inputs.noise import VCD_STEP, diffusion_noise
-from lvlm_debias.inputs.probes import probe_inputs
+from lvlm_debias.inputs.probes import get_probe, probe_inputs
 from lvlm_debias.models.architectures import forward, text_model
 
 #: the reference inputs :func:`reference_inputs` builds
@@ -119,19 +118,14 @@ def reference_inputs(
     images: Sequence[Image.Image] | None = None,
     noise_seeds: Sequence[int] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Model inputs of one reference: ``none`` / ``unk`` (text only), or ``vcd-noise`` (the image noised at step 500,
-    one seed per prompt)."""
-    if reference in ("none", "unk"):
+    """Model inputs of one reference, a probe of ``inputs.probes.PROBES``: ``none`` / ``unk`` (text only), or
+    ``vcd-noise`` (the image noised at step 500, one seed per prompt)."""
+    probe = get_probe(reference)
+    if not probe.per_image:
         return dict(probe_inputs(processor, prompts, reference))
-    if reference != "vcd-noise":
-        raise ValueError(f"unknown reference {reference!r}; known: {list(REFERENCES)}")
-    if images is None or noise_seeds is None:
-        raise ValueError("the VCD reference needs the images and one noise seed per image")
-    inputs = dict(probe_inputs(processor, prompts, "naive", images))
-    inputs["pixel_values"] = torch.stack(
-        [diffusion_noise(x, VCD_STEP, s) for x, s in zip(inputs["pixel_values"], noise_seeds, strict=True)]
-    )
-    return inputs
+    if images is None or (probe.seeded and noise_seeds is None):
+        raise ValueError(f"the {reference} reference needs the images and one noise seed per image")
+    return dict(probe_inputs(processor, prompts, reference, images, noise_seeds))
 
 
 @dataclass(frozen=True)

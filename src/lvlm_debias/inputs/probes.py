@@ -1,31 +1,145 @@
-"""Model inputs for each probe: the real image (Naive) or an input without visual information.
+"""The probes: what the model is fed in place of (or as) the question's image, one registry ``PROBES``.
 
-None and Unk change the prompt's image token (removed, or replaced by ``<unk>``); Noise, Zero and One keep the image
-tokens and replace the processed pixel tensor (VCD's diffusion noise at step 999, all zeros, all ones). One function
-builds the inputs for every model; it relies only on the processor's own image token and image processor (see
-``models.architectures`` for where the image tokens go in each model family).
+A :class:`Probe` has a name, a kind and its transformation:
+
+- ``image``: the real image, unchanged (naive);
+- ``pixel``: the image tokens stay and the processed pixel tensor is replaced: all zeros (zero), all ones (one), or
+  the image noised by VCD's forward diffusion at step 999 (noise) or at step 500 (vcd-noise, VCD's reference);
+- ``text``: the prompt's image token is changed and no pixels are fed: removed (none) or replaced by ``<unk>`` (unk).
+
+How a probe is run follows from it, not from lists of names: a probe whose input depends on the image
+(:attr:`Probe.per_image`: the image kind, or a pixel probe that reads the image) runs once per question; the others
+(text probes, constant pixel probes) depend on the prompt text alone and run once per distinct prompt. A ``seeded``
+pixel probe draws its noise from one seed per image, ``stable_seed(seed, probe name, image)``
+(:func:`probe_seeds`), so it does not depend on batching or sharding.
+
+One function, :func:`probe_inputs`, builds the inputs of every probe for every model; it relies only on the
+processor's own image token and image processor (see ``models.architectures`` for where the image tokens go in each
+model family). A new probe is one :class:`Probe` and one line in ``PROBES`` (``docs/extending.md``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 
 import torch
 from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 
-from lvlm_debias.inputs.noise import NOISE_PROBE_STEP, diffusion_noise
+from lvlm_debias.inputs.noise import NOISE_PROBE_STEP, VCD_STEP, diffusion_noise, stable_seed
 from lvlm_debias.models.architectures import processor_prompts
 
-#: probes whose input depends on the image content.
-IMAGE_PROBES = ("naive", "noise")
-#: probes that feed a constant pixel tensor: the input depends on the prompt text alone.
-PIXEL_PROBES = ("zero", "one")
-#: probes without image tokens' content: the image token is removed or replaced.
-TEXT_PROBES = ("none", "unk")
-PROBES = ("naive", "none", "unk", "noise", "zero", "one")
-#: the probes whose answer depends on the prompt text alone (cached once per distinct prompt).
-PROMPT_ONLY_PROBES = TEXT_PROBES + PIXEL_PROBES
+#: the kinds of probe (see the module docstring).
+KINDS = ("image", "pixel", "text")
+
+#: a pixel probe's transformation: the processed pixel tensor (N, C, H, W) and one seed per image (None unless the
+#: probe is ``seeded``) to the tensor fed instead, of the same shape and dtype.
+PixelTransform = Callable[[torch.Tensor, Sequence[int] | None], torch.Tensor]
+#: a text probe's transformation: a prompt's token ids, the image token's id and ``<unk>``'s id to the ids fed.
+TextTransform = Callable[[Sequence[int], int, int], list[int]]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One input variant: ``name``, ``kind`` (``image`` | ``pixel`` | ``text``) and its transformation.
+
+    ``pixels`` (pixel probes) replaces the processed pixel tensor; ``reads_image`` says whether it reads the image's
+    pixels (noise) or writes a constant tensor whatever the image (zero, one: the model is then fed a blank image's
+    shape and image-token count); ``seeded`` whether it needs one seed per image. ``ids`` (text probes) changes the
+    prompt's token ids. ``attention_groups``: whether the prompt still splits into the attention analysis's token
+    groups (unk's single ``<unk>`` stands for the image and belongs to none of them).
+    """
+
+    name: str
+    kind: str
+    pixels: PixelTransform | None = None
+    ids: TextTransform | None = None
+    reads_image: bool = False
+    seeded: bool = False
+    attention_groups: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"probe {self.name!r}: kind must be one of {list(KINDS)}, got {self.kind!r}")
+        if (self.pixels is not None) != (self.kind == "pixel"):
+            raise ValueError(f"probe {self.name!r}: a pixel probe, and only a pixel probe, needs `pixels`")
+        if (self.ids is not None) != (self.kind == "text"):
+            raise ValueError(f"probe {self.name!r}: a text probe, and only a text probe, needs `ids`")
+        if (self.reads_image or self.seeded) and self.kind != "pixel":
+            raise ValueError(f"probe {self.name!r}: only a pixel probe reads the image or is seeded")
+
+    @property
+    def per_image(self) -> bool:
+        """Whether the input depends on the image (run once per question); else on the prompt text alone (run once
+        per distinct prompt)."""
+        return self.kind == "image" or self.reads_image or self.seeded
+
+    @property
+    def feeds_pixels(self) -> bool:
+        """Whether the model is fed a pixel tensor (the image and pixel kinds)."""
+        return self.kind != "text"
+
+
+def _noised(pixels: torch.Tensor, seeds: Sequence[int] | None, step: int) -> torch.Tensor:
+    """Each image noised at diffusion ``step`` with its own seed."""
+    return torch.stack([diffusion_noise(x, step, s) for x, s in zip(pixels, seeds, strict=True)])
+
+
+def _without_image(ids: Sequence[int], image_id: int, unk_id: int) -> list[int]:
+    return [t for t in ids if t != image_id]
+
+
+def _unk_for_image(ids: Sequence[int], image_id: int, unk_id: int) -> list[int]:
+    return [unk_id if t == image_id else t for t in ids]
+
+
+#: every probe by name, in the order the tables list them.
+PROBES: dict[str, Probe] = {
+    probe.name: probe
+    for probe in (
+        Probe("naive", "image"),
+        Probe("none", "text", ids=_without_image),
+        Probe("unk", "text", ids=_unk_for_image, attention_groups=False),
+        Probe("noise", "pixel", pixels=partial(_noised, step=NOISE_PROBE_STEP), reads_image=True, seeded=True),
+        Probe("zero", "pixel", pixels=lambda pixels, seeds: torch.zeros_like(pixels)),
+        Probe("one", "pixel", pixels=lambda pixels, seeds: torch.ones_like(pixels)),
+        Probe("vcd-noise", "pixel", pixels=partial(_noised, step=VCD_STEP), reads_image=True, seeded=True),
+    )
+}
+
+
+def get_probe(name: str) -> Probe:
+    """The registered probe ``name``; an unknown name raises an error listing the known ones."""
+    if name not in PROBES:
+        raise ValueError(f"unknown probe {name!r}; known probes: {list(PROBES)}")
+    return PROBES[name]
+
+
+def check_probes(names: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming the unknown ones unless every name is a registered probe."""
+    unknown = [p for p in names if p not in PROBES]
+    if unknown:
+        raise ValueError(f"unknown probes {unknown}; known probes: {list(PROBES)}")
+
+
+@contextmanager
+def registered(probe: Probe) -> Iterator[Probe]:
+    """``PROBES`` with ``probe`` added for the ``with`` block, then as before (a name already registered fails)."""
+    if probe.name in PROBES:
+        raise ValueError(f"probe {probe.name!r} is already registered")
+    PROBES[probe.name] = probe
+    try:
+        yield probe
+    finally:
+        del PROBES[probe.name]
+
+
+def probe_seeds(probe: str, seed: int, images: Sequence[str]) -> list[int] | None:
+    """One seed per image key for a seeded probe, ``stable_seed(seed, probe, image)``; None for any other."""
+    return [stable_seed(seed, probe, name) for name in images] if get_probe(probe).seeded else None
 
 
 def image_token_id(processor: ProcessorMixin) -> int:
@@ -56,27 +170,25 @@ def text_probe_ids(ids: Sequence[int], probe: str, image_id: int, unk_id: int) -
 
     none: every image token dropped (no image tokens at all); unk: the image token replaced by ``<unk>``.
     """
-    if probe == "none":
-        return [t for t in ids if t != image_id]
-    if probe == "unk":
-        return [unk_id if t == image_id else t for t in ids]
-    raise ValueError(f"probe {probe!r} is not a text probe; text probes: {list(TEXT_PROBES)}")
+    spec = get_probe(probe)
+    if spec.kind != "text":
+        text = [name for name, p in PROBES.items() if p.kind == "text"]
+        raise ValueError(f"probe {probe!r} is not a text probe; text probes: {text}")
+    return spec.ids(ids, image_id, unk_id)
 
 
 def probe_pixels(pixels: torch.Tensor, probe: str, noise_seeds: Sequence[int] | None = None) -> torch.Tensor:
     """The processed pixel tensor (N, C, H, W) a probe feeds: unchanged (naive), ``zeros_like`` (zero),
-    ``ones_like`` (one), or each image noised at step 999 with its own seed (noise)."""
-    if probe == "naive":
+    ``ones_like`` (one), or each image noised at step 999 (noise) or 500 (vcd-noise) with its own seed."""
+    spec = get_probe(probe)
+    if spec.kind == "image":
         return pixels
-    if probe == "zero":
-        return torch.zeros_like(pixels)
-    if probe == "one":
-        return torch.ones_like(pixels)
-    if probe == "noise":
-        if noise_seeds is None or len(noise_seeds) != len(pixels):
-            raise ValueError("probe 'noise' needs one noise seed per image")
-        return torch.stack([diffusion_noise(x, NOISE_PROBE_STEP, s) for x, s in zip(pixels, noise_seeds, strict=True)])
-    raise ValueError(f"probe {probe!r} does not feed pixels; pixel probes: {list(IMAGE_PROBES + PIXEL_PROBES)}")
+    if spec.kind != "pixel":
+        feeding = [name for name, p in PROBES.items() if p.feeds_pixels]
+        raise ValueError(f"probe {probe!r} does not feed pixels; pixel probes: {feeding}")
+    if spec.seeded and (noise_seeds is None or len(noise_seeds) != len(pixels)):
+        raise ValueError(f"probe {probe!r} needs one noise seed per image")
+    return spec.pixels(pixels, noise_seeds if spec.seeded else None)
 
 
 def probe_inputs(
@@ -88,18 +200,18 @@ def probe_inputs(
 ) -> BatchFeature | dict[str, torch.Tensor]:
     """Left-padded model inputs for ``prompts`` (each holding one image placeholder) under ``probe``.
 
-    naive and noise need one image per prompt (noise also one seed per prompt); zero and one need no image: a blank
-    one is processed only to get the pixel tensor's shape and the image-token count, then replaced.
+    A per-image probe (naive, noise) needs one image per prompt (a seeded one also one seed per prompt); a constant
+    pixel probe (zero, one) needs no image: a blank one is processed only to get the pixel tensor's shape and the
+    image-token count, then replaced; a text probe feeds token ids alone.
     """
-    if probe not in PROBES:
-        raise ValueError(f"unknown probe {probe!r}; known probes: {list(PROBES)}")
+    spec = get_probe(probe)
     tokenizer = processor.tokenizer
-    if probe in TEXT_PROBES:
+    if spec.kind == "text":
         image_id = image_token_id(processor)
         encoded = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
-        rows = [text_probe_ids(ids, probe, image_id, tokenizer.unk_token_id) for ids in encoded]
+        rows = [spec.ids(ids, image_id, tokenizer.unk_token_id) for ids in encoded]
         return left_pad(rows, tokenizer.pad_token_id)
-    if probe in PIXEL_PROBES:
+    if not spec.per_image:
         images = [Image.new("RGB", (64, 64))] * len(prompts)
     elif images is None or len(images) != len(prompts):
         raise ValueError(f"probe {probe!r} needs one image per prompt")

@@ -18,7 +18,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.decoding.sampling import DecodingConfig
 from lvlm_debias.inputs.images import load_image
-from lvlm_debias.inputs.probes import probe_inputs
+from lvlm_debias.inputs.probes import get_probe, probe_inputs
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.labels import label_probs
 from lvlm_debias.scoring.score import probe_frame, token_label_index
@@ -65,7 +65,7 @@ def official_label_probs(
         rows, spent = [], 0
         for q in tqdm(questions, desc=f"official {probe}", unit="q", mininterval=2):
             prompt = build_prompt(template, q["text"])
-            image = [load_image(Path(image_root), q)] if probe in ("naive", "noise") else None
+            image = [load_image(Path(image_root), q)] if get_probe(probe).per_image else None
             inputs = probe_inputs(processor, [prompt], probe, image)
             batch = {k: v.to(model.device) for k, v in inputs.items()}
             length = batch["input_ids"].shape[1]

@@ -20,8 +20,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.inputs.images import load_image
-from lvlm_debias.inputs.noise import stable_seed
-from lvlm_debias.inputs.probes import PROBES, image_token_id, probe_inputs
+from lvlm_debias.inputs.probes import PROBES, image_token_id, probe_inputs, probe_seeds
 from lvlm_debias.models.architectures import forward
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
@@ -37,8 +36,13 @@ from lvlm_debias.scoring.groups import (
 from lvlm_debias.scoring.labels import display_token
 from lvlm_debias.world.captions import CAPTION_PROMPT
 
-#: probes whose attention can be split into groups (unk's single <unk> token stands for the image: left out).
-ATTENTION_PROBES = tuple(p for p in PROBES if p != "unk")
+
+def attention_probes() -> list[str]:
+    """The probes whose attention can be split into groups (``Probe.attention_groups``; unk's single <unk> token
+    stands for the image: left out)."""
+    return [name for name, p in PROBES.items() if p.attention_groups]
+
+
 #: the per-question table of :func:`prompt_attention` and the per-sample table of :func:`generation_attention`
 QUESTION_COLUMNS = ["probe", "question_id", "layer", "group", "share", "tokens"]
 SAMPLE_COLUMNS = ["sample", "image", "step", "group", "share"]
@@ -107,20 +111,21 @@ def prompt_attention(
     questions is the per-layer table: what a bootstrap over the sampled questions resamples. The Noise probe is
     seeded per image as in scoring, so it sees the same noised images.
     """
-    unknown = [p for p in probes if p not in ATTENTION_PROBES]
+    allowed = attention_probes()
+    unknown = [p for p in probes if p not in allowed]
     if unknown:
-        raise ValueError(f"probes {unknown} cannot be split into token groups; allowed: {list(ATTENTION_PROBES)}")
+        raise ValueError(f"probes {unknown} cannot be split into token groups; allowed: {allowed}")
     image_id = image_token_id(processor)
     prompts = [build_prompt(template, q["text"]) for q in questions]
     n_system = system_lengths(processor, prompts)
     images = [load_image(Path(image_root), q) for q in questions]
-    seeds = [stable_seed(seed, "noise", q["image"]) for q in questions]
     shares_rows, token_rows, question_rows = [], [], []
     for probe in probes:
+        seeds = probe_seeds(probe, seed, [q["image"] for q in questions])
         per_question, per_count, per_token = [], [], []
         for start in tqdm(range(0, len(prompts), batch_size), desc=f"attention {probe}", unit="batch", mininterval=2):
             rows = slice(start, start + batch_size)
-            inputs = probe_inputs(processor, prompts[rows], probe, images[rows], seeds[rows])
+            inputs = probe_inputs(processor, prompts[rows], probe, images[rows], seeds and seeds[rows])
             masks = group_masks(inputs["input_ids"], inputs["attention_mask"], image_id, n_system[rows])
             attention = answer_attention(model, inputs)
             per_question.append(group_shares(attention, masks, PROMPT_GROUPS))  # (layers, rows, groups)

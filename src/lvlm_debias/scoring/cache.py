@@ -1,14 +1,14 @@
 """The logit cache of a benchmark source: each distinct (image, question) pair scored once, each image's prefix
 computed once, and every split's table gathered from it.
 
-- :func:`score_pairs`: the image probes (naive, noise) of a shard's batches of pairs
+- :func:`score_pairs`: the per-image probes (naive, noise) of a shard's batches of pairs
   (:func:`lvlm_debias.scoring.pairs.image_batches`), one prefix pass per image and probe
   (:func:`lvlm_debias.scoring.prefix.prefix_logits`) where the model family allows it; a query-token family
   (InstructBLIP, whose Q-Former reads the question) runs whole prompts, and the log says so. The naive probe's
   first-position distribution is stored (``FirstToken``, keyed by pair id), and with the official reading on, what
   that needs (``LogitStore``).
-- The prompt-only probes (none, unk, zero, one) run once per distinct prompt of the whole source
-  (:func:`~lvlm_debias.scoring.score.score_questions` on the pairs).
+- The other probes (none, unk, zero, one: their input depends on the prompt alone) run once per distinct prompt of
+  the whole source (:func:`~lvlm_debias.scoring.score.score_questions` on the pairs).
 - :func:`split_tables`: a split's label probabilities, stored distributions and logit cache, its
   questions given their pair's rows: the same tables as scoring the split alone.
 """
@@ -26,8 +26,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.inputs.images import load_image
-from lvlm_debias.inputs.noise import stable_seed
-from lvlm_debias.inputs.probes import IMAGE_PROBES, probe_inputs
+from lvlm_debias.inputs.probes import PROBES, get_probe, probe_inputs, probe_seeds
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import IMAGE_PLACEHOLDER, build_prompt
 from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
@@ -71,9 +70,10 @@ def score_pairs(
     in ``batches`` (indices into ``pairs``), the naive probe's stored distributions, and the passes: per probe the
     prefix passes (images) and ``<probe> rows`` the suffix rows. The Noise probe's noise is seeded by (seed, image),
     as in every other path."""
-    unknown = [p for p in probes if p not in IMAGE_PROBES]
+    unknown = [p for p in probes if not get_probe(p).per_image]
     if unknown:
-        raise ValueError(f"score_pairs scores the image probes {list(IMAGE_PROBES)}; got {unknown}")
+        per_image = [name for name, p in PROBES.items() if p.per_image]
+        raise ValueError(f"score_pairs scores the image probes {per_image}; got {unknown}")
     token_labels = token_label_index(processor, labels)
     shared = prefix_applies(processor, template)
     if not shared:
@@ -93,13 +93,13 @@ def score_pairs(
         prompts = {name: [build_prompt(template, r["text"]) for r in rows if r["image"] == name] for name in images}
         for probe in probes:
             if shared:
-                seeds = [stable_seed(seed, "noise", name) for name in images] if probe == "noise" else None
+                seeds = probe_seeds(probe, seed, images)
                 logits = prefix_logits(
                     model, processor, ids, [loaded[n] for n in images], [prompts[n] for n in images], probe, seeds
                 )
                 passes[probe] += len(images)
             else:
-                seeds = [stable_seed(seed, "noise", r["image"]) for r in rows] if probe == "noise" else None
+                seeds = probe_seeds(probe, seed, [r["image"] for r in rows])
                 texts = [build_prompt(template, r["text"]) for r in rows]
                 inputs = probe_inputs(processor, texts, probe, [loaded[r["image"]] for r in rows], seeds)
                 logits = next_token_logits(model, inputs)

@@ -14,8 +14,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.inputs.images import load_image
-from lvlm_debias.inputs.noise import stable_seed
-from lvlm_debias.inputs.probes import IMAGE_PROBES, PROBES, probe_inputs
+from lvlm_debias.inputs.probes import check_probes, get_probe, probe_inputs, probe_seeds
 from lvlm_debias.models.architectures import forward
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
@@ -109,7 +108,7 @@ def score_questions(
     *,
     template: str,
     labels: Mapping[str, Sequence[str]],
-    probes: Sequence[str] = PROBES,
+    probes: Sequence[str],
     top_k: int = 100,
     batch_size: int = 32,
     seed: int = 0,
@@ -117,22 +116,21 @@ def score_questions(
 ) -> tuple[pd.DataFrame, FirstToken | None, dict[str, int]]:
     """One row per question and probe: ``question_id``, ``probe``, ``label`` and raw ``p_<label>`` for each label.
 
-    Probes that depend on the image (naive, noise) run once per question, in order, in batches of ``batch_size``;
-    the others run once per distinct prompt, since their input depends on the prompt text alone. The Noise probe's
-    noise is seeded by ``(seed, image)``, so it does not depend on batching or sharding. With ``store``, the naive
-    probe's first-position distribution is returned too. The third value counts forward passes (rows) per probe.
+    Probes that depend on the image (``Probe.per_image``: naive, noise) run once per question, in order, in batches
+    of ``batch_size``; the others run once per distinct prompt, since their input depends on the prompt text alone.
+    A seeded probe's noise is seeded by ``(seed, probe, image)``, so it does not depend on batching or sharding.
+    With ``store``, the naive probe's first-position distribution is returned too. The third value counts forward
+    passes (rows) per probe.
     """
-    unknown = [p for p in probes if p not in PROBES]
-    if unknown:
-        raise ValueError(f"unknown probes {unknown}; known probes: {list(PROBES)}")
+    check_probes(probes)
     prompts = [build_prompt(template, q["text"]) for q in questions]
     frames, passes, first_token = [], {}, None
     images = None
     for probe in probes:
-        if probe in IMAGE_PROBES:
+        if get_probe(probe).per_image:
             if images is None:
                 images = [load_image(image_root, q) for q in questions]
-            seeds = [stable_seed(seed, "noise", q["image"]) for q in questions] if probe == "noise" else None
+            seeds = probe_seeds(probe, seed, [q["image"] for q in questions])
             probs, stored = score_prompts(
                 model,
                 processor,
