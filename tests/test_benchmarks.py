@@ -16,7 +16,7 @@ def test_questions_carry_their_subset():
     annotations = _annotations()
     mme = build_questions("mme", annotations, "all", {"subtasks": ["existence", "shape_facts"]}, 0)
     assert {q["subset"] for q in mme} == {"existence", "shape_facts"}
-    pope = build_questions("pope", annotations, "popular", {"n_images": 3}, 0)
+    pope = build_questions("pope", annotations, "popular", {"n_images": 3, "max_positives": 3}, 0)
     assert {q["subset"] for q in pope} == {"popular"}
     with pytest.raises(ValueError, match="benchmark 'mme' has no split 'random'"):
         build_questions("mme", annotations, "random", {}, 0)
