@@ -25,8 +25,8 @@ from lvlm_debias.metrics.pope import pope_metrics, pope_ratios
 from lvlm_debias.scoring.labels import YES_NO
 from lvlm_debias.scoring.official import Convention
 
-#: the names POPE is registered under
-NAMES = ("pope", "pope_coco", "pope_aokvqa", "pope_gqa")
+#: the paper's three POPE sources, each registered as a benchmark of its own beside ``pope``
+SOURCES = ("pope_coco", "pope_aokvqa", "pope_gqa")
 
 
 def build(annotations: list[dict], split: str, settings: Mapping, seed: int) -> list[dict]:
