@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from lvlm_debias.benchmarks import BENCHMARKS, FORMATS, benchmark
+from lvlm_debias.benchmarks import BENCHMARKS, FORMATS, benchmark, converter
 from lvlm_debias.data.fetch import local_path
 from lvlm_debias.embedded.corpus import Prior
 from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec
@@ -130,7 +130,7 @@ def check_sources(config: Mapping) -> None:
     fetched = url_datasets(config)
     for name, settings in config["benchmarks"].items():
         dataset = settings.get("dataset")
-        if dataset in fetched and getattr(benchmark(name).converter, "name", None) != fetched[dataset]["format"]:
+        if dataset in fetched and benchmark(name).converter is not converter(fetched[dataset]["format"]):
             raise ConfigError(
                 f"benchmarks.{name}.dataset {settings['dataset']!r} is a `source: url` dataset, which holds POPE "
                 f"questions: only the POPE benchmarks (pope_coco, pope_aokvqa, pope_gqa) can use it"

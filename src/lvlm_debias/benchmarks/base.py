@@ -74,7 +74,9 @@ class Benchmark:
     - ``parser(name, labels, configured)``: the :class:`AnswerParser` that reads its generated answers;
     - ``official``: how the official code reads it (:class:`~lvlm_debias.scoring.official.Convention`; None: it
       has no official reading);
-    - ``converter``: the dataset format its downloaded data is converted with (None: ShapesWorld only).
+    - ``converter``: the dataset format its downloaded data is converted with (None: ShapesWorld only);
+    - ``layout``: the metrics of its calibration table in the paper's layout (one row per split and metric; None:
+      ``shown``), and ``layout_percent``: whether they are rates, shown in % (MME's scores are points).
     """
 
     name: str
@@ -89,10 +91,17 @@ class Benchmark:
     parser: ParserFactory = yes_no_parser
     official: Convention | None = None
     converter: Converter | None = None
+    layout: tuple[str, ...] | None = None
+    layout_percent: bool = True
 
     def __post_init__(self):
         if self.shown[0] != self.headline:
             raise ValueError(f"benchmark {self.name!r}: `shown` must start with the headline {self.headline!r}")
+
+    @property
+    def paper_layout(self) -> tuple[str, ...]:
+        """The metrics of the paper-layout table: ``layout``, else ``shown``."""
+        return self.shown if self.layout is None else self.layout
 
     @property
     def family(self) -> str:

@@ -129,4 +129,6 @@ MME = Benchmark(
     expected=expected,
     official=Convention(read_top=10, normalise_single=False),  # convert_answer_to_mme_calibrate.py
     converter=Converter("mme", records, subset="subtask", splits=("all",)),
+    layout=("score", "perception_score", "cognition_score"),  # the paper's Table 2, in points
+    layout_percent=False,
 )

@@ -85,4 +85,5 @@ POPE = Benchmark(
     expected=expected,
     official=Convention(read_top=10, normalise_single=True),  # eval_pope_calibrate.py
     converter=Converter("pope", records, subset="split", splits=POPE_SPLITS),
+    layout=("accuracy", "f1", "yes_ratio"),  # the paper's Table 1
 )

@@ -21,8 +21,6 @@ from lvlm_debias.report.html import Block, Table, answers_html, captions_html, d
 from lvlm_debias.report.paper import Bootstrap, Claim, PublishedNumber, Regime, claim_rows, number_rows, regime_rows
 
 PERCENT = ["accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus"]
-#: the metrics the paper's calibration tables show (POPE; MMMU shows accuracy only)
-LAYOUT_METRICS = ["accuracy", "f1", "yes_ratio"]
 
 
 Link = Callable[[Path | str | None], str | None]
@@ -141,15 +139,12 @@ def _blocks(outputs: Mapping[str, Path], link: Link) -> list[tuple[str, Block]]:
         if f"{name}/calibration" not in outputs:
             continue
         table = pd.read_csv(outputs[f"{name}/calibration"])
-        headline = BENCHMARKS[name].headline
+        spec = BENCHMARKS[name]
+        headline = spec.headline
         methods = list(dict.fromkeys(table["method"]))
         csv = outputs[f"{name}/calibration"]
-        if headline == "score":
-            layout = paper_layout(table, ["score", "perception_score", "cognition_score"])
-            layout_html = table_html(layout)
-        else:
-            layout = paper_layout(table, LAYOUT_METRICS)
-            layout_html = table_html(layout, methods)
+        layout = paper_layout(table, spec.paper_layout)
+        layout_html = table_html(layout, methods if spec.layout_percent else ())
         tables = [
             Table(
                 f"{name.upper()} in the paper's layout (metrics in %, MME scores in points)",
