@@ -242,11 +242,12 @@ def test_download_rules_end_to_end_offline(tmp_path, model_cache, default_config
 DOWNLOAD_FIRST = """
 import json, logging
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+from lvlm_debias.benchmarks import converter
 from lvlm_debias.data.convert import write_hub_questions
 from lvlm_debias.models.download import download_first
 m = download_first({repos!r}, {manifest!r}, revision={revision!r}, repo_type="dataset",
                    allow_patterns=["Full/*-*.parquet", "README.md"], fetch={fetch})
-out = write_hub_questions("pope", "Full/{{split}}-*.parquet", m, "random", {root!r} + "/q/random.jsonl",
+out = write_hub_questions(converter("pope"), "Full/{{split}}-*.parquet", m, "random", {root!r} + "/q/random.jsonl",
                           {root!r} + "/q/random.manifest.json", {root!r})
 print(json.dumps({{"repo": m["repo"], "source": out["source"]["repo"], "questions": out["questions"]}}))
 """

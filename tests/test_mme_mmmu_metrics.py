@@ -169,7 +169,7 @@ def test_acc_plus_pairs_by_image_id_not_by_image_bytes(tmp_path):
     answer, acc+ 0 and score 75."""
     from hub_cache import image_cell, parquet
 
-    from lvlm_debias.benchmarks import metrics
+    from lvlm_debias.benchmarks import converter, metrics
     from lvlm_debias.data.convert import convert_split
 
     rows = [
@@ -179,7 +179,7 @@ def test_acc_plus_pairs_by_image_id_not_by_image_bytes(tmp_path):
     ]  # fmt: skip
     (tmp_path / "data").mkdir()
     (tmp_path / "data/test-0.parquet").write_bytes(parquet(rows))
-    records, _ = convert_split("mme", tmp_path, ["data/test-0.parquet"], "all", tmp_path / "out")
+    records, _ = convert_split(converter("mme"), tmp_path, ["data/test-0.parquet"], "all", tmp_path / "out")
     assert len({r["image"] for r in records}) == 1  # one stored file for both image ids
     assert len({r["pair"] for r in records}) == 2
     answers = pd.DataFrame(records)[["subset", "pair", "image", "label"]]

@@ -10,12 +10,12 @@ import torch
 from conftest import write_questions
 
 from lvlm_debias.analysis.readings import reading_deltas, reading_table
+from lvlm_debias.benchmarks import official_convention
 from lvlm_debias.decoding.vdd import contrast
 from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt, without_image_line
 from lvlm_debias.scoring.first_token import FirstTokenSpec
 from lvlm_debias.scoring.official import (
-    CONVENTIONS,
     OfficialSettings,
     official_answers,
     official_calibrate,
@@ -27,7 +27,7 @@ from lvlm_debias.scoring.official import (
 from lvlm_debias.scoring.score import YES_NO, next_token_logits, score_questions
 from lvlm_debias.scoring.store import LogitStore, decoded_label_index, logit_store
 
-POPE, MME = CONVENTIONS["pope"], CONVENTIONS["mme"]
+POPE, MME = official_convention("pope"), official_convention("mme")
 SETTINGS = OfficialSettings(temperature=1.0, alpha=1.0, beta=0.2, contrast="vdd-both", top_k=0)
 
 # One question, four stored tokens of the naive first step, descending: "yes", "no", "Yes" (a variant of yes), other.
@@ -121,7 +121,7 @@ def test_the_whole_official_pipeline_on_one_question_by_hand():
     plain = official_label_probs(_store(), OfficialSettings(1.0, 1.0, 0.2, "none", 0), 2, POPE)
     np.testing.assert_allclose(plain["naive"][0], [[math.exp(-3), math.exp(-4)]], atol=1e-7)
     questions = pd.DataFrame({"label": ["no"], "subset": ["s"], "image": ["a.png"]}, index=pd.Index([7]))
-    answered = official_answers(_store(), questions, SETTINGS, ["yes", "no"], "pope")
+    answered = official_answers(_store(), questions, SETTINGS, ["yes", "no"], POPE)
     assert {m: a["prediction"].tolist() for m, a in answered.items()} == {
         "naive": ["yes"],
         "none": ["yes"],
@@ -130,7 +130,7 @@ def test_the_whole_official_pipeline_on_one_question_by_hand():
     }
     assert answered["both"]["exact"].tolist() == [True] and answered["naive"]["no_mass"].tolist() == [False]
     with pytest.raises(ValueError, match="no official reading"):
-        official_answers(_store(), questions, SETTINGS, ["A", "B"], "mmmu")
+        official_convention("mmmu")
     with pytest.raises(ValueError, match="temperature 0.5 was not stored"):
         official_label_probs(_store(), OfficialSettings(0.5, 1.0, 0.2, "vdd-both", 0), 2, POPE)
 

@@ -25,6 +25,7 @@ from conftest import ROOT
 from hub_cache import pope_files
 from PIL import Image
 
+from lvlm_debias.benchmarks import converter
 from lvlm_debias.config import ConfigError, check_config, check_schema
 from lvlm_debias.data.archive import MissingMembers
 from lvlm_debias.data.convert import convert_split
@@ -202,7 +203,8 @@ def test_library_fetches_converts_and_a_rerun_makes_no_request(tmp_path, server)
     for name, data in pope_files(2).items():
         (snapshot / name).parent.mkdir(parents=True, exist_ok=True)
         (snapshot / name).write_bytes(data)
-    hub_records, _ = convert_split("pope", snapshot, ["Full/random-00000-of-00001.parquet"], "random", tmp_path / "h")
+    pope = converter("pope")
+    hub_records, _ = convert_split(pope, snapshot, ["Full/random-00000-of-00001.parquet"], "random", tmp_path / "h")
     assert list(hub_records[0]) == list(records[0])  # the same schema as the hub's pope format
 
     before = len(server.requests)

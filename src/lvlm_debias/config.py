@@ -14,13 +14,13 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from lvlm_debias.benchmarks import benchmark
+from lvlm_debias.benchmarks import BENCHMARKS, FORMATS, benchmark, converter
 from lvlm_debias.data.fetch import local_path
 from lvlm_debias.embedded.corpus import Prior
 from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec
 from lvlm_debias.embedded.train import TrainSettings
 from lvlm_debias.metrics.chair import synonym_table
-from lvlm_debias.scoring.official import CONVENTIONS, OfficialSettings
+from lvlm_debias.scoring.official import OfficialSettings
 from lvlm_debias.settings import ConfigError
 from lvlm_debias.world.scenes import world_spec
 
@@ -129,7 +129,8 @@ def check_sources(config: Mapping) -> None:
             )
     fetched = url_datasets(config)
     for name, settings in config["benchmarks"].items():
-        if settings.get("dataset") in fetched and benchmark(name).family != "pope":
+        dataset = settings.get("dataset")
+        if dataset in fetched and benchmark(name).converter is not converter(fetched[dataset]["format"]):
             raise ConfigError(
                 f"benchmarks.{name}.dataset {settings['dataset']!r} is a `source: url` dataset, which holds POPE "
                 f"questions: only the POPE benchmarks (pope_coco, pope_aokvqa, pope_gqa) can use it"
@@ -200,7 +201,7 @@ def _check_official(config: Mapping) -> None:
     except (TypeError, ValueError) as err:
         raise ConfigError(f"scoring.official: {err}") from err
     store_top = scoring.get("store_top", 100)
-    read_top = max(c.read_top for c in CONVENTIONS.values())
+    read_top = max(b.official.read_top for b in BENCHMARKS.values() if b.official)
     if store_top < max(read_top, settings.top_k):
         raise ConfigError(
             f"scoring.store_top {store_top} is below what the official reading reads (the top {read_top} tokens"
@@ -241,10 +242,11 @@ def _check_generation(config: Mapping) -> None:
             raise ConfigError(
                 f"generation.open_ended.dataset {name!r} is not configured under datasets ({list(entries)})"
             )
-        if entries[name].get("format") != "llava_bench":
+        open_formats = [f for f, c in FORMATS.items() if c.open_ended]
+        if entries[name].get("format") not in open_formats:
             raise ConfigError(
                 f"generation.open_ended.dataset {name!r} has format {entries[name].get('format')!r}: open-ended "
-                "answers need an open-ended benchmark (format llava_bench)"
+                f"answers need an open-ended benchmark (format {' or '.join(open_formats)})"
             )
     if "best" in generation.get("settings", ["default", "best"]) and not config.get("sweep"):
         raise ConfigError("generation.settings 'best' needs the sweep section (the best configuration comes from it)")

@@ -3,13 +3,12 @@ import re
 
 from lvlm_debias.analysis.calibration import probes_for
 from lvlm_debias.analysis.sweep import stored_temperatures
-from lvlm_debias.benchmarks import benchmark
+from lvlm_debias.benchmarks import benchmark, converter
 from lvlm_debias.config import model_dir as model_source
 from lvlm_debias.config import trained_models
 from lvlm_debias.config import datasets, hub_datasets, hub_models, url_datasets
-from lvlm_debias.data.convert import DEFAULT_SPLITS
 from lvlm_debias.decoding.base import DECODING_PARAMETERS
-from lvlm_debias.scoring.official import OfficialSettings, has_official_reading
+from lvlm_debias.scoring.official import OfficialSettings
 from lvlm_debias.inputs.probes import PROBES as PROBE_REGISTRY
 
 MODELS = list(config["models"])
@@ -28,7 +27,7 @@ TEXT_ONLY = [p for p, probe in PROBE_REGISTRY.items() if probe.kind == "text" an
 SWEEP = config.get("sweep", {})
 #: the official code's reading beside ours (scoring.readings): its settings, and the benchmarks that have one
 OFFICIAL = OfficialSettings.from_dict(SCORING["official"]) if "official" in SCORING["readings"] else None
-OFFICIAL_BENCHMARKS = [b for b in BENCHMARKS if OFFICIAL and has_official_reading(benchmark(b).family)]
+OFFICIAL_BENCHMARKS = [b for b in BENCHMARKS if OFFICIAL and benchmark(b).official is not None]
 #: the first-token contrast grid (VDD at every alpha x beta, from the logit cache), when configured
 CONTRAST_GRID = config.get("contrast_grid")
 #: whether scoring stores the logit cache (scoring.store), which the official reading and the grid are derived from
@@ -236,7 +235,7 @@ def dataset_splits(name):
     """Splits made of a dataset that no benchmark uses (e.g. LLaVA-Bench for generation): its `splits` or the
     format's default."""
     entry = DATASETS[name]
-    return entry.get("splits", list(DEFAULT_SPLITS[entry["format"]]))
+    return entry.get("splits", list(converter(entry["format"]).splits))
 
 
 DATASET_ONLY = [name for name in DATASETS if name not in {s["dataset"] for s in BENCHMARKS.values()}]

@@ -2,13 +2,14 @@
 
 import json
 
+from lvlm_debias.benchmarks import converter
 from lvlm_debias.data.convert import write_hub_questions
 from lvlm_debias.runlog import log_to
 
 with log_to(snakemake.log[0]) as log:
     entry = snakemake.params.entry
     manifest = write_hub_questions(
-        entry["format"],
+        converter(entry["format"]),
         entry["files"],
         json.loads(open(snakemake.input[0]).read()),
         snakemake.wildcards.split,

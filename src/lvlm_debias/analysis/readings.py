@@ -9,12 +9,9 @@ import numpy as np
 import pandas as pd
 
 from lvlm_debias.analysis.calibration import answers
-from lvlm_debias.benchmarks import benchmark, metrics
+from lvlm_debias.benchmarks import benchmark, metrics, official_convention
 from lvlm_debias.scoring.official import OFFICIAL_METHODS, OfficialSettings, official_answers
 from lvlm_debias.scoring.store import LogitStore
-
-#: the metrics the comparison shows per benchmark family (the first is the headline)
-SHOWN = {"pope": ["f1", "accuracy", "yes_ratio"], "mme": ["score", "accuracy", "acc_plus"]}
 
 
 def reading_table(
@@ -28,13 +25,12 @@ def reading_table(
     ``methods`` both readings have (naive, none, unk, both). ``exact``: the share of questions whose official
     reading is exact (every token past the plausibility cut was stored); ``no_label_mass``: questions whose official
     distribution held no label word (answered "yes", as there)."""
-    spec = benchmark(name)
-    labels = list(spec.labels)
+    labels, convention = list(benchmark(name).labels), official_convention(name)
     shown = [m for m in ["naive", *methods] if m in OFFICIAL_METHODS]
     rows = []
     for split, scores in scores_by_split.items():
         questions = scores[scores["probe"] == "naive"].set_index("question_id")
-        official = official_answers(stores_by_split[split], questions, settings, labels, spec.family)
+        official = official_answers(stores_by_split[split], questions, settings, labels, convention)
         for method in dict.fromkeys(shown):
             clean = answers(scores, method, labels)
             rows.append({"split": split, "method": method, "reading": "clean", "n": len(clean), **metrics(name, clean)})
@@ -53,10 +49,10 @@ def reading_table(
     return pd.DataFrame(rows)
 
 
-def reading_deltas(table: pd.DataFrame, family: str) -> pd.DataFrame:
-    """The readings side by side: per split and method, each shown metric under ``clean`` and ``official`` and the
-    change (official - clean), in the table's units."""
-    shown = [m for m in SHOWN.get(family, ["accuracy"]) if m in table.columns]
+def reading_deltas(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The readings of benchmark ``name`` side by side: per split and method, each shown metric
+    (``Benchmark.shown``) under ``clean`` and ``official`` and the change (official - clean), in the table's units."""
+    shown = [m for m in benchmark(name).shown if m in table.columns]
     wide = table.pivot_table(index=["split", "method"], columns="reading", values=shown, sort=False)
     out = table[["split", "method"]].drop_duplicates().reset_index(drop=True)
     for metric in shown:
@@ -68,10 +64,10 @@ def reading_deltas(table: pd.DataFrame, family: str) -> pd.DataFrame:
     return out
 
 
-def reading_findings(deltas: pd.DataFrame, family: str) -> list[str]:
-    """One sentence per method: how far the official reading moves the headline metric (mean and range over
-    splits)."""
-    headline = SHOWN.get(family, ["accuracy"])[0]
+def reading_findings(deltas: pd.DataFrame, name: str) -> list[str]:
+    """One sentence per method: how far the official reading moves benchmark ``name``'s headline metric (mean and
+    range over splits)."""
+    headline = benchmark(name).headline
     scale = 1.0 if headline == "score" else 100.0
     unit = "points"
     out = []

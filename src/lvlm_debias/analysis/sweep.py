@@ -19,13 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lvlm_debias.benchmarks import AnswerParser, benchmark, metrics
+from lvlm_debias.benchmarks import AnswerParser, benchmark, expected_metrics, metrics
 from lvlm_debias.data.questions import load_questions
 from lvlm_debias.decoding.sampling import (
     DecodingConfig,
     config_grid,
-    expected_accuracy,
-    expected_confusion,
     label_distribution,
     sample_tokens,
     sampling_distribution_with_bound,
@@ -52,40 +50,6 @@ def stored_temperatures(settings: Mapping) -> list[float]:
     """The temperatures whose log-normalisers the scoring pass stores: 1, every swept one and the default's."""
     default = settings.get("default", {}).get("temperature", 1.0)
     return sorted({1.0, *settings.get("temperatures", []), default})
-
-
-def expected_metrics(name: str, label_dist: np.ndarray, answers: pd.DataFrame) -> dict[str, float]:
-    """Expected metrics of one draw per question; ``label_dist`` (N, K + 1) rows align with ``answers`` rows
-    (columns ``label``, ``subset`` and, for MME, ``pair``: the image id acc+ pairs questions by), the last column
-    being the non-label mass. MME's expected acc+ of a pair is the product of its questions' chances of being right."""
-    labels = list(benchmark(name).labels)
-    index = {label: i for i, label in enumerate(labels)}
-    gold = np.array([index[y] for y in answers["label"].tolist()])
-    out = {"accuracy": expected_accuracy(label_dist, gold)}
-    if benchmark(name).family == "pope":
-        c = expected_confusion(label_dist, gold)  # rows: predicted yes, no, other; columns: gold yes, no
-        tp, fp = c[0, 0], c[0, 1] + c[2, 1]
-        fn, n = c[1, 0] + c[2, 0], len(gold)
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        out |= {
-            "precision": precision,
-            "recall": recall,
-            "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-            "yes_ratio": (tp + fp) / n,
-        }
-    elif benchmark(name).family == "mme":
-        right = pd.DataFrame(
-            {
-                "subset": answers["subset"].to_numpy(),
-                "pair": answers["pair"].to_numpy(),
-                "p": label_dist[np.arange(len(gold)), gold],
-            }
-        )
-        acc = right.groupby("subset", sort=False)["p"].mean()
-        acc_plus = right.groupby(["subset", "pair"], sort=False)["p"].prod().groupby(level=0, sort=False).mean()
-        out |= {"acc_plus": float(acc_plus.mean()), "score": float((100 * (acc + acc_plus)).sum())}
-    return out
 
 
 def sweep_split(

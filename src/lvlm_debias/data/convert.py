@@ -4,25 +4,17 @@ Each format turns the rows of its parquet files into question records of the sam
 writes (``question_id``, ``image``, ``text``, ``label``, ``subset`` and the benchmark's own fields; ``question_id``
 counts from 0 in file order, as the ShapesWorld's does, and ``source_id`` keeps the source's id); images are
 written once under the dataset's folder, named by their content's sha256, so splits that share an image share the
-file. The sources and their columns (as the lmms-eval tasks read them):
-
-- ``pope`` (``lmms-lab/POPE``, config ``Full``: ``Full/{split}-*.parquet``): ``question_id``, ``question``,
-  ``answer`` (yes/no), ``image``, ``image_source``, ``category``. COCO val2014 only: 3 x 3000 questions.
-- ``mme`` (``lmms-lab/MME``, ``data/test-*.parquet``): ``question_id`` (``<subtask>/<file>``), ``image``,
-  ``question``, ``answer`` (Yes/No), ``category`` (the subtask). 2374 questions, two per image and subtask.
-- ``mmmu`` (``MMMU/MMMU``, ``<Subject>/validation-*.parquet``): ``id``, ``question``, ``options`` (a Python list
-  literal), ``answer`` (a letter), ``question_type``, ``image_1`` ... ``image_7``.
-- ``llava_bench`` (``lmms-lab/llava-bench-in-the-wild``, ``data/*.parquet``): ``question_id``, ``question``,
-  ``image``, ``caption``, ``gpt_answer`` (the reference answer), ``category``.
+file. Each format is a :class:`Converter`, defined with its benchmark (``lvlm_debias.benchmarks.pope``, ``mme``,
+``mmmu``, ``llava_bench``, which name their source's columns); this module holds what they share.
 """
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import hashlib
 import io
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -75,7 +67,8 @@ def read_rows(root: str | Path, files: Sequence[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _yes_no(answer: object) -> str:
+def yes_no_label(answer: object) -> str:
+    """A source's yes/no answer as a label: "Yes" -> "yes"."""
     return str(answer).strip().lower()
 
 
@@ -84,135 +77,39 @@ def pope_object(question: str) -> str:
     return question.removeprefix("Is there a ").removeprefix("Is there an ").removesuffix(" in the image?")
 
 
-def pope_records(rows: pd.DataFrame, split: str) -> tuple[list[dict], dict]:
-    """POPE rows -> records: ``text`` the question, ``label`` yes/no, ``subset`` the split, ``object`` asked about."""
-    out = []
-    for row in rows.itertuples(index=False):
-        question = str(row.question).strip()
-        name = pope_object(question)
-        out.append(
-            {
-                "source_id": str(row.question_id),
-                "image": image_bytes(row.image),
-                "text": question,
-                "label": _yes_no(row.answer),
-                "split": split,
-                "object": name,
-                "image_source": str(getattr(row, "image_source", "")),
-            }
-        )
-    return out, {}
+@dataclass(frozen=True)
+class Converter:
+    """How the parquet rows of one dataset format become question records: ``name`` (the ``datasets.<name>.format``
+    that selects it), ``records(rows, split)`` -> (records with the encoded ``image`` bytes, the rows left out by
+    reason), the record field that names each record's subset (``subset``), the splits made when the config names
+    none (``splits``), and whether the labels are the reference answers of an open-ended benchmark
+    (``open_ended``). The formats are the benchmarks' (:data:`lvlm_debias.benchmarks.FORMATS`)."""
+
+    name: str
+    records: Callable[[pd.DataFrame, str], tuple[list[dict], dict]]
+    subset: str
+    splits: tuple[str, ...]
+    open_ended: bool = False
 
 
-def mme_records(rows: pd.DataFrame, split: str) -> tuple[list[dict], dict]:
-    """MME rows -> records: ``subtask`` the category, ``label`` yes/no, ``pair`` grouping an image's two questions by
-    its ``question_id`` (the image id, e.g. ``code_reasoning/0020.png``), which acc+ pairs them by: two image ids may
-    hold identical bytes, so share one stored file."""
-    out = []
-    for row in rows.itertuples(index=False):
-        out.append(
-            {
-                "source_id": f"{row.question_id}/{_yes_no(row.answer)}",
-                "image": image_bytes(row.image),
-                "text": str(row.question).strip(),
-                "label": _yes_no(row.answer),
-                "subtask": str(row.category),
-                "pair": f"{row.question_id}:{row.category}",
-            }
-        )
-    return out, {}
-
-
-def mmmu_records(rows: pd.DataFrame, split: str, letters: str = "ABCD") -> tuple[list[dict], dict]:
-    """MMMU rows -> records: multiple-choice questions with at most ``len(letters)`` options; ``text`` the question,
-    ``{letter}. {option}`` lines and LLaVA's MMMU instruction; ``label`` the letter; ``subject`` the file's folder.
-
-    Left out, and counted in the returned dict: open questions, and questions with more options than ``letters``
-    (the benchmark's label set). A question with several images keeps its first (``extra_images`` says how many
-    more it had).
-    """
-    out, skipped = [], {"open question": 0, f"more than {len(letters)} options": 0}
-    for row in rows.itertuples(index=False):
-        if str(getattr(row, "question_type", "multiple-choice")) != "multiple-choice":
-            skipped["open question"] += 1
-            continue
-        options = ast.literal_eval(row.options) if isinstance(row.options, str) else list(row.options)
-        if len(options) > len(letters):
-            skipped[f"more than {len(letters)} options"] += 1
-            continue
-        images = [getattr(row, f"image_{k}", None) for k in range(1, 8)]
-        images = [cell for cell in images if cell is not None and not (isinstance(cell, float) and pd.isna(cell))]
-        lines = [f"{letter}. {option}" for letter, option in zip(letters, options, strict=False)]
-        out.append(
-            {
-                "source_id": str(row.id),
-                "image": image_bytes(images[0]),
-                "text": "\n".join([str(row.question).strip(), *lines, MMMU_SUFFIX]),
-                "label": str(row.answer).strip(),
-                "subject": Path(row.source_file).parent.name or "all",
-                "options": [str(o) for o in options],
-                "extra_images": len(images) - 1,
-            }
-        )
-    return out, {k: v for k, v in skipped.items() if v}
-
-
-def llava_bench_records(rows: pd.DataFrame, split: str) -> tuple[list[dict], dict]:
-    """LLaVA-Bench (in the wild) rows -> records: open-ended, ``label`` the GPT-4 reference answer, ``subset`` the
-    category (conv, detail, complex), ``caption`` the image description the judge reads."""
-    out = []
-    for row in rows.itertuples(index=False):
-        caption = row.caption if isinstance(row.caption, str) else "\n".join(map(str, row.caption))
-        out.append(
-            {
-                "source_id": str(row.question_id),
-                "image": image_bytes(row.image),
-                "text": str(row.question).strip(),
-                "label": str(row.gpt_answer),
-                "category": str(row.category),
-                "caption": caption,
-            }
-        )
-    return out, {}
-
-
-FORMATS: dict[str, Callable[[pd.DataFrame, str], tuple[list[dict], dict]]] = {
-    "pope": pope_records,
-    "mme": mme_records,
-    "mmmu": mmmu_records,
-    "llava_bench": llava_bench_records,
-}
-#: the field naming each record's subset (the POPE split, the MME subtask, the MMMU subject, the bench category)
-SUBSET_FIELD = {"pope": "split", "mme": "subtask", "mmmu": "subject", "llava_bench": "category"}
-#: the splits a format has when the config names none
-DEFAULT_SPLITS = {
-    "pope": ("random", "popular", "adversarial"),
-    "mme": ("all",),
-    "mmmu": ("validation",),
-    "llava_bench": ("all",),
-}
-
-
-def convert_split(fmt: str, snapshot: str | Path, files: Sequence[str], split: str, root: str | Path) -> tuple[
-    list[dict], dict
-]:  # fmt: skip
+def convert_split(
+    converter: Converter, snapshot: str | Path, files: Sequence[str], split: str, root: str | Path
+) -> tuple[list[dict], dict]:
     """The question records of ``split`` from the snapshot's ``files`` (relative paths), images saved under
     ``root``; and the records left out, by reason. Raises ``ValueError`` naming the format, split and files when
     no record results."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown dataset format {fmt!r}; known formats: {list(FORMATS)}")
-    records, skipped = FORMATS[fmt](read_rows(snapshot, files), split)
+    records, skipped = converter.records(read_rows(snapshot, files), split)
     if not records:
-        raise ValueError(f"{fmt}/{split}: no question in {list(files)} (left out: {skipped})")
+        raise ValueError(f"{converter.name}/{split}: no question in {list(files)} (left out: {skipped})")
     out = []
     for number, record in enumerate(records):
         image = save_image(record.pop("image"), root)
-        out.append({"question_id": number, "image": image, **record, "subset": record[SUBSET_FIELD[fmt]]})
+        out.append({"question_id": number, "image": image, **record, "subset": record[converter.subset]})
     return out, skipped
 
 
 def write_hub_questions(
-    fmt: str,
+    converter: Converter,
     pattern: str,
     hub_manifest: Mapping,
     split: str,
@@ -232,13 +129,13 @@ def write_hub_questions(
         raise ValueError(
             f"{hub_manifest['repo']}: no downloaded file matches {pattern.format(split=split)!r} for split {split!r}"
         )
-    records, skipped = convert_split(fmt, hub_manifest["snapshot"], files, split, root)
+    records, skipped = convert_split(converter, hub_manifest["snapshot"], files, split, root)
     write_jsonl(questions_path, records)
     root = Path(root)
     written = [Path(questions_path).resolve().relative_to(root.resolve()), *sorted({r["image"] for r in records})]
     manifest = {
         "source": {key: hub_manifest[key] for key in ("repo", "revision", "commit")} | {"files": files},
-        "format": fmt,
+        "format": converter.name,
         "split": split,
         "questions": len(records),
         "skipped": skipped,

@@ -6,8 +6,8 @@ the image?") and ``label`` (yes/no). The repository holds both layouts under the
 history: JSON Lines (one object per line, what VCD's evaluation script reads) and an indented JSON list. Both are
 read.
 
-:func:`vcd_pope_records` turns them into the records the hub's ``pope`` format gives (:mod:`lvlm_debias.data.convert`),
-so POPE's metrics and every later step read them unchanged.
+:func:`vcd_pope_records` turns them into the records the hub's ``pope`` format gives
+(:mod:`lvlm_debias.benchmarks.pope`), so POPE's metrics and every later step read them unchanged.
 """
 
 from __future__ import annotations

@@ -15,14 +15,12 @@ from lvlm_debias.analysis.calibration import calibration_findings, paper_layout
 from lvlm_debias.analysis.contrast_grid import grid_findings
 from lvlm_debias.analysis.generation import chair_findings, contrastive_findings
 from lvlm_debias.analysis.prior import prior_findings, top_answers_summary
-from lvlm_debias.analysis.readings import SHOWN, reading_deltas, reading_findings
-from lvlm_debias.benchmarks import BENCHMARKS
+from lvlm_debias.analysis.readings import reading_deltas, reading_findings
+from lvlm_debias.benchmarks import BENCHMARKS, of_family
 from lvlm_debias.report.html import Block, Table, answers_html, captions_html, data_uri, table_html
 from lvlm_debias.report.paper import Bootstrap, Claim, PublishedNumber, Regime, claim_rows, number_rows, regime_rows
 
 PERCENT = ["accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus"]
-#: the metrics the paper's calibration tables show (POPE; MMMU shows accuracy only)
-LAYOUT_METRICS = ["accuracy", "f1", "yes_ratio"]
 
 
 Link = Callable[[Path | str | None], str | None]
@@ -74,7 +72,7 @@ def model_blocks(
     link = linker(report_dir)
     rows = list(claim_rows(claims, outputs, bootstrap=bootstrap) if paper_rows is None else paper_rows)
     blocks = _published_blocks(outputs, numbers, paper_name, regime, link) + _blocks(outputs, link)
-    pope = next((n for n in BENCHMARKS if BENCHMARKS[n].family == "pope" and f"{n}/calibration" in outputs), None)
+    pope = next((n for n in BENCHMARKS if of_family(n, "pope") and f"{n}/calibration" in outputs), None)
     for key, block in blocks:
         name, _, rest = key.partition("/")
         where = f"pope/{rest}" if rest and name == pope else key
@@ -141,15 +139,12 @@ def _blocks(outputs: Mapping[str, Path], link: Link) -> list[tuple[str, Block]]:
         if f"{name}/calibration" not in outputs:
             continue
         table = pd.read_csv(outputs[f"{name}/calibration"])
-        headline = BENCHMARKS[name].headline
+        spec = BENCHMARKS[name]
+        headline = spec.headline
         methods = list(dict.fromkeys(table["method"]))
         csv = outputs[f"{name}/calibration"]
-        if headline == "score":
-            layout = paper_layout(table, ["score", "perception_score", "cognition_score"])
-            layout_html = table_html(layout)
-        else:
-            layout = paper_layout(table, LAYOUT_METRICS)
-            layout_html = table_html(layout, methods)
+        layout = paper_layout(table, spec.paper_layout)
+        layout_html = table_html(layout, methods if spec.layout_percent else ())
         tables = [
             Table(
                 f"{name.upper()} in the paper's layout (metrics in %, MME scores in points)",
@@ -298,8 +293,7 @@ def _blocks(outputs: Mapping[str, Path], link: Link) -> list[tuple[str, Block]]:
 def _readings_block(name: str, path: Path, link: Link) -> Block:
     """Our reading of the label probabilities beside the official code's, with the change in each shown metric."""
     table = pd.read_csv(path)
-    family = BENCHMARKS[name].family
-    deltas = reading_deltas(table, family)
+    deltas = reading_deltas(table, name)
     percent = [c for c in deltas.columns if c.rsplit("_", 1)[0] in PERCENT]
     return Block(
         f"{name.upper()}: our reading of the label probabilities vs the official code's",
@@ -309,10 +303,10 @@ def _readings_block(name: str, path: Path, link: Link) -> Block:
         "among the top-10 tokens, None without the '<image>\\n' text, and a naive step already contrasted with "
         "VDD-Both; its settings are scoring.official. 'change' is official minus clean; 'exact' in the CSV is the "
         "share of questions whose official reading the stored logits determine exactly.",
-        findings=reading_findings(deltas, family),
+        findings=reading_findings(deltas, name),
         tables=[
             _entry(
-                f"{name.upper()}: {', '.join(SHOWN[family])} per reading (%; MME scores in points)",
+                f"{name.upper()}: {', '.join(BENCHMARKS[name].shown)} per reading (%; MME scores in points)",
                 deltas,
                 link,
                 percent,

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from lvlm_debias.analysis.calibration import METHOD_PROBES, answers, debiased
-from lvlm_debias.benchmarks import BENCHMARKS, benchmark
+from lvlm_debias.benchmarks import benchmark, of_family
 from lvlm_debias.inputs.noise import stable_seed
 from lvlm_debias.metrics.bootstrap import Interval, f1_from_counts, paired_bootstrap, verdict, weighted_mean
 
@@ -101,15 +101,11 @@ class Verdict:
         return "; ".join(p for p in parts if p)
 
 
-def _of_family(name: str, family: str) -> bool:
-    return name in BENCHMARKS and BENCHMARKS[name].family == family
-
-
 def _first(outputs: Mapping[str, Path], family: str, kind: str) -> str | None:
     """The first benchmark of ``family`` with a ``<benchmark>/<split>/<kind>`` output."""
     for key in outputs:
         parts = key.split("/")
-        if len(parts) == 3 and parts[2] == kind and _of_family(parts[0], family):
+        if len(parts) == 3 and parts[2] == kind and of_family(parts[0], family):
             return parts[0]
     return None
 
@@ -494,7 +490,7 @@ def _contrastive(outputs: Mapping[str, Path]) -> tuple[str, str, dict[str, pd.Da
     found: dict[str, dict[str, pd.DataFrame]] = {}
     for key, path in outputs.items():
         parts = key.split("/")
-        if len(parts) == 4 and parts[0] == "contrastive" and _of_family(parts[1], "pope"):
+        if len(parts) == 4 and parts[0] == "contrastive" and of_family(parts[1], "pope"):
             found.setdefault(parts[1], {}).setdefault(parts[2], []).append(pd.read_csv(path))
     if not found:
         return None

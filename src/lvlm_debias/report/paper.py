@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from lvlm_debias.benchmarks import BENCHMARKS
+from lvlm_debias.benchmarks import of_family
 from lvlm_debias.report.checks import CHECKS, Bootstrap, Verdict
 
 __all__ = ["CHECKS", "Bootstrap", "Verdict", "claim_rows", "load_paper_numbers", "number_rows", "regime_rows"]
@@ -86,12 +86,8 @@ def _read(outputs: Mapping[str, Path], key: str) -> pd.DataFrame | None:
     """The table at ``outputs[key]``; a key "pope/<table>" stands for the first POPE-family benchmark's (POPE on
     ShapesWorld, ``pope_coco``, ...)."""
     if key.startswith("pope/"):
-        key = next((k for k in outputs if k.split("/", 1)[-1] == key[5:] and _is_pope(k.split("/")[0])), key)
+        key = next((k for k in outputs if k.split("/", 1)[-1] == key[5:] and of_family(k.split("/")[0], "pope")), key)
     return pd.read_csv(outputs[key]) if key in outputs else None
-
-
-def _is_pope(name: str) -> bool:
-    return name in BENCHMARKS and BENCHMARKS[name].family == "pope"
 
 
 def load_paper_numbers(path: str | Path) -> tuple[list[Claim], list[PublishedNumber], Regime | None]:

@@ -68,18 +68,12 @@ OFFICIAL_METHODS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Convention:
-    """How one benchmark family's official evaluation reads and calibrates: ``read_top`` tokens read, and whether a
-    single reference is normalised over the labels before ``+ 1e-4``."""
+    """How one benchmark's official evaluation reads and calibrates: ``read_top`` tokens read, and whether a
+    single reference is normalised over the labels before ``+ 1e-4``. Each benchmark with an official reading holds
+    its own (``Benchmark.official``, :mod:`lvlm_debias.benchmarks`)."""
 
     read_top: int
     normalise_single: bool
-
-
-#: the benchmark families with an official reading (MMMU: none, see the module docstring)
-CONVENTIONS: dict[str, Convention] = {
-    "pope": Convention(read_top=10, normalise_single=True),  # eval_pope_calibrate.py
-    "mme": Convention(read_top=10, normalise_single=False),  # convert_answer_to_mme_calibrate.py
-}
 
 
 @dataclass(frozen=True)
@@ -105,11 +99,6 @@ class OfficialSettings:
     @classmethod
     def from_dict(cls, values: Mapping) -> OfficialSettings:
         return from_section(cls, dict(values), "scoring.official")
-
-
-def has_official_reading(family: str) -> bool:
-    """Whether benchmark family ``family`` has an official reading (POPE and MME; MMMU does not)."""
-    return family in CONVENTIONS
 
 
 # --- the reading, from stored logits (pure) -----------------------------------------------------------------------
@@ -236,14 +225,11 @@ def official_answers(
     questions: pd.DataFrame,
     settings: OfficialSettings,
     labels: Sequence[str],
-    family: str,
+    convention: Convention,
 ) -> dict[str, pd.DataFrame]:
     """Per official method (``OFFICIAL_METHODS``): the answers (index question_id; ``label``, ``subset``,
     ``image``, ``prediction``, ``exact``, ``no_mass``) of ``questions`` (a frame indexed by question_id with those
-    columns), as the official code would give them."""
-    if family not in CONVENTIONS:
-        raise ValueError(f"benchmark family {family!r} has no official reading; families with one: {list(CONVENTIONS)}")
-    convention = CONVENTIONS[family]
+    columns), as the official code would give them, read by the benchmark's ``convention``."""
     store = store.select(list(questions.index))
     read = official_label_probs(store, settings, len(labels), convention)
     out = {}
