@@ -6,7 +6,7 @@ rule report:
         outputs=[path for model in MODELS for path in model_outputs(model).values()],
         models=[model_dir(m) for m in TRAINED],
     output:
-        "results/report.html",
+        REPORT_HTML,
     params:
         config=config,
         models=MODELS,
@@ -14,7 +14,7 @@ rule report:
         model_dirs={m: model_dir(m) for m in MODELS},
         root=workflow.basedir,
         benchmarks="benchmarks",
-        paper_numbers=str(Path(workflow.basedir) / REPORT.get("paper_numbers", "config/paper_numbers.yaml")),
+        paper_numbers=str(Path(workflow.basedir) / REPORT["paper_numbers"]),
         paper_names={m: config["models"][m].get("paper_name") for m in MODELS},
         samples=sample_settings(),
     log:
