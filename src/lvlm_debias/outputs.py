@@ -93,8 +93,7 @@ def always(run: Run, wildcards: Wildcards) -> bool:
 
 @dataclass(frozen=True)
 class Output:
-    """One output: its report ``key`` and ``path`` templates, what it is made for (``each``: "benchmark", "split" or
-    a key of ``EACH``),
+    """One output: its report ``key`` and ``path`` templates, what it is made for (``each``: a key of ``EACH``),
     ``when`` it is made (given the run and the wildcards of one instance) and the report ``block`` that reads it."""
 
     key: str
@@ -231,10 +230,22 @@ def _for_samples(run: Run) -> Iterable[Wildcards]:
     yield {"benchmark": name, "split": split, "dataset": run.datasets[name]}
 
 
-#: what an output is made for (``Output.each``) -> the wildcards of each instance; "benchmark" and "split" outputs
-#: are made per configured benchmark and per benchmark split (``outputs_for``)
+def _per_benchmark(run: Run) -> Iterable[Wildcards]:
+    for name in run.splits:
+        yield {"benchmark": name}
+
+
+def _per_split(run: Run) -> Iterable[Wildcards]:
+    for name, splits in run.splits.items():
+        for split in splits:
+            yield {"benchmark": name, "split": split}
+
+
+#: what an output is made for (``Output.each``) -> the wildcards of each instance
 EACH: dict[str, Callable[[Run], Iterable[Wildcards]]] = {
     "model": _per_model,
+    "benchmark": _per_benchmark,
+    "split": _per_split,
     "classification": _per_classification,
     "samples": _for_samples,
 }
@@ -256,7 +267,7 @@ def outputs_for(run: Run, model: str) -> dict[str, str]:
             for output in (o for o in OUTPUTS if o.each == "split"):
                 add(output, {"benchmark": name, "split": split})
     for output in OUTPUTS:
-        if output.each in EACH:
+        if output.each not in ("benchmark", "split"):
             for wildcards in EACH[output.each](run):
                 add(output, wildcards)
     return out
