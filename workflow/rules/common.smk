@@ -269,8 +269,9 @@ def study_outputs():
 
 
 def final_outputs():
-    """What rule all requests: the study's report and figure (with a `study:` section); else the report, every
-    model's outputs (lvlm_debias.outputs.OUTPUTS) and the question files of the datasets no benchmark uses."""
+    """The files the default target requests (rule all), with a `study` section the study's report and figure, else
+    the report, every model's outputs (lvlm_debias.outputs.OUTPUTS) and the question files of the datasets no
+    benchmark uses."""
     if "study" in config:
         return study_outputs()
     return [REPORT_HTML, *(path for model in MODELS for path in model_outputs(model).values()), *dataset_outputs()]
