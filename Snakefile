@@ -61,5 +61,5 @@ if "study" in config:
 
 rule all:
     input:
-        study_outputs() if "study" in config else [all_outputs(), dataset_outputs()],
+        final_outputs(),
     default_target: True

@@ -26,6 +26,7 @@ LAYERS = [
     {"benchmarks"},
     {"embedded"},
     {"config"},
+    {"outputs"},
     {"analysis"},
     {"plots"},
     {"report"},

@@ -6,13 +6,13 @@ rule calibration_table:
         split_label_probs,
     output:
         table=report(
-            "results/{model}/{benchmark}/calibration.csv",
+            output_path("{benchmark}/calibration"),
             caption="../report/calibration.rst",
             category="Calibration",
             subcategory="{benchmark}",
             labels={"model": "{model}", "benchmark": "{benchmark}", "kind": "table"},
         ),
-        subsets="results/{model}/{benchmark}/calibration_by_subset.csv",
+        subsets=output_path("{benchmark}/calibration_by_subset"),
     params:
         splits=lambda wildcards: splits_of(wildcards.benchmark),
         methods=METHODS,
@@ -32,7 +32,7 @@ rule reading_table:
         logits=split_logits,
     output:
         report(
-            "results/{model}/{benchmark}/readings.csv",
+            output_path("{benchmark}/readings"),
             caption="../report/readings.rst",
             category="Calibration",
             subcategory="{benchmark}",
@@ -54,10 +54,10 @@ rule reading_table:
 
 rule calibration_figure:
     input:
-        "results/{model}/{benchmark}/calibration.csv",
+        output_path("{benchmark}/calibration"),
     output:
         png=report(
-            "results/{model}/{benchmark}/calibration.png",
+            output_path("{benchmark}/calibration_png"),
             caption="../report/calibration.rst",
             category="Calibration",
             subcategory="{benchmark}",
@@ -78,9 +78,9 @@ rule confidence_bins:
     input:
         split_label_probs,
     output:
-        table="results/{model}/{benchmark}/confidence_bins.csv",
+        table=output_path("{benchmark}/confidence_bins"),
         png=report(
-            "results/{model}/{benchmark}/confidence_bins.png",
+            output_path("{benchmark}/confidence_bins_png"),
             caption="../report/confidence_bins.rst",
             category="Confidence bins",
             labels={"model": "{model}", "benchmark": "{benchmark}"},
@@ -103,11 +103,15 @@ rule confidence_bins:
 
 rule benchmark_bias:
     input:
-        [f"results/{{model}}/{key}/label_probs.csv" for key in BENCHMARK_SPLITS if key.split("/")[0] in SUBSET_BENCHMARKS],
+        [
+            output_path("{benchmark}/{split}/label_probs", benchmark=b, split=s)
+            for b in SUBSET_BENCHMARKS
+            for s in splits_of(b)
+        ],
     output:
-        table="results/{model}/benchmark_bias.csv",
+        table=output_path("benchmark_bias"),
         png=report(
-            "results/{model}/benchmark_bias.png",
+            output_path("benchmark_bias_png"),
             caption="../report/benchmark_bias.rst",
             category="Benchmark bias",
             labels={"model": "{model}"},

@@ -10,6 +10,7 @@ from lvlm_debias.config import datasets, hub_datasets, hub_models, url_datasets
 from lvlm_debias.decoding.base import DECODING_PARAMETERS
 from lvlm_debias.scoring.official import OfficialSettings
 from lvlm_debias.inputs.probes import PROBES as PROBE_REGISTRY
+from lvlm_debias.outputs import QUESTIONS, REPORT_HTML, Run, output_path, outputs_for
 
 MODELS = list(config["models"])
 TRAINED = trained_models(config)
@@ -22,12 +23,14 @@ PROBES = probes_for(METHODS)
 #: the probes whose input depends on the image (scored per question, in shards) and the others (once per prompt)
 SHARD_PROBES = [p for p in PROBES if PROBE_REGISTRY[p].per_image]
 REFERENCE_PROBES = [p for p in PROBES if not PROBE_REGISTRY[p].per_image]
+#: what the run makes outputs for (lvlm_debias.outputs: OUTPUTS, rule all and the report read it)
+RUN = Run.from_config(config, PROBES)
 #: the text probes among them, in the registry's order (the text-only bias tables)
-TEXT_ONLY = [p for p, probe in PROBE_REGISTRY.items() if probe.kind == "text" and p in PROBES]
+TEXT_ONLY = list(RUN.text_only)
 SWEEP = config.get("sweep", {})
 #: the official code's reading beside ours (scoring.readings): its settings, and the benchmarks that have one
 OFFICIAL = OfficialSettings.from_dict(SCORING["official"]) if "official" in SCORING["readings"] else None
-OFFICIAL_BENCHMARKS = [b for b in BENCHMARKS if OFFICIAL and benchmark(b).official is not None]
+OFFICIAL_BENCHMARKS = list(RUN.official)
 #: the first-token contrast grid (VDD at every alpha x beta, from the logit cache), when configured
 CONTRAST_GRID = config.get("contrast_grid")
 #: whether scoring stores the logit cache (scoring.store), which the official reading and the grid are derived from
@@ -43,7 +46,7 @@ TEMPERATURES = sorted(
 PRIOR_PROBING = config.get("prior_probing")
 REPORT = config["report"]
 GENERATION = config.get("generation", {})
-GENERATION_SETTINGS = GENERATION["settings"] if GENERATION else []
+GENERATION_SETTINGS = list(RUN.settings)
 #: the decoding methods and their parameters (the fields of decoding.base.DecodingParameters), as the schema filled them
 DECODING = {key: GENERATION[key] for key in ["methods", *DECODING_PARAMETERS]} if GENERATION else {}
 CAPTIONS = GENERATION.get("captions") or {}
@@ -59,14 +62,14 @@ DOWNLOADS = config["downloads"]
 
 def splits_of(name):
     """The configured splits of a benchmark (POPE's are chosen in config; MME and MMMU have one)."""
-    return BENCHMARKS[name].get("splits", list(benchmark(name).splits))
+    return list(RUN.splits[name])
 
 
 ALL_SPLITS = sorted({s for b in BENCHMARKS for s in splits_of(b)})
 BENCHMARK_SPLITS = [f"{b}/{s}" for b in BENCHMARKS for s in splits_of(b)]
-SAMPLES_FROM = BENCHMARK_SPLITS[0].split("/")
-SUBSET_BENCHMARKS = [b for b in BENCHMARKS if benchmark(b).subset]
-CONTRASTIVE_SPLITS = [f"{b}/{s}" for b in CLASSIFICATION.get("benchmarks", []) for s in splits_of(b)]
+SAMPLES_FROM = list(RUN.samples_from)
+SUBSET_BENCHMARKS = list(RUN.subsets)
+CONTRASTIVE_SPLITS = list(RUN.classification)
 
 
 def one_of(names):
@@ -101,13 +104,14 @@ def model_inputs(wildcards):
 
 
 def questions_file(wildcards):
-    return f"data/{BENCHMARKS[wildcards.benchmark]['dataset']}/{wildcards.benchmark}/{wildcards.split}.jsonl"
+    name = wildcards.benchmark
+    return QUESTIONS.format(dataset=RUN.datasets[name], benchmark=name, split=wildcards.split)
 
 
 def source_questions(wildcards):
     """The question files of every split of a benchmark, in split order: the source the logit cache is built over."""
     name = wildcards.benchmark
-    return [f"data/{BENCHMARKS[name]['dataset']}/{name}/{split}.jsonl" for split in splits_of(name)]
+    return [QUESTIONS.format(dataset=RUN.datasets[name], benchmark=name, split=split) for split in splits_of(name)]
 
 
 def image_root(wildcards):
@@ -127,102 +131,33 @@ def parser_of(wildcards):
 
 def decoding_summary_input(wildcards):
     """The decoding sweep's summary, which the "best" generation setting reads its configuration from."""
-    return [f"results/{wildcards.model}/decoding.csv"] if wildcards.setting == "best" else []
+    return [output_path("decoding", model=wildcards.model)] if wildcards.setting == "best" else []
 
 
 def split_label_probs(wildcards):
-    return expand(
-        "results/{{model}}/{{benchmark}}/{split}/label_probs.csv", split=splits_of(wildcards.benchmark)
-    )
+    return [output_path("{benchmark}/{split}/label_probs", split=s) for s in splits_of(wildcards.benchmark)]
 
 
 def split_logits(wildcards):
     """The logit cache of every split of a benchmark."""
-    return expand("results/{{model}}/{{benchmark}}/{split}/logits.npz", split=splits_of(wildcards.benchmark))
+    return [output_path("{benchmark}/{split}/logits", split=s) for s in splits_of(wildcards.benchmark)]
 
 
 #: the shards' and the gathered split's logit cache, declared only when something is derived from it
-SHARD_LOGITS = {"logits": "results/{model}/{benchmark}/shards/{shard}.logits.npz"} if LOGITS else {}
-SPLIT_LOGITS = {"logits": "results/{model}/{benchmark}/{split}/logits.npz"} if LOGITS else {}
+SHARD_LOGITS = {"logits": output_path("{benchmark}/shards/{shard}/logits")} if LOGITS else {}
+SPLIT_LOGITS = {"logits": output_path("{benchmark}/{split}/logits")} if LOGITS else {}
 
 
 def model_outputs(model):
     """Every table and figure of one model (the report's inputs), and the per-question tables the report's paper
-    checks resample (label probabilities, sweep distributions, answers by generation, per-caption CHAIR, per-question
-    attention)."""
-    out = {}
-    for name in BENCHMARKS:
-        base = f"results/{model}/{name}"
-        out[f"{name}/calibration"] = f"{base}/calibration.csv"
-        out[f"{name}/calibration_by_subset"] = f"{base}/calibration_by_subset.csv"
-        out[f"{name}/calibration_png"] = f"{base}/calibration.png"
-        out[f"{name}/confidence_bins"] = f"{base}/confidence_bins.csv"
-        out[f"{name}/confidence_bins_png"] = f"{base}/confidence_bins.png"
-        if name in OFFICIAL_BENCHMARKS:
-            out[f"{name}/readings"] = f"{base}/readings.csv"
-        if CONTRAST_GRID:
-            out[f"{name}/contrast_grid"] = f"{base}/contrast_grid.csv"
-            out[f"{name}/contrast_grid_png"] = f"{base}/contrast_grid.png"
-        for split in splits_of(name):
-            out[f"{name}/{split}/label_probs_meta"] = f"{base}/{split}/label_probs.meta.json"
-            # per question, for the report's bootstrap intervals (lvlm_debias.report.checks)
-            out[f"{name}/{split}/label_probs"] = f"{base}/{split}/label_probs.csv"
-            if SWEEP:
-                out[f"{name}/{split}/sweep_questions"] = f"{base}/{split}/sweep_questions.csv"
-    if SUBSET_BENCHMARKS and TEXT_ONLY:
-        out["benchmark_bias"] = f"results/{model}/benchmark_bias.csv"
-        out["benchmark_bias_png"] = f"results/{model}/benchmark_bias.png"
-    if SWEEP:
-        out["decoding"] = f"results/{model}/decoding.csv"
-        out["decoding_png"] = f"results/{model}/decoding.png"
-    if PRIOR_PROBING:
-        out["prior_probing"] = f"results/{model}/prior_probing.csv"
-        out["prior_probing_png"] = f"results/{model}/prior_probing.png"
-    if CAPTIONS:
-        out["chair"] = f"results/{model}/chair.csv"
-        out["chair_png"] = f"results/{model}/chair.png"
-        out["chair_samples"] = f"results/{model}/chair_samples.json"
-        out["chair_captions"] = f"results/{model}/chair_captions.csv"
-    if OPEN_ENDED:
-        out["open_ended"] = f"results/{model}/open_ended.csv"
-        out["open_ended_samples"] = f"results/{model}/open_ended_samples.json"
-    if CONTRASTIVE_SPLITS:
-        out["contrastive"] = f"results/{model}/contrastive.csv"
-        out["contrastive_png"] = f"results/{model}/contrastive.png"
-        for key in CONTRASTIVE_SPLITS:
-            for setting in GENERATION_SETTINGS:
-                out[f"contrastive/{key}/{setting}"] = f"results/{model}/{key}/contrastive/{setting}.csv"
-    if ATTENTION:
-        out["attention"] = f"results/{model}/attention.csv"
-        out["attention_tokens"] = f"results/{model}/attention_tokens.csv"
-        out["attention_questions"] = f"results/{model}/attention_questions.csv"
-        out["attention_generation_samples"] = f"results/{model}/attention_generation_samples.csv"
-        out["attention_generation"] = f"results/{model}/attention_generation.csv"
-        out["attention_png"] = f"results/{model}/attention.png"
-        out["attention_generation_png"] = f"results/{model}/attention_generation.png"
-    if REPORT["samples"]:
-        name, split = SAMPLES_FROM
-        out["samples/label_probs"] = f"results/{model}/{name}/{split}/label_probs.csv"
-        out["samples/questions"] = f"data/{BENCHMARKS[name]['dataset']}/{name}/{split}.jsonl"
-    return out
+    checks resample: key -> path (lvlm_debias.outputs.OUTPUTS)."""
+    return outputs_for(RUN, model)
 
 
 def sample_settings():
     """Where the report's per-sample browser takes its questions from: the first benchmark's first split."""
     name, split = SAMPLES_FROM
-    return {
-        "benchmark": name,
-        "split": split,
-        "image_root": f"data/{BENCHMARKS[name]['dataset']}",
-        "n": REPORT["samples"],
-    }
-
-
-def all_outputs():
-    outputs = ["results/report.html"]
-    for model in MODELS:
-        outputs += list(model_outputs(model).values())
-    return outputs
+    return {"benchmark": name, "split": split, "image_root": f"data/{RUN.datasets[name]}", "n": RUN.samples}
 
 
 # Downloads (workflow/rules/download.smk)
@@ -256,13 +191,15 @@ def open_questions():
     """The question file of the open-ended generation (generation.open_ended.dataset): its first split, converted by
     the dataset's question rule."""
     name = OPEN_ENDED["dataset"]
-    return f"data/{name}/{DATASETS[name]['format']}/{dataset_splits(name)[0]}.jsonl"
+    return QUESTIONS.format(dataset=name, benchmark=DATASETS[name]["format"], split=dataset_splits(name)[0])
 
 
 def dataset_outputs():
     """Question files of the datasets no benchmark uses: data/<dataset>/<format>/<split>.jsonl."""
     return [
-        f"data/{name}/{DATASETS[name]['format']}/{split}.jsonl" for name in DATASET_ONLY for split in dataset_splits(name)
+        QUESTIONS.format(dataset=name, benchmark=DATASETS[name]["format"], split=split)
+        for name in DATASET_ONLY
+        for split in dataset_splits(name)
     ]
 
 
@@ -298,7 +235,7 @@ ATTENTION_FROM = POPE_SPLITS_CONFIGURED[0].split("/") if POPE_SPLITS_CONFIGURED 
 def attention_questions():
     """The question file the attention analysis samples from (its images are in the dataset's folder)."""
     name, split = ATTENTION_FROM
-    return f"data/{BENCHMARKS[name]['dataset']}/{name}/{split}.jsonl"
+    return QUESTIONS.format(dataset=RUN.datasets[name], benchmark=name, split=split)
 
 
 # The controlled study (workflow/rules/study.smk, included only with a `study:` section).
@@ -332,3 +269,12 @@ def study_models():
 def study_outputs():
     """What a run of the study config makes (its default target): the study report and figure."""
     return ["results/study/report.html", "results/study/gain_vs_prior.png", "results/study/gain_vs_prior.pdf"]
+
+
+def final_outputs():
+    """The files the default target requests (rule all), with a `study` section the study's report and figure, else
+    the report, every model's outputs (lvlm_debias.outputs.OUTPUTS) and the question files of the datasets no
+    benchmark uses."""
+    if "study" in config:
+        return study_outputs()
+    return [REPORT_HTML, *(path for model in MODELS for path in model_outputs(model).values()), *dataset_outputs()]

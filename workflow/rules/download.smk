@@ -58,7 +58,7 @@ rule hub_questions:
     input:
         "data/{dataset}/hub_files.json",
     output:
-        questions="data/{dataset}/{benchmark}/{split}.jsonl",
+        questions=QUESTIONS,
         manifest="data/{dataset}/{benchmark}/{split}.manifest.json",
     wildcard_constraints:
         dataset=one_of(HUB_DATASETS),
@@ -105,7 +105,7 @@ rule url_questions:
     input:
         "data/{dataset}/url_files.json",
     output:
-        questions="data/{dataset}/{benchmark}/{split}.jsonl",
+        questions=QUESTIONS,
         manifest="data/{dataset}/{benchmark}/{split}.manifest.json",
     wildcard_constraints:
         dataset=one_of(URL_DATASETS),

@@ -25,7 +25,7 @@ rule captions:
         questions=f"data/{CAPTIONS.get('dataset')}/captions/eval.jsonl",
         decoding=decoding_summary_input,
     output:
-        "results/{model}/captions/{setting}.csv",
+        output_path("captions/{setting}"),
     params:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
@@ -52,23 +52,23 @@ rule captions:
 rule chair:
     input:
         questions=f"data/{CAPTIONS.get('dataset')}/captions/eval.jsonl",
-        captions=expand("results/{{model}}/captions/{setting}.csv", setting=GENERATION_SETTINGS),
+        captions=[output_path("captions/{setting}", setting=s) for s in GENERATION_SETTINGS],
     output:
         table=report(
-            "results/{model}/chair.csv",
+            output_path("chair"),
             caption="../report/generation.rst",
             category="Generation",
             labels={"model": "{model}", "kind": "table"},
         ),
         png=report(
-            "results/{model}/chair.png",
+            output_path("chair_png"),
             caption="../report/generation.rst",
             category="Generation",
             labels={"model": "{model}", "kind": "figure"},
         ),
         pdf="results/{model}/chair.pdf",
-        samples="results/{model}/chair_samples.json",
-        per_caption="results/{model}/chair_captions.csv",
+        samples=output_path("chair_samples"),
+        per_caption=output_path("chair_captions"),
     params:
         captions=CAPTIONS,
         image_root=questions_root,
@@ -88,7 +88,7 @@ rule contrastive_answers:
         questions=questions_file,
         decoding=decoding_summary_input,
     output:
-        "results/{model}/{benchmark}/{split}/contrastive/{setting}.csv",
+        output_path("contrastive/{benchmark}/{split}/{setting}"),
     params:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
@@ -117,19 +117,19 @@ rule contrastive_answers:
 rule contrastive_classification:
     input:
         [
-            f"results/{{model}}/{key}/contrastive/{setting}.csv"
-            for key in CONTRASTIVE_SPLITS
+            output_path("contrastive/{benchmark}/{split}/{setting}", benchmark=b, split=s, setting=setting)
+            for b, s in (key.split("/") for key in CONTRASTIVE_SPLITS)
             for setting in GENERATION_SETTINGS
         ],
     output:
         table=report(
-            "results/{model}/contrastive.csv",
+            output_path("contrastive"),
             caption="../report/generation.rst",
             category="Generation",
             labels={"model": "{model}", "kind": "classification table"},
         ),
         png=report(
-            "results/{model}/contrastive.png",
+            output_path("contrastive_png"),
             caption="../report/generation.rst",
             category="Generation",
             labels={"model": "{model}", "kind": "classification figure"},
@@ -153,7 +153,7 @@ rule open_answers:
         questions=open_questions() if OPEN_ENDED else [],
         decoding=decoding_summary_input,
     output:
-        "results/{model}/open_ended/{setting}.csv",
+        output_path("open_ended/{setting}"),
     params:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
@@ -180,15 +180,15 @@ rule open_answers:
 rule open_ended:
     input:
         questions=open_questions() if OPEN_ENDED else [],
-        answers=expand("results/{{model}}/open_ended/{setting}.csv", setting=GENERATION_SETTINGS),
+        answers=[output_path("open_ended/{setting}", setting=s) for s in GENERATION_SETTINGS],
     output:
         table=report(
-            "results/{model}/open_ended.csv",
+            output_path("open_ended"),
             caption="../report/generation.rst",
             category="Generation",
             labels={"model": "{model}", "kind": "open-ended table"},
         ),
-        samples="results/{model}/open_ended_samples.json",
+        samples=output_path("open_ended_samples"),
     params:
         open_ended=OPEN_ENDED,
         image_root=questions_root,

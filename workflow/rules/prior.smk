@@ -6,9 +6,9 @@ rule prior_probing:
         model=model_inputs,
         annotations="data/shapes_world/annotations.jsonl",
     output:
-        table="results/{model}/prior_probing.csv",
+        table=output_path("prior_probing"),
         png=report(
-            "results/{model}/prior_probing.png",
+            output_path("prior_probing_png"),
             caption="../report/prior_probing.rst",
             category="Prior probing",
             labels={"model": "{model}"},

@@ -6,7 +6,7 @@ rule report:
         outputs=[path for model in MODELS for path in model_outputs(model).values()],
         models=[model_dir(m) for m in TRAINED],
     output:
-        "results/report.html",
+        REPORT_HTML,
     params:
         config=config,
         models=MODELS,

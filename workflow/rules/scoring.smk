@@ -28,8 +28,8 @@ rule first_token_shard:
         model=model_inputs,
         questions=source_questions,
     output:
-        scores="results/{model}/{benchmark}/shards/{shard}.csv",
-        first_token="results/{model}/{benchmark}/shards/{shard}.npz",
+        scores=output_path("{benchmark}/shards/{shard}"),
+        first_token=output_path("{benchmark}/shards/{shard}/first_token"),
         **SHARD_LOGITS,
     params:
         model=lambda wildcards: config["models"][wildcards.model],
@@ -63,7 +63,7 @@ rule reference_probs:
         model=model_inputs,
         questions=source_questions,
     output:
-        "results/{model}/{benchmark}/references.csv",
+        output_path("{benchmark}/references"),
     params:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
@@ -91,16 +91,16 @@ rule reference_probs:
 rule label_probs:
     input:
         questions=source_questions,
-        shards=expand("results/{{model}}/{{benchmark}}/shards/{shard}.csv", shard=range(SHARDS)),
-        first_token=expand("results/{{model}}/{{benchmark}}/shards/{shard}.npz", shard=range(SHARDS)),
-        references="results/{model}/{benchmark}/references.csv",
+        shards=[output_path("{benchmark}/shards/{shard}", shard=i) for i in range(SHARDS)],
+        first_token=[output_path("{benchmark}/shards/{shard}/first_token", shard=i) for i in range(SHARDS)],
+        references=output_path("{benchmark}/references"),
         logits=(
-            expand("results/{{model}}/{{benchmark}}/shards/{shard}.logits.npz", shard=range(SHARDS)) if LOGITS else []
+            [output_path("{benchmark}/shards/{shard}/logits", shard=i) for i in range(SHARDS)] if LOGITS else []
         ),
     output:
-        table="results/{model}/{benchmark}/{split}/label_probs.csv",
-        first_token="results/{model}/{benchmark}/{split}/first_token.npz",
-        meta="results/{model}/{benchmark}/{split}/label_probs.meta.json",
+        table=output_path("{benchmark}/{split}/label_probs"),
+        first_token=output_path("{benchmark}/{split}/first_token"),
+        meta=output_path("{benchmark}/{split}/label_probs_meta"),
         **SPLIT_LOGITS,
     params:
         probes=PROBES,

@@ -5,11 +5,11 @@ rule decoding_sweep:
     input:
         model=model_inputs,
         questions=questions_file,
-        table="results/{model}/{benchmark}/{split}/label_probs.csv",
-        first_token="results/{model}/{benchmark}/{split}/first_token.npz",
+        table=output_path("{benchmark}/{split}/label_probs"),
+        first_token=output_path("{benchmark}/{split}/first_token"),
     output:
-        table="results/{model}/{benchmark}/{split}/sweep.csv",
-        questions="results/{model}/{benchmark}/{split}/sweep_questions.csv",
+        table=output_path("{benchmark}/{split}/sweep"),
+        questions=output_path("{benchmark}/{split}/sweep_questions"),
     params:
         model=lambda wildcards: config["models"][wildcards.model],
         model_dir=lambda wildcards: model_dir(wildcards.model),
@@ -35,16 +35,16 @@ rule decoding_sweep:
 
 rule decoding_summary:
     input:
-        [f"results/{{model}}/{key}/sweep.csv" for key in BENCHMARK_SPLITS],
+        [output_path("{benchmark}/{split}/sweep", benchmark=b, split=s) for b in BENCHMARKS for s in splits_of(b)],
     output:
         table=report(
-            "results/{model}/decoding.csv",
+            output_path("decoding"),
             caption="../report/decoding.rst",
             category="Decoding",
             labels={"model": "{model}", "kind": "table"},
         ),
         png=report(
-            "results/{model}/decoding.png",
+            output_path("decoding_png"),
             caption="../report/decoding.rst",
             category="Decoding",
             labels={"model": "{model}", "kind": "figure"},
@@ -68,9 +68,9 @@ rule contrast_grid:
         label_probs=split_label_probs,
         logits=split_logits,
     output:
-        table="results/{model}/{benchmark}/contrast_grid.csv",
+        table=output_path("{benchmark}/contrast_grid"),
         png=report(
-            "results/{model}/{benchmark}/contrast_grid.png",
+            output_path("{benchmark}/contrast_grid_png"),
             caption="../report/contrast_grid.rst",
             category="Decoding",
             labels={"model": "{model}", "benchmark": "{benchmark}", "kind": "contrast grid"},

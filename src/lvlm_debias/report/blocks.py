@@ -115,179 +115,240 @@ def _published_blocks(
     return [("regime", block)]
 
 
-def _blocks(outputs: Mapping[str, Path], link: Link) -> list[tuple[str, Block]]:
-    blocks = []
-    if "prior_probing" in outputs:
-        table = pd.read_csv(outputs["prior_probing"])
-        block = Block(
-            "Prior probing (paper, Fig. 1)",
-            "Questions about an object that is not in the image, asked with the real image (naive) and with every "
-            "input that carries no visual information. The model still answers concretely: its language prior. "
-            "The table shows the three most likely answers per probe; the CSV holds the top answers.",
-            findings=prior_findings(table),
-            tables=[
-                _entry(
-                    "Top answers per question and probe", top_answers_summary(table), link, [], outputs["prior_probing"]
-                )
-            ],
-            figures=[data_uri(outputs["prior_probing_png"])],
-        )
-        blocks.append(("prior", block))
-    if "attention" in outputs:
-        blocks.append(("attention", _attention_block(outputs, link)))
-    for name in BENCHMARKS:
-        if f"{name}/calibration" not in outputs:
-            continue
-        table = pd.read_csv(outputs[f"{name}/calibration"])
-        spec = BENCHMARKS[name]
-        headline = spec.headline
-        methods = list(dict.fromkeys(table["method"]))
-        csv = outputs[f"{name}/calibration"]
-        layout = paper_layout(table, spec.paper_layout)
-        layout_html = table_html(layout, methods if spec.layout_percent else ())
-        tables = [
-            Table(
-                f"{name.upper()} in the paper's layout (metrics in %, MME scores in points)",
-                layout_html,
-                len(layout),
-                link(csv),
-            ),
-            _entry(f"{name.upper()}: every metric per split and method (tidy CSV)", csv, link),
-        ]
-        if BENCHMARKS[name].subset:
-            tables.append(
-                _entry(f"{name.upper()}: accuracy per subset", outputs[f"{name}/calibration_by_subset"], link)
+def _prior_block(outputs: Mapping[str, Path], link: Link) -> Block | None:
+    """Prior probing: the three most likely answers per question and probe."""
+    if "prior_probing" not in outputs:
+        return None
+    table = pd.read_csv(outputs["prior_probing"])
+    return Block(
+        "Prior probing (paper, Fig. 1)",
+        "Questions about an object that is not in the image, asked with the real image (naive) and with every "
+        "input that carries no visual information. The model still answers concretely: its language prior. "
+        "The table shows the three most likely answers per probe; the CSV holds the top answers.",
+        findings=prior_findings(table),
+        tables=[
+            _entry("Top answers per question and probe", top_answers_summary(table), link, [], outputs["prior_probing"])
+        ],
+        figures=[data_uri(outputs["prior_probing_png"])],
+    )
+
+
+def _calibration_block(name: str, outputs: Mapping[str, Path], link: Link) -> Block | None:
+    """A benchmark's calibration table in the paper's layout, its tidy CSV and (with subsets) accuracy per subset."""
+    if f"{name}/calibration" not in outputs:
+        return None
+    table = pd.read_csv(outputs[f"{name}/calibration"])
+    headline = BENCHMARKS[name].headline
+    methods = list(dict.fromkeys(table["method"]))
+    csv = outputs[f"{name}/calibration"]
+    spec = BENCHMARKS[name]
+    layout = paper_layout(table, spec.paper_layout)
+    layout_html = table_html(layout, methods if spec.layout_percent else ())
+    tables = [
+        Table(
+            f"{name.upper()} in the paper's layout (metrics in %, MME scores in points)",
+            layout_html,
+            len(layout),
+            link(csv),
+        ),
+        _entry(f"{name.upper()}: every metric per split and method (tidy CSV)", csv, link),
+    ]
+    if BENCHMARKS[name].subset:
+        tables.append(_entry(f"{name.upper()}: accuracy per subset", outputs[f"{name}/calibration_by_subset"], link))
+    return Block(
+        f"{name.upper()}: naive vs post-hoc calibration with six references (paper, Tables 1-3)",
+        "Each question is answered from the first generated position: the label words' probabilities among "
+        "the top-100 next tokens, normalised over the labels. naive takes the argmax; each reference method "
+        "divides by the model's label distribution for the same question under that reference input and "
+        "renormalises (q ∝ p / p_ref).",
+        findings=calibration_findings(table, headline),
+        tables=tables,
+        figures=[data_uri(outputs[f"{name}/calibration_png"])],
+    )
+
+
+def _confidence_bins_block(name: str, outputs: Mapping[str, Path], link: Link) -> Block | None:
+    """A benchmark's gain over naive per bin of the naive prediction's confidence."""
+    if f"{name}/confidence_bins" not in outputs:
+        return None
+    bins = _entry(
+        "Per bin and method", outputs[f"{name}/confidence_bins"], link, ["accuracy", "naive_accuracy", "gain"]
+    )
+    return Block(
+        f"{name.upper()}: gain over naive by naive confidence (paper, Fig. 4)",
+        "Accuracy of each method minus naive accuracy within bins of the naive prediction's confidence; "
+        "bins with too few questions are hatched in the figure and marked in the table (enough = False).",
+        tables=[bins],
+        figures=[data_uri(outputs[f"{name}/confidence_bins_png"])],
+    )
+
+
+def _bias_block(outputs: Mapping[str, Path], link: Link) -> Block | None:
+    """Text alone against the image per subset."""
+    if "benchmark_bias" not in outputs:
+        return None
+    table = pd.read_csv(outputs["benchmark_bias"])
+    percent = [c for c in table.columns if "accuracy" in c] + ["best_text_only", "gap"]
+    return Block(
+        "Benchmark bias: text alone vs the image per subset (paper, Section 5)",
+        "Accuracy with the image (naive) against the inputs without visual information (None, Unk) per "
+        "subset; a subset is flagged where text alone matches or beats the image.",
+        findings=bias_findings(table),
+        tables=[_entry("Per subset", outputs["benchmark_bias"], link, percent)],
+        figures=[data_uri(outputs["benchmark_bias_png"])],
+    )
+
+
+def _decoding_block(outputs: Mapping[str, Path], link: Link) -> Block | None:
+    """The decoding sweep's default and best configuration per benchmark."""
+    if "decoding" not in outputs:
+        return None
+    return Block(
+        "Decoding configurations (paper, Section 6)",
+        "Temperature, top-p and top-k derived exactly from the stored first-position distributions "
+        "(expected metric) and by seeded sampling (sampled metric; where a sampled first token is not a "
+        "label word the model generates the rest of the answer, counted in 'continued', and the benchmark's "
+        "parser, named in the 'parser' column, reads it).",
+        tables=[_entry("Default vs best configuration per benchmark", outputs["decoding"], link, [])],
+        figures=[data_uri(outputs["decoding_png"])],
+    )
+
+
+def _contrast_grid_block(name: str, outputs: Mapping[str, Path], link: Link) -> Block | None:
+    """VDD at the first token over alpha and beta, splits averaged."""
+    if f"{name}/contrast_grid" not in outputs:
+        return None
+    table = pd.read_csv(outputs[f"{name}/contrast_grid"])
+    expected = table[table["decoding"] == "expected"]
+    summary = expected.groupby(["method", "alpha", "beta"], sort=False).mean(numeric_only=True).reset_index()
+    return Block(
+        f"{name.upper()}: VDD at the first token over alpha and beta (from the logit cache)",
+        "Every (alpha, beta) of the contrast_grid config derived exactly from the stored logits, without "
+        "generating: the expected metric of one first token sampled at the grid's temperature (splits "
+        "averaged; per split and greedy in the CSV). alpha 0 is the plausibility cut alone, the baseline a "
+        "contrast has to beat.",
+        findings=grid_findings(table, BENCHMARKS[name].headline),
+        tables=[
+            _entry(
+                f"{name.upper()}: expected metrics per method, alpha and beta (splits averaged)",
+                summary.drop(columns="temperature"),
+                link,
+                PERCENT,
+                outputs[f"{name}/contrast_grid"],
             )
-        block = Block(
-            f"{name.upper()}: naive vs post-hoc calibration with six references (paper, Tables 1-3)",
-            "Each question is answered from the first generated position: the label words' probabilities among "
-            "the top-100 next tokens, normalised over the labels. naive takes the argmax; each reference method "
-            "divides by the model's label distribution for the same question under that reference input and "
-            "renormalises (q ∝ p / p_ref).",
-            findings=calibration_findings(table, headline),
-            tables=tables,
-            figures=[data_uri(outputs[f"{name}/calibration_png"])],
-        )
-        blocks.append((f"{name}/calibration", block))
-        if f"{name}/readings" in outputs:
-            blocks.append((f"{name}/readings", _readings_block(name, outputs[f"{name}/readings"], link)))
-    for name in BENCHMARKS:
-        if f"{name}/confidence_bins" not in outputs:
-            continue
-        bins = _entry(
-            "Per bin and method", outputs[f"{name}/confidence_bins"], link, ["accuracy", "naive_accuracy", "gain"]
-        )
-        block = Block(
-            f"{name.upper()}: gain over naive by naive confidence (paper, Fig. 4)",
-            "Accuracy of each method minus naive accuracy within bins of the naive prediction's confidence; "
-            "bins with too few questions are hatched in the figure and marked in the table (enough = False).",
-            tables=[bins],
-            figures=[data_uri(outputs[f"{name}/confidence_bins_png"])],
-        )
-        blocks.append((f"{name}/confidence_bins", block))
-    if "benchmark_bias" in outputs:
-        table = pd.read_csv(outputs["benchmark_bias"])
-        percent = [c for c in table.columns if "accuracy" in c] + ["best_text_only", "gap"]
-        block = Block(
-            "Benchmark bias: text alone vs the image per subset (paper, Section 5)",
-            "Accuracy with the image (naive) against the inputs without visual information (None, Unk) per "
-            "subset; a subset is flagged where text alone matches or beats the image.",
-            findings=bias_findings(table),
-            tables=[_entry("Per subset", outputs["benchmark_bias"], link, percent)],
-            figures=[data_uri(outputs["benchmark_bias_png"])],
-        )
-        blocks.append(("benchmark_bias", block))
-    if "decoding" in outputs:
-        block = Block(
-            "Decoding configurations (paper, Section 6)",
-            "Temperature, top-p and top-k derived exactly from the stored first-position distributions "
-            "(expected metric) and by seeded sampling (sampled metric; where a sampled first token is not a "
-            "label word the model generates the rest of the answer, counted in 'continued', and the benchmark's "
-            "parser, named in the 'parser' column, reads it).",
-            tables=[_entry("Default vs best configuration per benchmark", outputs["decoding"], link, [])],
-            figures=[data_uri(outputs["decoding_png"])],
-        )
-        blocks.append(("decoding", block))
-    for name in BENCHMARKS:
-        if f"{name}/contrast_grid" not in outputs:
-            continue
-        table = pd.read_csv(outputs[f"{name}/contrast_grid"])
-        expected = table[table["decoding"] == "expected"]
-        summary = expected.groupby(["method", "alpha", "beta"], sort=False).mean(numeric_only=True).reset_index()
-        block = Block(
-            f"{name.upper()}: VDD at the first token over alpha and beta (from the logit cache)",
-            "Every (alpha, beta) of the contrast_grid config derived exactly from the stored logits, without "
-            "generating: the expected metric of one first token sampled at the grid's temperature (splits "
-            "averaged; per split and greedy in the CSV). alpha 0 is the plausibility cut alone, the baseline a "
-            "contrast has to beat.",
-            findings=grid_findings(table, BENCHMARKS[name].headline),
-            tables=[
-                _entry(
-                    f"{name.upper()}: expected metrics per method, alpha and beta (splits averaged)",
-                    summary.drop(columns="temperature"),
-                    link,
-                    PERCENT,
-                    outputs[f"{name}/contrast_grid"],
-                )
-            ],
-            figures=[data_uri(outputs[f"{name}/contrast_grid_png"])],
-        )
-        blocks.append((f"{name}/contrast_grid", block))
-    if "chair" in outputs:
-        table = pd.read_csv(outputs["chair"])
-        samples = json.loads(Path(outputs["chair_samples"]).read_text())
-        block = Block(
-            "Captions: VDD vs VCD vs naive decoding, CHAIR (paper, Section 4.2)",
-            'Each evaluation image is captioned ("Describe the image.") with naive decoding, VCD (contrast with '
-            "the image noised at diffusion step 500) and VDD (contrast with the input without the image: None, Unk, "
-            "or Both = the mean of their logits), at the sweep's default and best decoding settings. CHAIR_i: "
-            "hallucinated object mentions / all mentions; CHAIR_s: captions with any hallucinated object; recall: "
-            "ground-truth objects mentioned.",
-            findings=chair_findings(table),
-            tables=[_entry("CHAIR per setting and method", outputs["chair"], link, ["chair_i", "chair_s", "recall"])],
-            figures=[data_uri(outputs["chair_png"])],
-        )
-        for setting, rows in samples.items():
-            caption = f"Captions side by side ({setting} setting); objects not in the image are marked"
-            block.tables.append(Table(caption, captions_html(rows), len(rows)))
-        blocks.append(("chair", block))
-    if "open_ended" in outputs:
-        samples = json.loads(Path(outputs["open_ended_samples"]).read_text())
-        block = Block(
-            "Open-ended answers: VDD vs VCD vs naive decoding (LLaVA-Bench, paper, Section 4.2)",
-            "Each question is answered with every decoding method at the sweep's default and best settings. The "
-            "paper has GPT-4 score these answers against the reference answer; no judge runs here, so the table "
-            "holds only answer length, empty answers and the share of answers that differ from naive decoding's.",
-            tables=[_entry("Per setting and method", outputs["open_ended"], link, ["empty", "differs"])],
-        )
-        for setting, rows in samples.items():
-            caption = f"Answers side by side ({setting} setting), with the reference"
-            block.tables.append(Table(caption, answers_html(rows), len(rows)))
-        blocks.append(("open_ended", block))
-    if "contrastive" in outputs:
-        table = pd.read_csv(outputs["contrastive"])
-        block = Block(
-            "Classification answered by generation: VDD vs VCD vs naive (paper, Section 4.2)",
-            "The yes/no benchmarks answered by sampling a short answer under each decoding method and setting, the "
-            "answer read by the benchmark's parser, named in each table's heading and 'parser' column (unclear: "
-            "answers without the word yes or no, which POPE's parsers still map to a label; MME's parser reads an "
-            "answer whose first 4 characters hold neither as 'other', which is wrong).",
-            findings=contrastive_findings(table),
-            tables=[
-                _entry(
-                    f"{name.upper()} per split, setting and method (answers read by the "
-                    f"{', '.join(dict.fromkeys(rows['parser']))} parser)",
-                    rows.dropna(axis=1, how="all"),
-                    link,
-                    PERCENT + ["unclear"],
-                    outputs["contrastive"],
-                )
-                for name, rows in table.groupby("benchmark", sort=False)
-            ],
-            figures=[data_uri(outputs["contrastive_png"])],
-        )
-        blocks.append(("contrastive", block))
-    return blocks
+        ],
+        figures=[data_uri(outputs[f"{name}/contrast_grid_png"])],
+    )
+
+
+def _chair_block(outputs: Mapping[str, Path], link: Link) -> Block | None:
+    """CHAIR per setting and decoding method, and the captions side by side."""
+    if "chair" not in outputs:
+        return None
+    table = pd.read_csv(outputs["chair"])
+    samples = json.loads(Path(outputs["chair_samples"]).read_text())
+    block = Block(
+        "Captions: VDD vs VCD vs naive decoding, CHAIR (paper, Section 4.2)",
+        'Each evaluation image is captioned ("Describe the image.") with naive decoding, VCD (contrast with '
+        "the image noised at diffusion step 500) and VDD (contrast with the input without the image: None, Unk, "
+        "or Both = the mean of their logits), at the sweep's default and best decoding settings. CHAIR_i: "
+        "hallucinated object mentions / all mentions; CHAIR_s: captions with any hallucinated object; recall: "
+        "ground-truth objects mentioned.",
+        findings=chair_findings(table),
+        tables=[_entry("CHAIR per setting and method", outputs["chair"], link, ["chair_i", "chair_s", "recall"])],
+        figures=[data_uri(outputs["chair_png"])],
+    )
+    for setting, rows in samples.items():
+        caption = f"Captions side by side ({setting} setting); objects not in the image are marked"
+        block.tables.append(Table(caption, captions_html(rows), len(rows)))
+    return block
+
+
+def _open_ended_block(outputs: Mapping[str, Path], link: Link) -> Block | None:
+    """Open-ended answers per setting and decoding method, side by side with the reference."""
+    if "open_ended" not in outputs:
+        return None
+    samples = json.loads(Path(outputs["open_ended_samples"]).read_text())
+    block = Block(
+        "Open-ended answers: VDD vs VCD vs naive decoding (LLaVA-Bench, paper, Section 4.2)",
+        "Each question is answered with every decoding method at the sweep's default and best settings. The "
+        "paper has GPT-4 score these answers against the reference answer; no judge runs here, so the table "
+        "holds only answer length, empty answers and the share of answers that differ from naive decoding's.",
+        tables=[_entry("Per setting and method", outputs["open_ended"], link, ["empty", "differs"])],
+    )
+    for setting, rows in samples.items():
+        caption = f"Answers side by side ({setting} setting), with the reference"
+        block.tables.append(Table(caption, answers_html(rows), len(rows)))
+    return block
+
+
+def _contrastive_block(outputs: Mapping[str, Path], link: Link) -> Block | None:
+    """The classification benchmarks answered by generation, per benchmark."""
+    if "contrastive" not in outputs:
+        return None
+    table = pd.read_csv(outputs["contrastive"])
+    return Block(
+        "Classification answered by generation: VDD vs VCD vs naive (paper, Section 4.2)",
+        "The yes/no benchmarks answered by sampling a short answer under each decoding method and setting, the "
+        "answer read by the benchmark's parser, named in each table's heading and 'parser' column (unclear: "
+        "answers without the word yes or no, which POPE's parsers still map to a label; MME's parser reads an "
+        "answer whose first 4 characters hold neither as 'other', which is wrong).",
+        findings=contrastive_findings(table),
+        tables=[
+            _entry(
+                f"{name.upper()} per split, setting and method (answers read by the "
+                f"{', '.join(dict.fromkeys(rows['parser']))} parser)",
+                rows.dropna(axis=1, how="all"),
+                link,
+                PERCENT + ["unclear"],
+                outputs["contrastive"],
+            )
+            for name, rows in table.groupby("benchmark", sort=False)
+        ],
+        figures=[data_uri(outputs["contrastive_png"])],
+    )
+
+
+def _readings(name: str, outputs: Mapping[str, Path], link: Link) -> Block | None:
+    """A benchmark's two readings, shown after its calibration block."""
+    if f"{name}/calibration" not in outputs or f"{name}/readings" not in outputs:
+        return None
+    return _readings_block(name, outputs[f"{name}/readings"], link)
+
+
+def _attention(outputs: Mapping[str, Path], link: Link) -> Block | None:
+    return _attention_block(outputs, link) if "attention" in outputs else None
+
+
+Builder = Callable[..., Block | None]
+
+#: the report's blocks of one model in the paper's order, in rows of block key (``lvlm_debias.outputs.OUTPUTS``'
+#: ``block``) -> its builder, which gives None where the run did not make its outputs. The "{benchmark}" blocks of a
+#: row are built per benchmark (registry order), each benchmark's together: its readings right after its calibration.
+BLOCKS: list[dict[str, Builder]] = [
+    {"prior": _prior_block},
+    {"attention": _attention},
+    {"{benchmark}/calibration": _calibration_block, "{benchmark}/readings": _readings},
+    {"{benchmark}/confidence_bins": _confidence_bins_block},
+    {"benchmark_bias": _bias_block},
+    {"decoding": _decoding_block},
+    {"{benchmark}/contrast_grid": _contrast_grid_block},
+    {"chair": _chair_block},
+    {"open_ended": _open_ended_block},
+    {"contrastive": _contrastive_block},
+]
+
+
+def _blocks(outputs: Mapping[str, Path], link: Link) -> list[tuple[str, Block]]:
+    """(key, block) of every block of ``BLOCKS`` that the outputs make, in order."""
+    built = []
+    for row in BLOCKS:
+        for name in BENCHMARKS if any("{benchmark}" in key for key in row) else [None]:
+            for key, build in row.items():
+                block = build(outputs, link) if name is None else build(name, outputs, link)
+                if block is not None:
+                    built.append((key.format(benchmark=name), block))
+    return built
 
 
 def _readings_block(name: str, path: Path, link: Link) -> Block:

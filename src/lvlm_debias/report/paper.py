@@ -45,9 +45,13 @@ class Claim:
 PUBLISHED_METRICS = ("accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus", "score")
 #: metrics this run's tables hold as fractions (shown in %)
 RATES = ("accuracy", "precision", "recall", "f1", "yes_ratio", "acc_plus")
-#: the tables of this run a published number can stand beside, and the columns that select its row there
-BESIDE = {"calibration": ("split", "method"), "readings": ("split", "method", "reading"), "contrastive": ("split",
-          "setting", "method")}  # fmt: skip
+#: the tables of this run a published number can stand beside: table -> the output holding it (a key of
+#: ``lvlm_debias.outputs.OUTPUTS``) and the columns that select its row there
+BESIDE = {
+    "calibration": ("{benchmark}/calibration", ("split", "method")),
+    "readings": ("{benchmark}/readings", ("split", "method", "reading")),
+    "contrastive": ("contrastive", ("split", "setting", "method")),
+}
 
 
 @dataclass(frozen=True)
@@ -207,7 +211,8 @@ def claim_rows(
 
 def _ours(number: PublishedNumber, outputs: Mapping[str, Path]) -> float | None:
     """This run's value for a published number (in its unit), or None when this run has no such row."""
-    key = "contrastive" if number.table == "contrastive" else f"{number.benchmark}/{number.table}"
+    output, columns = BESIDE[number.table]
+    key = output.format(benchmark=number.benchmark)
     if key not in outputs or not Path(outputs[key]).is_file():
         return None
     table = pd.read_csv(outputs[key])
@@ -215,7 +220,7 @@ def _ours(number: PublishedNumber, outputs: Mapping[str, Path]) -> float | None:
         table = table[table["benchmark"] == number.benchmark]
     if number.metric not in table.columns:
         return None
-    for column in BESIDE[number.table]:
+    for column in columns:
         table = table[table[column].astype(str) == getattr(number, column)]
     if table.empty:
         return None

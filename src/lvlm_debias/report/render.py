@@ -19,7 +19,7 @@ from lvlm_debias.report.provenance import config_yaml, rule_times
 
 @dataclass
 class ModelSection:
-    """What the report shows for one model: its output files by key (see ``common.smk: model_outputs``)."""
+    """What the report shows for one model: its output files by key (``lvlm_debias.outputs.OUTPUTS``)."""
 
     name: str
     outputs: Mapping[str, Path]
