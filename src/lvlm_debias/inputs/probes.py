@@ -3,7 +3,8 @@
 None and Unk change the prompt's image token (removed, or replaced by ``<unk>``); Noise, Zero and One keep the image
 tokens and replace the processed pixel tensor (VCD's diffusion noise at step 999, all zeros, all ones). One function
 builds the inputs for every model; it relies only on the processor's own image token and image processor (see
-``models.architectures`` for where the image tokens go in each model family).
+``models.families`` for where the image tokens go in each model family: the family says its image token, the
+prompts' text ids, the blank image and how to map each image's pixels).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 
 from lvlm_debias.inputs.noise import NOISE_PROBE_STEP, diffusion_noise
-from lvlm_debias.models.architectures import processor_prompts
+from lvlm_debias.models.families import Family, family_of
+from lvlm_debias.models.families.base import map_rows
 
 #: probes whose input depends on the image content.
 IMAGE_PROBES = ("naive", "noise")
@@ -29,14 +31,8 @@ PROMPT_ONLY_PROBES = TEXT_PROBES + PIXEL_PROBES
 
 
 def image_token_id(processor: ProcessorMixin) -> int:
-    """The id of the processor's image placeholder token."""
-    tokenizer = processor.tokenizer
-    token = getattr(processor, "image_token", None) or getattr(tokenizer, "image_token", None) or "<image>"
-    token = str(getattr(token, "content", token))  # InstructBLIP's processor holds an AddedToken
-    token_id = tokenizer.convert_tokens_to_ids(token)
-    if token_id is None or token_id == tokenizer.unk_token_id:
-        raise ValueError(f"the tokenizer has no image token {token!r}")
-    return token_id
+    """The id of the processor's image placeholder token (its family's ``image_token_id``)."""
+    return family_of(processor).image_token_id(processor)
 
 
 def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -63,9 +59,12 @@ def text_probe_ids(ids: Sequence[int], probe: str, image_id: int, unk_id: int) -
     raise ValueError(f"probe {probe!r} is not a text probe; text probes: {list(TEXT_PROBES)}")
 
 
-def probe_pixels(pixels: torch.Tensor, probe: str, noise_seeds: Sequence[int] | None = None) -> torch.Tensor:
-    """The processed pixel tensor (N, C, H, W) a probe feeds: unchanged (naive), ``zeros_like`` (zero),
-    ``ones_like`` (one), or each image noised at step 999 with its own seed (noise)."""
+def probe_pixels(
+    pixels: torch.Tensor, probe: str, noise_seeds: Sequence[int] | None = None, family: Family | None = None
+) -> torch.Tensor:
+    """The processed pixel tensor a probe feeds: unchanged (naive), ``zeros_like`` (zero), ``ones_like`` (one), or
+    each image noised at step 999 with its own seed (noise; the images as ``family.map_images`` finds them, by default
+    one per row of a (N, C, H, W) tensor)."""
     if probe == "naive":
         return pixels
     if probe == "zero":
@@ -75,7 +74,8 @@ def probe_pixels(pixels: torch.Tensor, probe: str, noise_seeds: Sequence[int] | 
     if probe == "noise":
         if noise_seeds is None or len(noise_seeds) != len(pixels):
             raise ValueError("probe 'noise' needs one noise seed per image")
-        return torch.stack([diffusion_noise(x, NOISE_PROBE_STEP, s) for x, s in zip(pixels, noise_seeds, strict=True)])
+        each = map_rows if family is None else family.map_images
+        return each(pixels, lambda i, x: diffusion_noise(x, NOISE_PROBE_STEP, noise_seeds[i]))
     raise ValueError(f"probe {probe!r} does not feed pixels; pixel probes: {list(IMAGE_PROBES + PIXEL_PROBES)}")
 
 
@@ -94,17 +94,18 @@ def probe_inputs(
     if probe not in PROBES:
         raise ValueError(f"unknown probe {probe!r}; known probes: {list(PROBES)}")
     tokenizer = processor.tokenizer
+    family = family_of(processor)
     if probe in TEXT_PROBES:
-        image_id = image_token_id(processor)
-        encoded = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+        image_id = family.image_token_id(processor)
+        encoded = family.text_ids(processor, prompts)
         rows = [text_probe_ids(ids, probe, image_id, tokenizer.unk_token_id) for ids in encoded]
         return left_pad(rows, tokenizer.pad_token_id)
     if probe in PIXEL_PROBES:
-        images = [Image.new("RGB", (64, 64))] * len(prompts)
+        images = [family.blank_image(processor)] * len(prompts)
     elif images is None or len(images) != len(prompts):
         raise ValueError(f"probe {probe!r} needs one image per prompt")
     tokenizer.padding_side = "left"
-    texts = processor_prompts(processor, prompts)
+    texts = family.processor_prompts(processor, prompts)
     inputs = processor(text=texts, images=list(images), padding=True, return_tensors="pt")
-    inputs["pixel_values"] = probe_pixels(inputs["pixel_values"], probe, noise_seeds)
+    inputs["pixel_values"] = probe_pixels(inputs["pixel_values"], probe, noise_seeds, family)
     return inputs
