@@ -20,7 +20,7 @@ rule prior_probing:
         settings=PRIOR_PROBING,
         probes=["naive", "none", "unk", "noise", "zero", "one"],
         seed=config["seed"],
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         **MODEL_RESOURCES,
         runtime=10,

@@ -19,7 +19,7 @@ rule decoding_sweep:
         batch_size=SCORING.get("batch_size", 64),
         seed=config["seed"],
         skip_bad=SCORING.get("skip_bad_records", False),
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         **MODEL_RESOURCES,
         runtime=30,

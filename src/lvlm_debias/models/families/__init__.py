@@ -23,12 +23,14 @@ class UnknownFamilyError(ValueError):
 
 
 def family_of(thing: PreTrainedModel | PreTrainedConfig | ProcessorMixin | str) -> Family:
-    """The family of a model, a model config, a processor (by its class: :attr:`Family.processor_class`) or a
-    ``model_type`` string; :class:`UnknownFamilyError` naming the known families otherwise."""
+    """The family of a model, a model config, a processor (by its class, the most specific
+    :attr:`Family.processor_class` it is an instance of) or a ``model_type`` string; :class:`UnknownFamilyError`
+    naming the known families otherwise."""
     if isinstance(thing, ProcessorMixin):
-        for family in FAMILIES.values():
-            if isinstance(thing, family.processor_class):
-                return family
+        for cls in type(thing).__mro__:  # the most specific class first: a subclass's family before its base's
+            for family in FAMILIES.values():
+                if family.processor_class is cls:
+                    return family
         raise UnknownFamilyError(
             f"no model family has the processor {type(thing).__name__}; known families: "
             f"{ {k: f.processor_class.__name__ for k, f in FAMILIES.items()} } (docs/extending.md: a new model family)"
