@@ -31,7 +31,8 @@ def test_the_registry_holds_the_supported_families_by_model_type():
 
 def test_each_tiny_checkpoint_is_told_its_family(tiny_llava, tmp_path):
     model, processor = tiny_llava
-    assert family_of(model) is family_of(model.config) is family_of(processor) is family_of("llava") is FAMILIES["llava"]
+    llava = FAMILIES["llava"]
+    assert family_of(model) is family_of(model.config) is family_of(processor) is family_of("llava") is llava
     model.save_pretrained(tmp_path / "llava")
     processor.save_pretrained(tmp_path / "llava")
     loaded, loaded_processor = load_model(str(tmp_path / "llava"), device="cpu")
