@@ -126,7 +126,7 @@ def reference_inputs(
     if len(noise_seeds) != len(prompts):
         raise ValueError(f"the VCD reference needs one noise seed per image: {len(noise_seeds)} for {len(prompts)}")
     inputs["pixel_values"] = family_of(processor).map_images(
-        inputs["pixel_values"], lambda i, x: diffusion_noise(x, VCD_STEP, noise_seeds[i])
+        inputs["pixel_values"], lambda i, x: diffusion_noise(x, VCD_STEP, noise_seeds[i]), inputs
     )
     return inputs
 

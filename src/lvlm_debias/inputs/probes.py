@@ -9,14 +9,15 @@ prompts' text ids, the blank image and how to map each image's pixels).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 
 from lvlm_debias.inputs.noise import NOISE_PROBE_STEP, diffusion_noise
-from lvlm_debias.models.families import Family, family_of
+from lvlm_debias.models.families import family_of
 from lvlm_debias.models.families.base import map_rows
 
 #: probes whose input depends on the image content.
@@ -60,11 +61,11 @@ def text_probe_ids(ids: Sequence[int], probe: str, image_id: int, unk_id: int) -
 
 
 def probe_pixels(
-    pixels: torch.Tensor, probe: str, noise_seeds: Sequence[int] | None = None, family: Family | None = None
+    pixels: torch.Tensor, probe: str, noise_seeds: Sequence[int] | None = None, map_images: Callable = map_rows
 ) -> torch.Tensor:
     """The processed pixel tensor a probe feeds: unchanged (naive), ``zeros_like`` (zero), ``ones_like`` (one), or
-    each image noised at step 999 with its own seed (noise; the images as ``family.map_images`` finds them, by default
-    one per row of a (N, C, H, W) tensor)."""
+    each image noised at step 999 with its own seed (noise; ``map_images(pixels, fn)`` finds the images in the
+    tensor: the family's ``map_images``, by default one per row of a (N, C, H, W) tensor)."""
     if probe == "naive":
         return pixels
     if probe == "zero":
@@ -74,8 +75,7 @@ def probe_pixels(
     if probe == "noise":
         if noise_seeds is None or len(noise_seeds) != len(pixels):
             raise ValueError("probe 'noise' needs one noise seed per image")
-        each = map_rows if family is None else family.map_images
-        return each(pixels, lambda i, x: diffusion_noise(x, NOISE_PROBE_STEP, noise_seeds[i]))
+        return map_images(pixels, lambda i, x: diffusion_noise(x, NOISE_PROBE_STEP, noise_seeds[i]))
     raise ValueError(f"probe {probe!r} does not feed pixels; pixel probes: {list(IMAGE_PROBES + PIXEL_PROBES)}")
 
 
@@ -107,5 +107,6 @@ def probe_inputs(
     tokenizer.padding_side = "left"
     texts = family.processor_prompts(processor, prompts)
     inputs = processor(text=texts, images=list(images), padding=True, return_tensors="pt")
-    inputs["pixel_values"] = probe_pixels(inputs["pixel_values"], probe, noise_seeds, family)
+    each_image = partial(family.map_images, inputs=inputs)
+    inputs["pixel_values"] = probe_pixels(inputs["pixel_values"], probe, noise_seeds, each_image)
     return inputs

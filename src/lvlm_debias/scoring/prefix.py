@@ -103,7 +103,7 @@ def prefix_logits(
     batch = {
         "input_ids": torch.tensor([prefix] * len(images)),
         "attention_mask": torch.ones((len(images), n_prefix), dtype=torch.long),
-        "pixel_values": probe_pixels(pixels, probe, noise_seeds, family),
+        "pixel_values": probe_pixels(pixels, probe, noise_seeds, family.map_images),
     }
     out = family.forward(model, family.to_device(model, batch), use_cache=True, logits_to_keep=1)
     cache = family.cache_of(out)

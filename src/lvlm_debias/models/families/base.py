@@ -99,9 +99,15 @@ class Family(ABC):
         tokens: any size does for a processor that resizes to one resolution (64 x 64 black)."""
         return Image.new("RGB", (64, 64))
 
-    def map_images(self, pixels: torch.Tensor, fn: Callable[[int, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    def map_images(
+        self,
+        pixels: torch.Tensor,
+        fn: Callable[[int, torch.Tensor], torch.Tensor],
+        inputs: Mapping[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """``pixels`` with the pixels of image ``i`` replaced by ``fn(i, its pixels)``, for every image of the batch;
-        by default one image per row of a (N, C, H, W) tensor (:func:`map_rows`)."""
+        by default one image per row of a (N, C, H, W) tensor (:func:`map_rows`). ``inputs``, the processor's whole
+        output, is there for a layout whose images another tensor tells apart (Qwen2.5-VL's ``image_grid_thw``)."""
         return map_rows(pixels, fn)
 
     # -- running the model
