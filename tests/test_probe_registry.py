@@ -65,7 +65,7 @@ def test_a_probe_is_checked_when_it_is_made():
 
 
 #: a toy pixel probe: each processed image negated (it reads the image, so it runs once per question)
-INVERT = Probe("invert", "pixel", pixels=lambda pixels, seeds: -pixels, reads_image=True)
+INVERT = Probe("invert", "pixel", pixels=lambda pixels, seeds, map_images: -pixels, reads_image=True)
 #: a toy text probe: the image token replaced by two <unk> (no pixels: once per distinct prompt)
 TWO_UNK = Probe(
     "two-unk", "text", ids=lambda ids, image, unk: [u for t in ids for u in ([unk, unk] if t == image else [t])]

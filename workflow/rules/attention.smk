@@ -32,7 +32,7 @@ rule attention:
         image_root=questions_root,
         settings=ATTENTION,
         seed=config["seed"],
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         **MODEL_RESOURCES,
         runtime=30,

@@ -90,9 +90,15 @@ def model_dir(model):
     return model_source(config, model)
 
 
+def runs_embedded(wildcards):
+    """Whether a model job runs an embedded model (on the CPU): a trained entry of `models`, or the study's (its jobs,
+    without a `model` wildcard, train and score the study's entry)."""
+    return getattr(wildcards, "model", STUDY.get("model")) in TRAINED
+
+
 def gpus(wildcards):
     """GPUs a model job asks for: none for the embedded model (CPU), one for any other checkpoint."""
-    return 0 if wildcards.model in TRAINED else 1
+    return 0 if runs_embedded(wildcards) else 1
 
 
 def model_inputs(wildcards):
@@ -207,7 +213,7 @@ def model_mem_mb(wildcards, attempt):
     """Host memory (MB, sbatch --mem) of a job that loads a model: 4000 for the embedded model, 40000 for a checkpoint
     (LLaVA-1.5-13B's float16 weights alone are 26 GB), times the attempt, so a retry after an out-of-memory kill
     asks for more."""
-    return (4000 if wildcards.model in TRAINED else 40000) * attempt
+    return (4000 if runs_embedded(wildcards) else 40000) * attempt
 
 
 def job_cpus(wildcards, threads):
@@ -215,8 +221,11 @@ def job_cpus(wildcards, threads):
     return threads
 
 
-#: what every job that loads a model asks of a cluster (with its own `runtime`): host memory by model and attempt,
-#: a GPU for a checkpoint, and one CPU per thread
+#: every job that loads a model (scoring, generation, the sweep, prior probing, attention, the study's training and
+#: scoring) takes `threads: MODEL_THREADS` (its script gives them to torch; the study's jobs `study.threads`) and
+#: `resources: **MODEL_RESOURCES` with its own `runtime`: host memory by model and attempt, a GPU for a checkpoint,
+#: and one CPU per thread
+MODEL_THREADS = 2
 MODEL_RESOURCES = {"mem_mb": model_mem_mb, "gpu": gpus, "cpus_per_task": job_cpus}
 
 ATTENTION = config.get("attention")
@@ -246,9 +255,6 @@ STUDY_SEEDS = [str(s) for s in STUDY.get("seeds", [])]
 STUDY_LEVELS = list(STUDY.get("levels", {}))
 STUDY_METHODS = STUDY["methods"] if STUDY else []
 
-
-#: what a study job that trains or loads the embedded model asks of a cluster: 4 GB per attempt, no GPU, a CPU a thread
-STUDY_RESOURCES = {"mem_mb": lambda wildcards, attempt: 4000 * attempt, "gpu": 0, "cpus_per_task": job_cpus}
 
 
 def study_entry(wildcards):

@@ -35,7 +35,7 @@ rule captions:
         sweep=SWEEP,
         benchmark=BENCHMARK_SPLITS[0].split("/")[0],
         seed=config["seed"],
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         **MODEL_RESOURCES,
         runtime=60,
@@ -100,7 +100,7 @@ rule contrastive_answers:
         batch_size=SCORING["batch_size"],
         seed=config["seed"],
         skip_bad=SCORING["skip_bad_records"],
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         **MODEL_RESOURCES,
         runtime=60,
@@ -163,7 +163,7 @@ rule open_answers:
         sweep=SWEEP,
         benchmark=BENCHMARK_SPLITS[0].split("/")[0],
         seed=config["seed"],
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         **MODEL_RESOURCES,
         runtime=60,

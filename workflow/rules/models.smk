@@ -13,7 +13,7 @@ rule shapes_llava:
         world=config["world"],
         model=lambda wildcards: config["models"][wildcards.model],
         seed=config["seed"],
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         **MODEL_RESOURCES,
         runtime=30,

@@ -20,7 +20,7 @@ rule prior_probing:
         settings=PRIOR_PROBING,
         probes=lambda wildcards: PRIOR_PROBING["probes"],
         seed=config["seed"],
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         **MODEL_RESOURCES,
         runtime=10,

@@ -44,7 +44,7 @@ rule first_token_shard:
         temperatures=TEMPERATURES,
         seed=config["seed"],
         skip_bad=SCORING["skip_bad_records"],
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         **MODEL_RESOURCES,
         runtime=60,
@@ -74,7 +74,7 @@ rule reference_probs:
         top_k=SCORING["top_k"],
         seed=config["seed"],
         skip_bad=SCORING["skip_bad_records"],
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         **MODEL_RESOURCES,
         runtime=30,

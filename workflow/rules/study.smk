@@ -20,7 +20,7 @@ rule study_tower:
         model=STUDY_ENTRY,
     threads: STUDY["threads"]
     resources:
-        **STUDY_RESOURCES,
+        **MODEL_RESOURCES,
         runtime=30,
     log:
         "logs/study/tower_seed{seed}.log",
@@ -45,7 +45,7 @@ rule study_model:
         seed=lambda wildcards: int(wildcards.seed),
     threads: STUDY["threads"]
     resources:
-        **STUDY_RESOURCES,
+        **MODEL_RESOURCES,
         runtime=30,
     log:
         "logs/study/model_yes{yes_rate}_seed{seed}.log",
@@ -93,7 +93,7 @@ rule study_scores:
         seed=config["seed"],
     threads: STUDY["threads"]
     resources:
-        **STUDY_RESOURCES,
+        **MODEL_RESOURCES,
     log:
         "logs/study/scores_yes{yes_rate}_seed{seed}.log",
     benchmark:

@@ -19,7 +19,7 @@ rule decoding_sweep:
         batch_size=SCORING["batch_size"],
         seed=config["seed"],
         skip_bad=SCORING["skip_bad_records"],
-    threads: 2
+    threads: MODEL_THREADS
     resources:
         **MODEL_RESOURCES,
         runtime=30,

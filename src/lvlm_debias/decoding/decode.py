@@ -19,6 +19,7 @@ from lvlm_debias.decoding.sampling import DecodingConfig
 from lvlm_debias.inputs.images import load_image
 from lvlm_debias.inputs.noise import stable_seed
 from lvlm_debias.inputs.probes import probe_inputs
+from lvlm_debias.models.families import family_of
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
 
@@ -70,11 +71,11 @@ def generate_texts(
     if max_new_tokens < 1 or batch_size < 1:
         raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens} and {batch_size}")
     texts: list[str] = []
+    family = family_of(model)
     for start in tqdm(range(0, len(prompts), batch_size), desc=f"{method} {config.name}", unit="batch", mininterval=2):
         rows = slice(start, start + batch_size)
         batch_prompts, batch_images = list(prompts[rows]), list(images[rows])
-        inputs = {k: v.to(model.device) for k, v in probe_inputs(processor, batch_prompts, NAIVE, batch_images).items()}
-        inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+        inputs = family.to_device(model, probe_inputs(processor, batch_prompts, NAIVE, batch_images))
         noise_seeds = [stable_seed(seed, "vcd-noise", key) for key in image_keys[rows]]
         batch = GenerationBatch(model, processor, batch_prompts, batch_images, noise_seeds)
         kwargs = decoder.generate_kwargs(batch, config, parameters)

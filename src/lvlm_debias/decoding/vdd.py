@@ -13,7 +13,6 @@ and advances one token per step, for the whole batch at once. :class:`Contrastiv
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from transformers import LogitsProcessor, PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.decoding.base import DecodingMethod, DecodingParameters, GenerationBatch, check_alpha_beta
 from lvlm_debias.inputs.probes import get_probe, probe_inputs
-from lvlm_debias.models.architectures import forward, text_model
+from lvlm_debias.models.families import family_of
 
 #: the reference inputs :func:`reference_inputs` builds
 REFERENCES = ("none", "unk", "vcd-noise")
@@ -53,38 +52,34 @@ class ReferenceBranch:
 
     def __init__(self, model: PreTrainedModel, inputs: dict[str, torch.Tensor]) -> None:
         self.model = model
-        self.inputs = {k: v.to(model.device) for k, v in inputs.items()}
-        if "pixel_values" in self.inputs:
-            self.inputs["pixel_values"] = self.inputs["pixel_values"].to(model.dtype)
+        self.family = family_of(model)
+        self.inputs = self.family.to_device(model, inputs)
         self.cache = None
         self.mask: torch.Tensor | None = None
         self.position: torch.Tensor | None = None
-        # transformers renamed `past_key_values` to `cache` (5.2x); accept either
-        parameters = inspect.signature(text_model(model).forward).parameters
-        self.cache_arg = "cache" if "cache" in parameters else "past_key_values"
+        self.cache_arg = self.family.cache_arg(model)
 
     @torch.inference_mode()
     def next_logits(self, new_tokens: torch.Tensor | None) -> torch.Tensor:
         """Logits (N, V) for the next position, after appending ``new_tokens`` (N,) unless this is the first call."""
         if self.cache is None:
             mask = self.inputs["attention_mask"]
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            out = forward(self.model, self.inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
-            self.mask, self.position = mask, positions[:, -1:] + 1
+            positions = self.family.positions(mask)
+            out = self.family.forward(self.model, self.inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
+            self.mask, self.position = mask, None if positions is None else positions[:, -1:] + 1
         else:
             if new_tokens is None:
                 raise ValueError("a reference branch past its first step needs the tokens just generated")
             self.mask = torch.cat([self.mask, torch.ones_like(self.mask[:, :1])], dim=1)
-            out = forward(
+            out = self.family.forward(
                 self.model,
                 {"input_ids": new_tokens.to(self.model.device)[:, None], "attention_mask": self.mask},
                 position_ids=self.position,
                 use_cache=True,
                 **{self.cache_arg: self.cache},
             )
-            self.position = self.position + 1
-        cache = getattr(out, "cache", None)
-        self.cache = cache if cache is not None else out.past_key_values
+            self.position = None if self.position is None else self.position + 1
+        self.cache = self.family.cache_of(out)
         return out.logits[:, -1].float()
 
 

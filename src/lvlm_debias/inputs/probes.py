@@ -14,8 +14,9 @@ pixel probe draws its noise from one seed per image, ``stable_seed(seed, probe n
 (:func:`probe_seeds`), so it does not depend on batching or sharding.
 
 One function, :func:`probe_inputs`, builds the inputs of every probe for every model; it relies only on the
-processor's own image token and image processor (see ``models.architectures`` for where the image tokens go in each
-model family). A new probe is one :class:`Probe` and one line in ``PROBES`` (``docs/extending.md``).
+processor's own image token and image processor, and on the model's family (``models.families``: its image token, the
+prompts' text ids, the blank image and where each image's pixels are in the pixel tensor). A new probe is one
+:class:`Probe` and one line in ``PROBES`` (``docs/extending.md``).
 """
 
 from __future__ import annotations
@@ -30,14 +31,16 @@ from PIL import Image
 from transformers import BatchFeature, ProcessorMixin
 
 from lvlm_debias.inputs.noise import NOISE_PROBE_STEP, VCD_STEP, diffusion_noise, stable_seed
-from lvlm_debias.models.architectures import processor_prompts
+from lvlm_debias.models.families import family_of
+from lvlm_debias.models.families.base import map_rows
 
 #: the kinds of probe (see the module docstring).
 KINDS = ("image", "pixel", "text")
 
-#: a pixel probe's transformation: the processed pixel tensor (N, C, H, W) and one seed per image (None unless the
-#: probe is ``seeded``) to the tensor fed instead, of the same shape and dtype.
-PixelTransform = Callable[[torch.Tensor, Sequence[int] | None], torch.Tensor]
+#: a pixel probe's transformation: the processed pixel tensor, one seed per image (None unless the probe is
+#: ``seeded``) and the family's ``map_images(pixels, fn)`` (``fn(i, image i's pixels)`` for every image, whatever the
+#: tensor's layout) to the tensor fed instead, of the same shape and dtype.
+PixelTransform = Callable[[torch.Tensor, Sequence[int] | None, Callable], torch.Tensor]
 #: a text probe's transformation: a prompt's token ids, the image token's id and ``<unk>``'s id to the ids fed.
 TextTransform = Callable[[Sequence[int], int, int], list[int]]
 
@@ -83,9 +86,9 @@ class Probe:
         return self.kind != "text"
 
 
-def _noised(pixels: torch.Tensor, seeds: Sequence[int] | None, step: int) -> torch.Tensor:
+def _noised(pixels: torch.Tensor, seeds: Sequence[int] | None, map_images: Callable, step: int) -> torch.Tensor:
     """Each image noised at diffusion ``step`` with its own seed."""
-    return torch.stack([diffusion_noise(x, step, s) for x, s in zip(pixels, seeds, strict=True)])
+    return map_images(pixels, lambda i, x: diffusion_noise(x, step, seeds[i]))
 
 
 def _without_image(ids: Sequence[int], image_id: int, unk_id: int) -> list[int]:
@@ -104,8 +107,8 @@ PROBES: dict[str, Probe] = {
         Probe("none", "text", ids=_without_image),
         Probe("unk", "text", ids=_unk_for_image, attention_groups=False),
         Probe("noise", "pixel", pixels=partial(_noised, step=NOISE_PROBE_STEP), reads_image=True, seeded=True),
-        Probe("zero", "pixel", pixels=lambda pixels, seeds: torch.zeros_like(pixels)),
-        Probe("one", "pixel", pixels=lambda pixels, seeds: torch.ones_like(pixels)),
+        Probe("zero", "pixel", pixels=lambda pixels, seeds, map_images: torch.zeros_like(pixels)),
+        Probe("one", "pixel", pixels=lambda pixels, seeds, map_images: torch.ones_like(pixels)),
         Probe("vcd-noise", "pixel", pixels=partial(_noised, step=VCD_STEP), reads_image=True, seeded=True),
     )
 }
@@ -143,14 +146,8 @@ def probe_seeds(probe: str, seed: int, images: Sequence[str]) -> list[int] | Non
 
 
 def image_token_id(processor: ProcessorMixin) -> int:
-    """The id of the processor's image placeholder token."""
-    tokenizer = processor.tokenizer
-    token = getattr(processor, "image_token", None) or getattr(tokenizer, "image_token", None) or "<image>"
-    token = str(getattr(token, "content", token))  # InstructBLIP's processor holds an AddedToken
-    token_id = tokenizer.convert_tokens_to_ids(token)
-    if token_id is None or token_id == tokenizer.unk_token_id:
-        raise ValueError(f"the tokenizer has no image token {token!r}")
-    return token_id
+    """The id of the processor's image placeholder token (its family's ``image_token_id``)."""
+    return family_of(processor).image_token_id(processor)
 
 
 def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -177,9 +174,12 @@ def text_probe_ids(ids: Sequence[int], probe: str, image_id: int, unk_id: int) -
     return spec.ids(ids, image_id, unk_id)
 
 
-def probe_pixels(pixels: torch.Tensor, probe: str, noise_seeds: Sequence[int] | None = None) -> torch.Tensor:
-    """The processed pixel tensor (N, C, H, W) a probe feeds: unchanged (naive), ``zeros_like`` (zero),
-    ``ones_like`` (one), or each image noised at step 999 (noise) or 500 (vcd-noise) with its own seed."""
+def probe_pixels(
+    pixels: torch.Tensor, probe: str, noise_seeds: Sequence[int] | None = None, map_images: Callable = map_rows
+) -> torch.Tensor:
+    """The processed pixel tensor a probe feeds: unchanged (naive), ``zeros_like`` (zero), ``ones_like`` (one), or
+    each image noised at step 999 (noise) or 500 (vcd-noise) with its own seed. ``map_images(pixels, fn)`` finds the
+    images in the tensor: the family's ``map_images``, by default one per row of a (N, C, H, W) tensor."""
     spec = get_probe(probe)
     if spec.kind == "image":
         return pixels
@@ -188,7 +188,7 @@ def probe_pixels(pixels: torch.Tensor, probe: str, noise_seeds: Sequence[int] | 
         raise ValueError(f"probe {probe!r} does not feed pixels; pixel probes: {feeding}")
     if spec.seeded and (noise_seeds is None or len(noise_seeds) != len(pixels)):
         raise ValueError(f"probe {probe!r} needs one noise seed per image")
-    return spec.pixels(pixels, noise_seeds if spec.seeded else None)
+    return spec.pixels(pixels, noise_seeds if spec.seeded else None, map_images)
 
 
 def probe_inputs(
@@ -206,17 +206,19 @@ def probe_inputs(
     """
     spec = get_probe(probe)
     tokenizer = processor.tokenizer
+    family = family_of(processor)
     if spec.kind == "text":
-        image_id = image_token_id(processor)
-        encoded = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+        image_id = family.image_token_id(processor)
+        encoded = family.text_ids(processor, prompts)
         rows = [spec.ids(ids, image_id, tokenizer.unk_token_id) for ids in encoded]
         return left_pad(rows, tokenizer.pad_token_id)
     if not spec.per_image:
-        images = [Image.new("RGB", (64, 64))] * len(prompts)
+        images = [family.blank_image(processor)] * len(prompts)
     elif images is None or len(images) != len(prompts):
         raise ValueError(f"probe {probe!r} needs one image per prompt")
     tokenizer.padding_side = "left"
-    texts = processor_prompts(processor, prompts)
+    texts = family.processor_prompts(processor, prompts)
     inputs = processor(text=texts, images=list(images), padding=True, return_tensors="pt")
-    inputs["pixel_values"] = probe_pixels(inputs["pixel_values"], probe, noise_seeds)
+    each_image = partial(family.map_images, inputs=inputs)
+    inputs["pixel_values"] = probe_pixels(inputs["pixel_values"], probe, noise_seeds, each_image)
     return inputs

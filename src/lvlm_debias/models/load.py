@@ -1,5 +1,6 @@
 """Load a LLaVA or InstructBLIP checkpoint and its processor: a local folder or a hub repo id, the same code path
-(``models.architectures`` lists the families; ``models.processors`` builds the processor from the repo's files)."""
+(``models.families`` lists the families and tells a checkpoint's; ``models.processors`` builds the processor from the
+repo's files)."""
 
 from __future__ import annotations
 

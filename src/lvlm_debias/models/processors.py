@@ -11,8 +11,9 @@ that fail or, worse, run wrongly:
   it needs torchvision, puts 4 × 32 video tokens before the text and returns 5-D pixels. Before PR 14 the repo has no
   processor config and its ``config.json`` no ``image_token_index``.
 
-So the processor class follows the model's ``config.model_type`` (:data:`PROCESSOR_CLASSES`), not the repo's
-``processor_class``; what the processor lacks is taken from the model's config (:func:`fill_from_model_config`, logged);
+So the processor class follows the model's family (``models.families``: its ``processor_class``, by
+``config.model_type``), not the repo's ``processor_class``; what the processor lacks is taken from the model's config
+(:func:`fill_from_model_config`, logged);
 and the image tokens the processor puts into a prompt are counted once and compared with what the vision tower gives
 (:func:`check_image_tokens`), before the weights load.
 """
@@ -23,26 +24,14 @@ import json
 import logging
 from collections.abc import Mapping
 
-from PIL import Image
-from transformers import (
-    AddedToken,
-    AutoProcessor,
-    InstructBlipProcessor,
-    LlavaProcessor,
-    PreTrainedConfig,
-    ProcessorMixin,
-)
+from transformers import PreTrainedConfig, ProcessorMixin
 from transformers.utils import PROCESSOR_NAME, cached_file
 
-from lvlm_debias.models.architectures import processor_adds_image_tokens, processor_prompts
+from lvlm_debias.models.families import FAMILIES, family_of
 from lvlm_debias.models.prompts import IMAGE_PLACEHOLDER
 
 log = logging.getLogger(__name__)
 
-#: the processor built for each ``config.model_type``, whatever ``processor_class`` the repo's files name
-PROCESSOR_CLASSES: dict[str, type[ProcessorMixin]] = {"llava": LlavaProcessor, "instructblip": InstructBlipProcessor}
-#: tokens a vision tower puts before its patch features (CLIP's CLS token), by ``vision_config.model_type``
-EXTRA_VISION_TOKENS = {"clip_vision_model": 1, "siglip_vision_model": 0}
 #: revisions known to load, named in the errors about the repos they fix
 KNOWN_GOOD_REVISIONS = {
     "llava-hf/llava-1.5-7b-hf": "95f2cf316249a98c11183f471ab76065c3e5f494",
@@ -75,27 +64,12 @@ def saved_processor_config(source: str, revision: str | None = None) -> dict:
         return json.load(f)
 
 
-def extra_vision_tokens(config: PreTrainedConfig) -> int | None:
-    """Tokens the vision tower outputs besides one per patch (1 for CLIP's CLS), or None for a tower not known."""
-    vision = getattr(config, "vision_config", None)
-    return EXTRA_VISION_TOKENS.get(getattr(vision, "model_type", None))
-
-
 def expected_image_tokens(config: PreTrainedConfig) -> int | None:
-    """Image tokens per image that the model fills with image features, from its config alone (None when unknown).
-
-    LLaVA: ``(image_size / patch_size)² + extra − (1 if vision_feature_select_strategy == "default")``, ``extra`` the
-    vision tower's CLS tokens (1 for CLIP: 576 for LLaVA-1.5's 336 px, patch 14, "default"). InstructBLIP:
-    ``num_query_tokens`` (32).
-    """
-    model_type = getattr(config, "model_type", None)
-    if model_type == "instructblip":
-        return config.num_query_tokens
-    extra = extra_vision_tokens(config)
-    if model_type != "llava" or extra is None:
-        return None
-    vision = config.vision_config
-    return (vision.image_size // vision.patch_size) ** 2 + extra - (config.vision_feature_select_strategy == "default")
+    """Image tokens per image that the model fills with image features, from its config alone: its family's
+    ``expected_image_tokens`` (LLaVA: ``(image_size / patch_size)² + CLS tokens − 1`` with "default" features, 576
+    for LLaVA-1.5; InstructBLIP: ``num_query_tokens``, 32); None when unknown (a model_type of no family too)."""
+    family = FAMILIES.get(getattr(config, "model_type", None))
+    return None if family is None else family.expected_image_tokens(config)
 
 
 def _image_token(processor: ProcessorMixin) -> str:
@@ -109,20 +83,12 @@ def fill_from_model_config(
     """Set on ``processor`` what its saved config (``saved``, the repo's ``processor_config.json``) lacks, from the
     model's ``config``; return what was set (also logged).
 
-    LLaVA: ``patch_size`` (the vision tower's), ``vision_feature_select_strategy`` (the model's) and
-    ``num_additional_image_tokens`` (the tower's CLS tokens: 1 for CLIP). InstructBLIP: ``num_query_tokens``. Both:
-    the image token, when the processor's is not the one whose id the model's ``image_token_index`` names.
+    What the family's ``fill_processor`` names (LLaVA: ``patch_size``, ``vision_feature_select_strategy``,
+    ``num_additional_image_tokens``; InstructBLIP: ``num_query_tokens``), and for every family the image token, when
+    the processor's is not the one whose id the model's ``image_token_index`` names.
     """
-    filled: dict[str, object] = {}
-    if isinstance(processor, LlavaProcessor):
-        if saved.get("patch_size") is None:
-            filled["patch_size"] = config.vision_config.patch_size
-        if saved.get("vision_feature_select_strategy") is None:
-            filled["vision_feature_select_strategy"] = config.vision_feature_select_strategy
-        if saved.get("num_additional_image_tokens") is None and extra_vision_tokens(config) is not None:
-            filled["num_additional_image_tokens"] = extra_vision_tokens(config)
-    if isinstance(processor, InstructBlipProcessor) and saved.get("num_query_tokens") is None:
-        filled["num_query_tokens"] = config.num_query_tokens
+    family = family_of(processor)
+    filled = family.fill_processor(processor, config, saved)
     for name, value in filled.items():
         setattr(processor, name, value)
     tokenizer = processor.tokenizer
@@ -130,10 +96,7 @@ def fill_from_model_config(
         token = tokenizer.convert_ids_to_tokens(config.image_token_id)
         if token is not None:
             filled["image_token"] = token
-            if processor_adds_image_tokens(processor):
-                processor.image_token = AddedToken(token, normalized=False, special=True)
-            else:
-                processor.image_token, processor.image_token_id = token, config.image_token_id
+            family.set_image_token(processor, token, config.image_token_id)
     if filled:
         log.info("checkpoint %r: taken from the model's config.json, which its processor files lack or name "
                  "otherwise: %s", source, filled)  # fmt: skip
@@ -143,39 +106,36 @@ def fill_from_model_config(
 def load_processor(
     source: str, config: PreTrainedConfig, *, revision: str | None = None, trust_remote_code: bool = False
 ) -> ProcessorMixin:
-    """The processor of ``source`` for the model of ``config``: the class of :data:`PROCESSOR_CLASSES` for its
-    ``model_type`` (``AutoProcessor`` for other families), read from the repo's files, completed by
-    :func:`fill_from_model_config`. A model config without ``image_token_index`` raises :class:`CheckpointLayoutError`
-    naming the revision to pin."""
-    model_type = getattr(config, "model_type", None)
-    if model_type in PROCESSOR_CLASSES and getattr(config, "image_token_id", None) is None:
+    """The processor of ``source`` for the model of ``config``: its family's ``processor_class`` (``models.families``;
+    a ``model_type`` of no family raises ``UnknownFamilyError`` naming the known ones), read from the repo's files,
+    completed by :func:`fill_from_model_config` and the family's ``prepare_processor``. A model config without
+    ``image_token_index`` raises :class:`CheckpointLayoutError` naming the revision to pin."""
+    family = family_of(config)
+    model_type = family.model_type
+    if getattr(config, "image_token_id", None) is None:
         raise CheckpointLayoutError(
             f"{_at(source, revision)}: its config.json has no image_token_index, so the model cannot tell which "
             "prompt tokens are the image's (a checkpoint from before its processor files were updated for "
             "transformers >= 4.47, e.g. Salesforce/instructblip-vicuna-7b before PR 14): "
             f"{_what_to_pin(source, revision)}, one with a processor_config.json and an image_token_index"
         )
-    cls = PROCESSOR_CLASSES.get(model_type)
-    if cls is None:
-        return AutoProcessor.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
+    cls = family.processor_class
     saved = saved_processor_config(source, revision)
     named = saved.get("processor_class")
     if named and named != cls.__name__:
         log.info("%s names %s; building %s for model_type %r", _at(source, revision), named, cls.__name__, model_type)
     processor = cls.from_pretrained(source, revision=revision)
     fill_from_model_config(processor, config, saved, source)
-    if processor_adds_image_tokens(processor) and isinstance(getattr(processor, "image_token", None), str):
-        # InstructBLIP's processor reads `image_token.content` but takes a plain string from a tokenizer that
-        # names its image token; give it the token object it expects.
-        processor.image_token = AddedToken(processor.image_token, normalized=False, special=True)
+    family.prepare_processor(processor)
     return processor
 
 
 def processor_image_tokens(processor: ProcessorMixin, image_token_id: int) -> int:
     """Tokens of id ``image_token_id`` that ``processor`` puts into a prompt holding one image placeholder, for one
-    blank image."""
-    texts = processor_prompts(processor, [f"{IMAGE_PLACEHOLDER}\nWhat is in the image?"])
-    inputs = processor(text=texts, images=[Image.new("RGB", (64, 64))], return_tensors="pt")
+    blank image (the family's ``blank_image``)."""
+    family = family_of(processor)
+    texts = family.processor_prompts(processor, [f"{IMAGE_PLACEHOLDER}\nWhat is in the image?"])
+    inputs = processor(text=texts, images=[family.blank_image(processor)], return_tensors="pt")
     return int((inputs["input_ids"][0] == image_token_id).sum())
 
 

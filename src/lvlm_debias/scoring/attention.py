@@ -21,7 +21,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.inputs.images import load_image
 from lvlm_debias.inputs.probes import PROBES, image_token_id, probe_inputs, probe_seeds
-from lvlm_debias.models.architectures import forward
+from lvlm_debias.models.families import family_of
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.groups import (
@@ -73,20 +73,16 @@ def system_lengths(processor: ProcessorMixin, prompts: Sequence[str]) -> list[in
     return [ids.index(image_id) for ids in encoded]
 
 
-def _device_batch(model: PreTrainedModel, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    batch = {k: v.to(model.device) for k, v in inputs.items()}
-    if "pixel_values" in batch:
-        batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
-    return batch
-
-
 @torch.inference_mode()
 def answer_attention(model: PreTrainedModel, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """The last prompt position's attention weights, (layers, N, heads, K), for left-padded ``inputs``."""
     require_eager(model)
-    batch = _device_batch(model, inputs)
-    position_ids = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-    out = forward(model, batch, position_ids=position_ids, use_cache=False, logits_to_keep=1, output_attentions=True)
+    family = family_of(model)
+    batch = family.to_device(model, inputs)
+    position_ids = family.positions(batch["attention_mask"])
+    out = family.forward(
+        model, batch, position_ids=position_ids, use_cache=False, logits_to_keep=1, output_attentions=True
+    )
     return torch.stack([layer[:, :, -1, :].float().cpu() for layer in out.attentions])
 
 
@@ -222,7 +218,7 @@ def generation_attention(
         masks = group_masks(inputs["input_ids"], inputs["attention_mask"], image_id)
         width = inputs["input_ids"].shape[1]
         out = model.generate(
-            **_device_batch(model, inputs),
+            **family_of(model).to_device(model, inputs),
             do_sample=False,
             num_beams=1,
             max_new_tokens=max_new_tokens,

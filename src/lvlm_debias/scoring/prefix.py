@@ -7,26 +7,26 @@ every question about an image, so it runs once per image; its key/value cache is
 the last column of every row and each row equals a full forward pass of its whole prompt (up to float rounding).
 
 A query-token model (InstructBLIP) cannot share a prefix: its Q-Former reads the question, so the image's tokens
-depend on it. :func:`shares_prefix` says which; the caller falls back to whole prompts.
+depend on it. :func:`shares_prefix` says which (the family's ``shares_prefix``); the caller falls back to whole
+prompts.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 
 import torch
 from PIL import Image
 from transformers import DynamicCache, PreTrainedModel, ProcessorMixin
 
-from lvlm_debias.inputs.probes import image_token_id, probe_pixels
-from lvlm_debias.models.architectures import forward, processor_adds_image_tokens, text_model
+from lvlm_debias.inputs.probes import probe_pixels
+from lvlm_debias.models.families import family_of
 
 
 def shares_prefix(processor: ProcessorMixin) -> bool:
     """Whether the image part of a prompt can be computed once for all questions about the image: a placeholder
     model's processor, whose image tokens do not depend on the text (not InstructBLIP's, whose Q-Former reads it)."""
-    return not processor_adds_image_tokens(processor)
+    return family_of(processor).shares_prefix
 
 
 class PromptIds:
@@ -35,7 +35,8 @@ class PromptIds:
 
     def __init__(self, processor: ProcessorMixin) -> None:
         self.processor = processor
-        self.image_id = image_token_id(processor)
+        self.family = family_of(processor)
+        self.image_id = self.family.image_token_id(processor)
         self.cache: dict[str, list[int]] = {}
         self.tokens_per_image: int | None = None
 
@@ -48,7 +49,8 @@ class PromptIds:
                 f"prompt {prompt!r} must hold exactly one image placeholder, has {ids.count(self.image_id)}"
             )
         if self.tokens_per_image is None:
-            reference = self.processor(text=[prompt], images=[Image.new("RGB", (64, 64))], return_tensors="pt")
+            blank = self.family.blank_image(self.processor)
+            reference = self.processor(text=[prompt], images=[blank], return_tensors="pt")
             full = reference["input_ids"][0].tolist()
             self.tokens_per_image = full.count(self.image_id)
         at = ids.index(self.image_id)
@@ -66,12 +68,6 @@ class PromptIds:
         """Tokens up to and including the prompt's last image token."""
         ids = self(prompt)
         return len(ids) - ids[::-1].index(self.image_id)
-
-
-def _cache_arg(model: PreTrainedModel) -> str:
-    """The name the model's forward takes its key/value cache under (transformers renamed it in 5.2x)."""
-    parameters = inspect.signature(text_model(model).forward).parameters
-    return "cache" if "cache" in parameters else "past_key_values"
 
 
 @torch.inference_mode()
@@ -102,16 +98,15 @@ def prefix_logits(
             if row[:n_prefix] != prefix:
                 raise ValueError(f"prompt {prompt!r} does not share the prefix of {first!r}: one template per batch")
             suffixes.append(row[n_prefix:])
+    family = family_of(model)
     pixels = processor.image_processor(images=list(images), return_tensors="pt")["pixel_values"]
-    pixels = probe_pixels(pixels, probe, noise_seeds).to(model.device, model.dtype)
     batch = {
-        "input_ids": torch.tensor([prefix] * len(images), device=model.device),
-        "attention_mask": torch.ones((len(images), n_prefix), dtype=torch.long, device=model.device),
-        "pixel_values": pixels,
+        "input_ids": torch.tensor([prefix] * len(images)),
+        "attention_mask": torch.ones((len(images), n_prefix), dtype=torch.long),
+        "pixel_values": probe_pixels(pixels, probe, noise_seeds, family.map_images),
     }
-    out = forward(model, batch, use_cache=True, logits_to_keep=1)
-    cache = getattr(out, "cache", None)
-    cache = cache if cache is not None else out.past_key_values
+    out = family.forward(model, family.to_device(model, batch), use_cache=True, logits_to_keep=1)
+    cache = family.cache_of(out)
     owner = torch.tensor([i for i, group in enumerate(prompts) for _ in group], device=model.device)
     layers = [(layer.keys[owner], layer.values[owner]) for layer in cache.layers]
     width = max(len(s) for s in suffixes)
@@ -121,15 +116,15 @@ def prefix_logits(
     for r, row in enumerate(suffixes):  # left-padded: the answer position is the last column
         suffix_ids[r, width - len(row) :] = torch.tensor(row, dtype=torch.long)
         suffix_mask[r, width - len(row) :] = 1
-    positions = n_prefix + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
+    positions = n_prefix + family.positions(suffix_mask)
     mask = torch.cat([torch.ones((len(suffixes), n_prefix), dtype=torch.long), suffix_mask], dim=1)
-    step = {"input_ids": suffix_ids.to(model.device), "attention_mask": mask.to(model.device)}
-    out = forward(
+    step = family.to_device(model, {"input_ids": suffix_ids, "attention_mask": mask})
+    out = family.forward(
         model,
         step,
         position_ids=positions.to(model.device),
         use_cache=True,
         logits_to_keep=1,
-        **{_cache_arg(model): DynamicCache(ddp_cache_data=layers)},
+        **{family.cache_arg(model): DynamicCache(ddp_cache_data=layers)},
     )
     return out.logits[:, -1].float()

@@ -15,7 +15,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.inputs.images import load_image
 from lvlm_debias.inputs.probes import check_probes, get_probe, probe_inputs, probe_seeds
-from lvlm_debias.models.architectures import forward
+from lvlm_debias.models.families import family_of
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
 from lvlm_debias.scoring.labels import YES_NO, label_of_token, label_probs
@@ -35,11 +35,10 @@ log = logging.getLogger(__name__)
 @torch.inference_mode()
 def next_token_logits(model: PreTrainedModel, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """Logits (N, V) of the next token after each left-padded row of ``inputs``."""
-    batch = {k: v.to(model.device) for k, v in inputs.items()}
-    if "pixel_values" in batch:
-        batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
-    position_ids = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-    out = forward(model, batch, position_ids=position_ids, use_cache=False, logits_to_keep=1)
+    family = family_of(model)
+    batch = family.to_device(model, inputs)
+    position_ids = family.positions(batch["attention_mask"])
+    out = family.forward(model, batch, position_ids=position_ids, use_cache=False, logits_to_keep=1)
     return out.logits[:, -1].float()
 
 
