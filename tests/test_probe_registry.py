@@ -116,4 +116,4 @@ def test_a_toy_probe_runs_through_first_token_scoring(tiny_llava, tmp_path):
     assert "invert" not in PROBES and "two-unk" not in PROBES
     with pytest.raises(ValueError, match="unknown probes"):
         score_questions(model, processor, questions, tmp_path, probes=["invert"], **common)
-    assert torch.equal(INVERT.pixels(torch.ones(1, 3, 2, 2), None), -torch.ones(1, 3, 2, 2))
+    assert torch.equal(INVERT.pixels(torch.ones(1, 3, 2, 2), None, None), -torch.ones(1, 3, 2, 2))
