@@ -2,13 +2,24 @@
 
 import json
 
+import numpy as np
 import pytest
+from test_decoding_methods import Ban
+from test_probe_registry import INVERT
 from test_sweep import assert_matches_generate
 
 from lvlm_debias.config import world_spec
+from lvlm_debias.data.jsonl import read_jsonl
+from lvlm_debias.decoding.base import DecodingParameters
+from lvlm_debias.decoding.decode import decode_records
+from lvlm_debias.decoding.methods import DECODING_METHODS
 from lvlm_debias.decoding.sampling import DecodingConfig
 from lvlm_debias.embedded.build import build_embedded_model
+from lvlm_debias.inputs.images import load_image
+from lvlm_debias.inputs.probes import probe_inputs, registered
 from lvlm_debias.models.load import load_model
+from lvlm_debias.models.prompts import build_prompt
+from lvlm_debias.scoring.score import YES_NO, next_token_logits, score_questions
 from lvlm_debias.world.scenes import write_world
 
 pytestmark = pytest.mark.slow
@@ -87,3 +98,43 @@ def test_sweep_distribution_matches_generate_on_the_trained_model(world, tmp_pat
     model, processor = load_model(str(out), device="cpu")
     for config in (DecodingConfig(1.0, 1.0, 0), DecodingConfig(1.5, 0.9, 0)):
         assert_matches_generate(model, processor, config)
+
+
+def test_a_toy_probe_and_a_toy_decoding_method_run_on_the_trained_model(world, tmp_path, monkeypatch):
+    """The seams on the embedded model itself (trained here, loaded as a hub checkpoint is): a pixel probe registered
+    in one line (``tests/test_probe_registry.py``'s INVERT) runs through first-token scoring, and a decoding method
+    registered in one line (``tests/test_decoding_methods.py``'s token ban) runs through generation."""
+    out, _ = _train(world, tmp_path, 0.8)
+    model, processor = load_model(str(out), device="cpu")
+    eval_images = [r for r in read_jsonl(world / "annotations.jsonl") if r["split"] == "eval"]
+    questions = [
+        {"question_id": i, "image": r["image"], "text": f"Is there a {shape} in the image?", "label": "yes"}
+        for i, (r, shape) in enumerate((r, s) for r in eval_images for s in ("circle", "star"))
+    ]
+    template = "USER: <image>\n{question} ASSISTANT:"
+    with registered(INVERT):
+        scores, _, passes = score_questions(
+            model, processor, questions, world, template=template, labels=YES_NO, probes=["naive", "invert"],
+            top_k=100, seed=0,
+        )  # fmt: skip
+    assert passes == {"naive": len(questions), "invert": len(questions)}
+    by_probe = {p: t.sort_values("question_id")[["p_yes", "p_no"]].to_numpy() for p, t in scores.groupby("probe")}
+    assert by_probe["invert"].shape == by_probe["naive"].shape == (len(questions), 2)
+    assert not np.allclose(by_probe["invert"], by_probe["naive"], atol=1e-4)
+
+    captions = [
+        {"question_id": i, "image": r["image"], "text": "Describe the image."} for i, r in enumerate(eval_images)
+    ]
+    prompts = [build_prompt(template, "Describe the image.")] * len(captions)
+    images = [load_image(world, r) for r in captions]
+    banned = sorted(
+        set(next_token_logits(model, probe_inputs(processor, prompts, "naive", images)).argmax(-1).tolist())
+    )
+    monkeypatch.setitem(DECODING_METHODS, "toy-ban", Ban(tokens=tuple(banned)))
+    frame = decode_records(
+        model, processor, captions, world, template, ["naive", "toy-ban"], "default", DecodingConfig(do_sample=False),
+        DecodingParameters(1.0, 0.1), max_new_tokens=6, batch_size=4, seed=0,
+    )  # fmt: skip
+    texts = {m: rows["text"].tolist() for m, rows in frame.groupby("method", sort=False)}
+    assert len(texts["toy-ban"]) == len(captions)
+    assert all(ban != naive for ban, naive in zip(texts["toy-ban"], texts["naive"], strict=True))
