@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 from test_probes import _image
 
-from lvlm_debias.analysis.prior import image_without, prior_findings, prior_probing, top_answers, top_answers_summary
+from lvlm_debias.analysis.prior import prior_findings, top_answers_summary
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
+from lvlm_debias.scoring.prior import image_without, prior_probing, top_answers
 
 
 def test_image_without_the_object():

@@ -2,10 +2,10 @@
 
 import torch
 
-from lvlm_debias.analysis.prior import prior_probing_with_entry
 from lvlm_debias.plots.figures import save_figure
 from lvlm_debias.plots.prior import prior_probing_figure
 from lvlm_debias.runlog import log_to
+from lvlm_debias.scoring.prior import prior_probing_with_entry
 from lvlm_debias.tables import write_csv
 
 with log_to(snakemake.log[0]) as log:
