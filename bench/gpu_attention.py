@@ -85,7 +85,7 @@ def main() -> None:
             try:
                 if part == "prompt":
                     table, _, _ = prompt_attention(
-                        model, processor, questions, root, template=LLAVA_V1_ONE_WORD, batch_size=batch
+                        model, processor, questions, root, template=LLAVA_V1_ONE_WORD, batch_size=batch, top=10
                     )
                     sums = table.groupby(["probe", "layer"])["share"].sum()
                     image = table.loc[(table["probe"] == "naive") & (table["group"] == "image"), "tokens"].iloc[0]

@@ -13,7 +13,7 @@ from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
 from lvlm_debias.plots.attention import attention_figure, attention_generation_figure
 from lvlm_debias.plots.figures import save_figure
 from lvlm_debias.report.blocks import model_blocks
-from lvlm_debias.report.paper import load_paper_numbers
+from lvlm_debias.report.paper import Bootstrap, load_paper_numbers
 from lvlm_debias.scoring.attention import (
     answer_attention,
     attention_with_entry,
@@ -207,9 +207,11 @@ def test_runner_shares_sum_to_one_and_do_not_depend_on_padding(checkpoint, tmp_p
     assert set(tables.samples["image"]) == {q["image"] for q in questions}
 
     model, processor = load_entry(checkpoint, ENTRY, attn_implementation="eager")
-    one, _, one_questions = prompt_attention(model, processor, questions, tmp_path, template=LLAVA_HF, batch_size=1)
+    one, _, one_questions = prompt_attention(
+        model, processor, questions, tmp_path, template=LLAVA_HF, batch_size=1, top=10
+    )
     batched, _, batched_questions = prompt_attention(
-        model, processor, questions, tmp_path, template=LLAVA_HF, batch_size=4
+        model, processor, questions, tmp_path, template=LLAVA_HF, batch_size=4, top=10
     )
     pd.testing.assert_frame_equal(one, batched, atol=1e-5, rtol=0)
     pd.testing.assert_frame_equal(one_questions, batched_questions, atol=1e-5, rtol=0)
@@ -326,7 +328,7 @@ def test_report_block_and_paper_check(tmp_path):
     save_figure(attention_figure(table), outputs["attention_png"])
     save_figure(attention_generation_figure(generation), outputs["attention_generation_png"])
     claims, _, _ = load_paper_numbers(ROOT / "config/paper_numbers.yaml")
-    [block] = model_blocks(outputs, claims)
+    [block] = model_blocks(outputs, claims, bootstrap=Bootstrap(seed=0, resamples=2000))
     assert block.title == "Attention to system, image and question tokens (paper, Fig. 2)"
     assert block.findings == attention_findings(table, generation) and len(block.findings) == 3
     assert len(block.tables) == 3 and len(block.figures) == 2
@@ -354,6 +356,6 @@ def test_report_block_and_paper_check(tmp_path):
     rising.to_csv(outputs["attention_generation_samples"], index=False)
     deeper = questions.assign(layer=3 - questions["layer"])  # layer 1 <-> 2: the image share rises with depth
     deeper.to_csv(outputs["attention_questions"], index=False)
-    [block] = model_blocks(outputs, claims)
+    [block] = model_blocks(outputs, claims, bootstrap=Bootstrap(seed=0, resamples=2000))
     # last layer now: text exactly 50 % on every question, [50, 50]: neither most nor not, inconclusive
     assert [row["verdict"] for row in block.paper] == ["inconclusive", "no", "no"]

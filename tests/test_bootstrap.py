@@ -41,7 +41,9 @@ def test_both_sides_of_a_difference_see_the_same_resample():
     """Two methods that agree on every question: their difference is 0 in every paired resample. Checked to fail
     without the pairing: resampling each side on its own gives about [-0.10, +0.10] here."""
     a = np.random.default_rng(3).integers(0, 2, size=200).astype(float)
-    interval = paired_bootstrap(lambda w: weighted_mean(w[0], a) - weighted_mean(w[0], a.copy()), [200], seed=0)
+    interval = paired_bootstrap(
+        lambda w: weighted_mean(w[0], a) - weighted_mean(w[0], a.copy()), [200], seed=0, resamples=2000
+    )
     assert (interval.low, interval.high) == (0.0, 0.0)
 
 
@@ -53,7 +55,7 @@ def test_strata_are_resampled_within_themselves():
     # stratum 0 is constant 0, stratum 1 constant 1: the mean of the two stratum means is 1/2 in every resample
     # (pooling the 8 items into one stratum would vary it)
     interval = paired_bootstrap(lambda w: (weighted_mean(w[0], np.zeros(3)) + weighted_mean(w[1], np.ones(5))) / 2,
-                                [3, 5], seed=0)  # fmt: skip
+                                [3, 5], seed=0, resamples=2000)  # fmt: skip
     assert (interval.estimate, interval.low, interval.high) == (0.5, 0.5, 0.5)
 
 
@@ -70,8 +72,8 @@ def test_seeded_vector_statistics():
 def test_verdicts():
     """A large sure difference is "yes", a zero effect "inconclusive", a sure effect the other way "no"."""
     rng = np.random.default_rng(5)
-    sure = paired_bootstrap(_mean(rng.normal(1.0, 0.1, size=200)), [200], seed=0)
-    zero = paired_bootstrap(_mean(np.tile([-1.0, 1.0], 100)), [200], seed=0)
+    sure = paired_bootstrap(_mean(rng.normal(1.0, 0.1, size=200)), [200], seed=0, resamples=2000)
+    zero = paired_bootstrap(_mean(np.tile([-1.0, 1.0], 100)), [200], seed=0, resamples=2000)
     assert verdict(sure) == "yes" and verdict(sure, direction=-1) == "no"
     assert zero.estimate == 0 and zero.low < 0 < zero.high and verdict(zero) == "inconclusive"
     assert verdict(Interval(0.3, 0.2, 0.4), null=0.5) == "no" and verdict(Interval(0.7, 0.6, 0.8), null=0.5) == "yes"
@@ -84,13 +86,13 @@ def test_verdicts():
 
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match=r"sizes must be one positive item count per stratum; got \[3, 0\]"):
-        paired_bootstrap(_mean([1, 2, 3]), [3, 0], seed=0)
+        paired_bootstrap(_mean([1, 2, 3]), [3, 0], seed=0, resamples=2000)
     with pytest.raises(ValueError, match="resamples must be a positive integer; got 0"):
         paired_bootstrap(_mean([1, 2]), [2], seed=0, resamples=0)
     with pytest.raises(ValueError, match="level must lie strictly between 0 and 1; got 95"):
-        paired_bootstrap(_mean([1, 2]), [2], seed=0, level=95)
+        paired_bootstrap(_mean([1, 2]), [2], seed=0, level=95, resamples=2000)
     with pytest.raises(ValueError, match="not finite at weights 1 or on"), np.errstate(all="ignore"):
-        paired_bootstrap(lambda w: w[0][:, 0] / (w[0][:, 0] * 0), [2], seed=0)
+        paired_bootstrap(lambda w: w[0][:, 0] / (w[0][:, 0] * 0), [2], seed=0, resamples=2000)
     with pytest.raises(ValueError, match="direction must be"):
         verdict(Interval(0, 0, 0), direction=0)
 

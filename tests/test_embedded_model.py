@@ -115,7 +115,7 @@ def test_a_toy_probe_and_a_toy_decoding_method_run_on_the_trained_model(world, t
     with registered(INVERT):
         scores, _, passes = score_questions(
             model, processor, questions, world, template=template, labels=YES_NO, probes=["naive", "invert"],
-            top_k=100, seed=0,
+            top_k=100, batch_size=32, seed=0,
         )  # fmt: skip
     assert passes == {"naive": len(questions), "invert": len(questions)}
     by_probe = {p: t.sort_values("question_id")[["p_yes", "p_no"]].to_numpy() for p, t in scores.groupby("probe")}

@@ -150,7 +150,7 @@ def _cache(tiny_llava, splits, root, shards, batch_size):
         stores.append(batch_logit_store(model, processor, pairs.pairs, mine, first, LLAVA_HF, YES_NO))
     refs, _, _ = score_questions(
         model, processor, pair_questions(pairs.pairs), root, template=LLAVA_HF, labels=YES_NO,
-        probes=["none", "unk", "zero", "one"],
+        probes=["none", "unk", "zero", "one"], top_k=100, batch_size=32,
     )  # fmt: skip
     probes = ["naive", "none", "unk", "noise", "zero", "one"]
     return {split: split_tables(splits, split, [*parts, refs], firsts, probes, stores) for split in splits}
@@ -177,7 +177,7 @@ def test_every_split_gets_its_pairs_rows_and_any_shard_count_gives_identical_tab
         alone, first, _ = score_questions(
             model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO,
             probes=["naive", "none", "unk", "noise", "zero", "one"],
-            store=FirstTokenSpec(top=20, temperatures=(0.5, 1.0)),
+            store=FirstTokenSpec(top=20, temperatures=(0.5, 1.0)), top_k=100, batch_size=32,
         )  # fmt: skip
         table, cached_first, _ = one[split]
         assert (
@@ -222,7 +222,15 @@ def test_a_query_token_family_falls_back_to_whole_prompts_and_says_so(tmp_path, 
         )  # fmt: skip
     assert "cannot be shared" in caplog.text and passes["naive"] == passes["naive rows"] == 8
     alone, _, _ = score_questions(
-        model, processor, pair_questions(pairs.pairs), tmp_path, template=TEMPLATE, labels=YES_NO, probes=["naive"]
+        model,
+        processor,
+        pair_questions(pairs.pairs),
+        tmp_path,
+        template=TEMPLATE,
+        labels=YES_NO,
+        probes=["naive"],
+        top_k=100,
+        batch_size=32,
     )
     pd.testing.assert_frame_equal(scores.reset_index(drop=True), alone, atol=1e-5, check_exact=False)
 

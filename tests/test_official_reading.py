@@ -59,7 +59,7 @@ def test_a_cut_that_lets_unstored_tokens_through_is_flagged():
 def test_a_plain_reference_uses_the_whole_vocabulary_normaliser_and_the_top_k_warper():
     logits, labels = np.array([[1.2, 0.8, -1.0, -2.0]]), np.array([[1, 0, -1, -1]])
     # p = exp(l - log_z): no e^-0.8 = 0.44933, yes e^-1.2 = 0.30119
-    logp, exact = warped_log_probs(logits, np.array([2.0]), 1.0)
+    logp, exact = warped_log_probs(logits, np.array([2.0]), 1.0, 0)
     np.testing.assert_allclose(read_labels(logp, labels, 2, 10), [[0.30119, 0.44933]], atol=1e-5)
     assert exact.tolist() == [True]
     # top-k 2 renormalises over the two largest: e^1.2 / (e^1.2 + e^0.8) = 0.59869, 0.40131
@@ -166,7 +166,16 @@ def stored(tiny_llava, tmp_path_factory):
     questions = write_questions(folder, 6, labels=("yes", "no"))
     spec = FirstTokenSpec(10_000, (0.5, 1.0))  # the whole (tiny) vocabulary: every reading exact
     _, first, _ = score_questions(
-        model, processor, questions, folder, template=LLAVA_HF, labels=YES_NO, probes=("naive",), store=spec
+        model,
+        processor,
+        questions,
+        folder,
+        template=LLAVA_HF,
+        labels=YES_NO,
+        probes=("naive",),
+        store=spec,
+        top_k=100,
+        batch_size=32,
     )
     prompts = [build_prompt(LLAVA_HF, q["text"]) for q in questions]
     store = logit_store(
@@ -236,7 +245,9 @@ def test_the_reading_table_holds_both_readings(tiny_llava, stored):
     model, processor = tiny_llava
     questions, _, _, store, folder = stored
     probes = ["naive", "none", "unk", "noise", "zero", "one"]
-    scores, _, _ = score_questions(model, processor, questions, folder, template=LLAVA_HF, labels=YES_NO, probes=probes)
+    scores, _, _ = score_questions(
+        model, processor, questions, folder, template=LLAVA_HF, labels=YES_NO, probes=probes, top_k=100, batch_size=32
+    )
     gathered = scores.assign(subset="s", image=scores["question_id"].astype(str))
     table = reading_table({"random": gathered}, {"random": store}, ["none", "unk", "both"], "pope", SETTINGS)
     assert table[["method", "reading"]].values.tolist() == [

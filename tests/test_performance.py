@@ -28,10 +28,18 @@ def test_official_way_gives_our_label_probabilities(tiny_llava, tmp_path):
     model, processor = tiny_llava
     questions = _questions(tmp_path)
     theirs, steps = official_label_probs(
-        model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO, max_new_tokens=3
+        model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO, top_k=100, max_new_tokens=3
     )
     ours, _, passes = score_questions(
-        model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO, probes=("naive", "none", "unk")
+        model,
+        processor,
+        questions,
+        tmp_path,
+        template=LLAVA_HF,
+        labels=YES_NO,
+        probes=("naive", "none", "unk"),
+        top_k=100,
+        batch_size=32,
     )
     table = agreement(ours, theirs, list(YES_NO))
     assert list(table["probe"]) == ["naive", "none", "unk"]

@@ -65,7 +65,7 @@ def test_frequencies_and_cooccurrence_count_images():
 
 
 def test_popular_negatives_are_the_most_frequent_absent_objects():
-    questions = _by_image(build_pope(POPULAR_ANNOTATIONS, "popular", seed=0))
+    questions = _by_image(build_pope(POPULAR_ANNOTATIONS, "popular", seed=0, max_positives=3))
     assert questions == {
         "i0": {"yes": ["z"], "no": ["y"]},
         "i1": {"yes": ["z", "y"], "no": ["x", "u"]},  # u, v, w tie on frequency: by name
@@ -77,24 +77,24 @@ def test_popular_negatives_are_the_most_frequent_absent_objects():
 
 
 def test_adversarial_negatives_follow_cooccurrence_then_frequency():
-    questions = _by_image(build_pope(ADVERSARIAL_ANNOTATIONS, "adversarial", seed=0))
+    questions = _by_image(build_pope(ADVERSARIAL_ANNOTATIONS, "adversarial", seed=0, max_positives=3))
     assert questions == {
         "q0": {"yes": ["cat"], "no": ["dog"]},
         "q1": {"yes": ["dog", "mouse"], "no": ["cat", "bird"]},
     }
-    popular = _by_image(build_pope(ADVERSARIAL_ANNOTATIONS, "popular", seed=0))
+    popular = _by_image(build_pope(ADVERSARIAL_ANNOTATIONS, "popular", seed=0, max_positives=3))
     assert popular["q0"]["no"] == ["bird"]
 
 
 def test_random_negatives_are_seeded(world_annotations):
-    first = build_pope(world_annotations, "random", seed=3)
-    assert first == build_pope(world_annotations, "random", seed=3)
-    assert first != build_pope(world_annotations, "random", seed=4)
+    first = build_pope(world_annotations, "random", seed=3, max_positives=3)
+    assert first == build_pope(world_annotations, "random", seed=3, max_positives=3)
+    assert first != build_pope(world_annotations, "random", seed=4, max_positives=3)
 
 
 @pytest.mark.parametrize("split", POPE_SPLITS)
 def test_questions_are_balanced_and_truthful(world_annotations, split):
-    questions = build_pope(world_annotations, split, seed=0)
+    questions = build_pope(world_annotations, split, seed=0, max_positives=3)
     truth = {a["image"]: {o["shape"]: o["hard"] is not None for o in a["objects"]} for a in world_annotations}
     assert [q["question_id"] for q in questions] == list(range(len(questions)))
     assert Counter(q["label"] for q in questions) == {"yes": len(questions) // 2, "no": len(questions) // 2}
@@ -112,24 +112,24 @@ def test_questions_are_balanced_and_truthful(world_annotations, split):
 
 
 def test_n_images_keeps_the_first_eval_images(world_annotations):
-    questions = build_pope(world_annotations, "popular", seed=0, n_images=5)
+    questions = build_pope(world_annotations, "popular", seed=0, n_images=5, max_positives=3)
     assert list(_by_image(questions)) == [f"images/eval_{i:05d}.png" for i in range(5)]
 
 
 def test_unknown_split_names_it_and_the_allowed_values():
     with pytest.raises(ValueError, match=r"'bogus'.*random, popular, adversarial"):
-        build_pope(POPULAR_ANNOTATIONS, "bogus", seed=0)
+        build_pope(POPULAR_ANNOTATIONS, "bogus", seed=0, max_positives=3)
 
 
 def test_annotation_without_objects_is_reported():
     with pytest.raises(ValueError, match="record 1.*objects"):
-        build_pope([_record("x", ["a"]), {"image": "y"}], "random", seed=0)
+        build_pope([_record("x", ["a"]), {"image": "y"}], "random", seed=0, max_positives=3)
 
 
 def test_write_pope_writes_one_file_per_split(tmp_path):
-    write_pope(tmp_path, POPULAR_ANNOTATIONS, ["random", "popular"], seed=0)
+    write_pope(tmp_path, POPULAR_ANNOTATIONS, ["random", "popular"], seed=0, max_positives=3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["popular.jsonl", "random.jsonl"]
-    assert read_jsonl(tmp_path / "popular.jsonl") == build_pope(POPULAR_ANNOTATIONS, "popular", seed=0)
+    assert read_jsonl(tmp_path / "popular.jsonl") == build_pope(POPULAR_ANNOTATIONS, "popular", seed=0, max_positives=3)
 
 
 def test_jsonl_round_trip_keeps_order_and_unicode(tmp_path):

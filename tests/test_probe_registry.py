@@ -91,7 +91,7 @@ def test_a_toy_probe_runs_through_first_token_scoring(tiny_llava, tmp_path):
     common = dict(template=LLAVA_HF, labels=YES_NO, top_k=100, seed=0)
     with registered(INVERT), registered(TWO_UNK):
         scores, _, passes = score_questions(
-            model, processor, questions, tmp_path, probes=["naive", "invert", "unk", "two-unk"], **common
+            model, processor, questions, tmp_path, probes=["naive", "invert", "unk", "two-unk"], batch_size=32, **common
         )
         # the shard path: distinct pairs, each image's prefix computed once
         pairs = distinct_pairs({"random": questions})
@@ -115,5 +115,5 @@ def test_a_toy_probe_runs_through_first_token_scoring(tiny_llava, tmp_path):
     # gone after the block
     assert "invert" not in PROBES and "two-unk" not in PROBES
     with pytest.raises(ValueError, match="unknown probes"):
-        score_questions(model, processor, questions, tmp_path, probes=["invert"], **common)
+        score_questions(model, processor, questions, tmp_path, probes=["invert"], batch_size=32, **common)
     assert torch.equal(INVERT.pixels(torch.ones(1, 3, 2, 2), None, None), -torch.ones(1, 3, 2, 2))

@@ -61,8 +61,8 @@ def test_batch_size_does_not_change_scores(tiny_llava):
     model, processor = tiny_llava
     images = [_image(i) for i in range(5)]
     prompts = [PROMPTS[i % 2] for i in range(5)]
-    one, _ = score_prompts(model, processor, prompts, "naive", YES_NO, images=images, batch_size=1)
-    many, _ = score_prompts(model, processor, prompts, "naive", YES_NO, images=images, batch_size=4)
+    one, _ = score_prompts(model, processor, prompts, "naive", YES_NO, images=images, batch_size=1, top_k=100)
+    many, _ = score_prompts(model, processor, prompts, "naive", YES_NO, images=images, batch_size=4, top_k=100)
     torch.testing.assert_close(one, many, atol=1e-6, rtol=1e-5)
 
 
@@ -76,7 +76,15 @@ def test_text_references_are_computed_once_per_distinct_prompt(tiny_llava, tmp_p
             {"question_id": i, "image": f"{i}.png", "text": f"Is there a {obj} in the image?", "label": "yes"}
         )
     scores, _, passes = score_questions(
-        model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO, probes=PAPER_PROBES
+        model,
+        processor,
+        questions,
+        tmp_path,
+        template=LLAVA_HF,
+        labels=YES_NO,
+        probes=PAPER_PROBES,
+        top_k=100,
+        batch_size=32,
     )
     # naive and noise depend on the image: once per question; the other four once per distinct prompt
     assert passes == {"naive": 6, "none": 2, "unk": 2, "noise": 6, "zero": 2, "one": 2}
@@ -84,7 +92,7 @@ def test_text_references_are_computed_once_per_distinct_prompt(tiny_llava, tmp_p
     prompts = [build_prompt(LLAVA_HF, q["text"]) for q in questions]
     for probe in ("none", "zero"):
         cached = scores[scores.probe == probe].set_index("question_id")
-        direct, _ = score_prompts(model, processor, prompts, probe, YES_NO)
+        direct, _ = score_prompts(model, processor, prompts, probe, YES_NO, top_k=100, batch_size=32)
         np.testing.assert_allclose(cached[["p_yes", "p_no"]].to_numpy(), direct.numpy(), atol=1e-6)
 
 
@@ -92,11 +100,13 @@ def test_zero_and_one_do_not_depend_on_the_image_and_noise_is_seeded(tiny_llava,
     model, processor = tiny_llava
     prompt = [build_prompt(LLAVA_HF, "Is there a star in the image?")]
     for probe in ("zero", "one"):
-        a, _ = score_prompts(model, processor, prompt, probe, YES_NO, images=[_image(1)])
-        b, _ = score_prompts(model, processor, prompt, probe, YES_NO, images=[_image(2)])
+        a, _ = score_prompts(model, processor, prompt, probe, YES_NO, images=[_image(1)], top_k=100, batch_size=32)
+        b, _ = score_prompts(model, processor, prompt, probe, YES_NO, images=[_image(2)], top_k=100, batch_size=32)
         torch.testing.assert_close(a, b)
     same = [
-        score_prompts(model, processor, prompt, "noise", YES_NO, images=[_image(1)], noise_seeds=[s])[0]
+        score_prompts(
+            model, processor, prompt, "noise", YES_NO, images=[_image(1)], noise_seeds=[s], top_k=100, batch_size=32
+        )[0]
         for s in (3, 3, 4)
     ]
     torch.testing.assert_close(same[0], same[1])
@@ -121,4 +131,14 @@ def test_a_missing_image_names_the_file_and_question(tiny_llava, tmp_path):
     model, processor = tiny_llava
     questions = [{"question_id": 7, "image": "gone.png", "text": "Is there a star in the image?", "label": "no"}]
     with pytest.raises(ValueError, match=r"gone\.png of question 7"):
-        score_questions(model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO, probes=PAPER_PROBES)
+        score_questions(
+            model,
+            processor,
+            questions,
+            tmp_path,
+            template=LLAVA_HF,
+            labels=YES_NO,
+            probes=PAPER_PROBES,
+            top_k=100,
+            batch_size=32,
+        )

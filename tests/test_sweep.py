@@ -151,7 +151,9 @@ def test_continuation_starts_with_the_drawn_token_and_is_seeded(tiny_llava):
     yes_id = processor.tokenizer.convert_tokens_to_ids("Yes")
     prompts = prompts + [build_prompt(LLAVA_HF, "What colour is the circle?")]
     stored = np.array([[yes_id], [yes_id]])
-    cont = Continuations(model, processor, prompts, lambda i: _image(5 + i), stored, seed=1, max_new_tokens=4)
+    cont = Continuations(
+        model, processor, prompts, lambda i: _image(5 + i), stored, seed=1, max_new_tokens=4, batch_size=64
+    )
     config = DecodingConfig(1.0, 1.0, 0)
     texts = cont([0, 1], [yes_id, -1], config)
     assert texts[0].split()[0] == "Yes" and texts == cont([0, 1], [yes_id, -1], config)

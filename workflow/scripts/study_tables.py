@@ -8,7 +8,12 @@ from lvlm_debias.tables import write_csv
 with log_to(snakemake.log[0]):
     params, out = snakemake.params, snakemake.output
     table, gain, confidence = study_tables(
-        list(snakemake.input), params.methods, params.resamples, params.seed, params.edges, params.min_count
+        list(snakemake.input),
+        params.methods,
+        resamples=params.resamples,
+        seed=params.seed,
+        edges=params.edges,
+        min_count=params.min_count,
     )
     write_csv(table, out.study)
     write_csv(gain, out.gain)

@@ -105,7 +105,8 @@ def _cell_statistic(seeds: Sequence[pd.DataFrame], methods: Sequence[str]):
 def gain_table(
     scores: pd.DataFrame,
     methods: Sequence[str] = STUDY_METHODS,
-    resamples: int = 2000,
+    *,
+    resamples: int,
     seed: int = 0,
     level: float = 0.95,
 ) -> pd.DataFrame:
@@ -237,7 +238,8 @@ def study_findings(
 def study_tables(
     paths: Sequence[str],
     methods: Sequence[str] = STUDY_METHODS,
-    resamples: int = 2000,
+    *,
+    resamples: int,
     seed: int = 0,
     edges: Sequence[float] = EDGES,
     min_count: int = 20,
@@ -249,7 +251,7 @@ def study_tables(
     scores["level"] = pd.Categorical(scores["level"], categories=order, ordered=True)
     tables = (
         study_table(scores, methods),
-        gain_table(scores, methods, resamples, seed),
+        gain_table(scores, methods, resamples=resamples, seed=seed),
         confidence_gain_table(scores, methods, edges, min_count),
     )
     for table in tables:

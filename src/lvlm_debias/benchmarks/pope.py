@@ -31,7 +31,7 @@ SOURCES = ("pope_coco", "pope_aokvqa", "pope_gqa")
 
 def build(annotations: list[dict], split: str, settings: Mapping, seed: int) -> list[dict]:
     """ShapesWorld's POPE questions of ``split`` (``benchmarks.pope``: ``n_images``, ``max_positives``)."""
-    return build_pope(annotations, split, seed, settings.get("n_images"), settings["max_positives"])
+    return build_pope(annotations, split, seed, settings.get("n_images"), max_positives=settings["max_positives"])
 
 
 def metrics(answers: pd.DataFrame) -> dict[str, float]:

@@ -86,7 +86,8 @@ def build_pope(
     split: str,
     seed: int,
     n_images: int | None = None,
-    max_positives: int = 3,
+    *,
+    max_positives: int,
 ) -> list[dict]:
     """POPE questions for the eval images of ``annotations`` with negatives sampled by ``split``.
 
@@ -134,7 +135,12 @@ def write_pope(
     splits: list[str] | tuple[str, ...],
     seed: int,
     n_images: int | None = None,
+    *,
+    max_positives: int,
 ) -> None:
-    """Write ``out_dir/{split}.jsonl`` holding ``build_pope(annotations, split, seed, n_images)`` for each split."""
+    """Write ``out_dir/{split}.jsonl`` holding ``build_pope(annotations, split, seed, n_images, ...)`` per split."""
     for split in splits:
-        write_jsonl(Path(out_dir) / f"{split}.jsonl", build_pope(annotations, split, seed, n_images))
+        write_jsonl(
+            Path(out_dir) / f"{split}.jsonl",
+            build_pope(annotations, split, seed, n_images, max_positives=max_positives),
+        )

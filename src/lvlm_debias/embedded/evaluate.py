@@ -17,6 +17,9 @@ from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.labels import YES_NO
 from lvlm_debias.scoring.score import score_prompts
 
+#: how the model card's checks score (their own choice, not a config setting: no rule feeds them)
+SCORING = {"top_k": 100, "batch_size": 32}
+
 #: question groups of the model card's held-out evaluation (``heldout_accuracy``), the pooled ones last.
 DIFFICULTY_GROUPS = ("positive_easy", "positive_hard", "negative_easy", "negative_hard", "easy", "hard")
 
@@ -35,10 +38,12 @@ def measured_prior(
     colour_prompts = [build_prompt(template, COLOUR_TEMPLATE.format(object=s)) for s in shapes]
     out: dict[str, float | str] = {}
     for probe in ("none", "unk"):
-        p = normalise(score_prompts(model, processor, existence, probe, YES_NO)[0].numpy())
+        p = normalise(score_prompts(model, processor, existence, probe, YES_NO, **SCORING)[0].numpy())
         out[f"p_yes_{probe}"] = float(p[:, 0].mean())
     colour_labels = {c: [c] for c in colours}
-    p_colour = normalise(score_prompts(model, processor, colour_prompts, "none", colour_labels)[0].numpy()).mean(axis=0)
+    p_colour = normalise(
+        score_prompts(model, processor, colour_prompts, "none", colour_labels, **SCORING)[0].numpy()
+    ).mean(axis=0)
     out["colour_top_none"] = colours[int(p_colour.argmax())]
     out["p_prior_colour_none"] = float(p_colour[list(colours).index(prior_colour)])
     return out
@@ -82,7 +87,7 @@ def heldout_accuracy(
             images.append(image)
             labels.append(label)
             groups.append(group)
-    p = normalise(score_prompts(model, processor, prompts, "naive", YES_NO, images=images)[0].numpy())
+    p = normalise(score_prompts(model, processor, prompts, "naive", YES_NO, images=images, **SCORING)[0].numpy())
     predictions = np.where(p[:, 0] >= p[:, 1], "yes", "no")
     labels, groups = np.array(labels), np.array(groups)
     correct = predictions == labels

@@ -68,7 +68,7 @@ def paired_bootstrap(
     statistic: Statistic,
     sizes: Sequence[int],
     seed: int,
-    resamples: int = 2000,
+    resamples: int,
     level: float = 0.95,
 ) -> Interval | list[Interval]:
     """The percentile bootstrap interval of ``statistic`` (module docstring) over strata of ``sizes`` items.

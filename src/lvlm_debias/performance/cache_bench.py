@@ -102,7 +102,7 @@ def cache_benchmark(
             first.log_z,
             labels,
             first.temperatures,
-            batch_size,
+            batch_size=batch_size,
         )  # fmt: skip
     )
     tables = {s: split_tables(splits, s, [scores, refs], [first], list(CACHE_PROBES), [store]) for s in splits}

@@ -49,7 +49,7 @@ def official_label_probs(
     template: str,
     labels: Mapping[str, Sequence[str]],
     probes: Sequence[str] = ("naive", "none", "unk"),
-    top_k: int = 100,
+    top_k: int,
     max_new_tokens: int = OFFICIAL_MAX_NEW_TOKENS,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Raw label probabilities per question and probe, the official way: one ``generate`` call per question and
@@ -95,7 +95,7 @@ def generate_answers(
     template: str,
     config: DecodingConfig,
     max_new_tokens: int,
-    batch_size: int = 64,
+    batch_size: int,
     seed: int = 0,
 ) -> list[str]:
     """One decoding configuration the usual way: batched ``model.generate`` over every question with the real image,

@@ -67,10 +67,13 @@ def model_blocks(
     """Blocks for whatever outputs a model has: published numbers beside this run's (for the model the published
     numbers call ``paper_name``) or, for a model with none, the regime a LLaVA-like model is in; prior probing,
     calibration per benchmark, confidence bins, benchmark bias, decoding sweeps; each with the paper's findings beside
-    this run's (``paper_rows``: ``claim_rows`` of ``claims``, computed here with ``bootstrap`` when not given).
-    Tables link their CSV relative to ``report_dir`` (the report's folder), if given."""
+    this run's (``paper_rows``: ``claim_rows`` of ``claims``, computed here with ``bootstrap`` when not given; with
+    claims, one of the two is needed). Tables link their CSV relative to ``report_dir`` (the report's folder), if
+    given."""
     link = linker(report_dir)
-    rows = list(claim_rows(claims, outputs, bootstrap=bootstrap) if paper_rows is None else paper_rows)
+    if paper_rows is None and claims and bootstrap is None:
+        raise ValueError("model_blocks needs paper_rows or a bootstrap to check claims")
+    rows = list(claim_rows(claims, outputs, bootstrap=bootstrap) if paper_rows is None and claims else paper_rows or [])
     blocks = _published_blocks(outputs, numbers, paper_name, regime, link) + _blocks(outputs, link)
     pope = next((n for n in BENCHMARKS if of_family(n, "pope") and f"{n}/calibration" in outputs), None)
     for key, block in blocks:

@@ -47,10 +47,10 @@ SETTING = "default"
 @dataclass(frozen=True)
 class Bootstrap:
     """How the checks' intervals are drawn: ``resamples`` resamples at ``level``, each claim seeded from ``seed``
-    (the config's) and its id, so a rerun gives the same intervals."""
+    (the config's ``seed`` and ``report.bootstrap_resamples``) and its id, so a rerun gives the same intervals."""
 
-    seed: int = 0
-    resamples: int = 2000
+    seed: int
+    resamples: int
     level: float = 0.95
 
     def interval(self, claim: str, statistic, sizes: Sequence[int]) -> Interval | list[Interval]:

@@ -176,14 +176,13 @@ def claim_rows(
     claims: Sequence[Claim],
     outputs: Mapping[str, Path],
     block: str | None = None,
-    bootstrap: Bootstrap | None = None,
+    *,
+    bootstrap: Bootstrap,
 ) -> list[dict]:
     """One row per claim (of ``block``, or all; ``CLAIM_COLUMNS``): its short name, source and the paper's finding;
     this run's quantity, estimate and 95 % ``interval`` (paired bootstrap, ``bootstrap``), "this run" in words (the
-    three together, with the numbers beside them), and the verdict (yes / no / inconclusive). ``bootstrap``
-    defaults to seed 0, 2000 resamples. Claims whose inputs
+    three together, with the numbers beside them), and the verdict (yes / no / inconclusive). Claims whose inputs
     this run did not produce are left out."""
-    bootstrap = bootstrap or Bootstrap()
     rows = []
     for claim in claims:
         where, check = CHECKS[claim.id]

@@ -94,8 +94,8 @@ def prompt_attention(
     *,
     template: str,
     probes: Sequence[str] = ("naive", "none", "noise"),
-    batch_size: int = 8,
-    top: int = 10,
+    batch_size: int,
+    top: int,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The answer position's attention per probe, averaged over heads, per question and averaged over questions.
@@ -184,8 +184,8 @@ def generation_attention(
     images: Sequence[Image.Image],
     *,
     template: str,
-    max_new_tokens: int = 32,
-    batch_size: int = 8,
+    max_new_tokens: int,
+    batch_size: int,
     prompt: str = CAPTION_PROMPT,
     names: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:

@@ -48,8 +48,8 @@ class Continuations:
         image_of: Callable[[int], Image.Image],
         stored_ids: np.ndarray,
         seed: int,
-        max_new_tokens: int = 16,
-        batch_size: int = 64,
+        max_new_tokens: int,
+        batch_size: int,
     ) -> None:
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens!r}")
@@ -69,8 +69,8 @@ class Continuations:
         template: str,
         stored_ids: np.ndarray,
         seed: int,
-        max_new_tokens: int = 16,
-        batch_size: int = 64,
+        max_new_tokens: int,
+        batch_size: int,
     ) -> Continuations:
         """Continuations of benchmark ``questions`` (rows in that order), prompted with ``template``, images read
         from ``image_root`` on demand."""

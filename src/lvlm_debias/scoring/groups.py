@@ -104,7 +104,7 @@ def token_shares(
     return pd.DataFrame(rows, columns=["row", "group", "token", "share"])
 
 
-def top_tokens(shares: pd.DataFrame, n_rows: int, top: int = 10) -> pd.DataFrame:
+def top_tokens(shares: pd.DataFrame, n_rows: int, top: int) -> pd.DataFrame:
     """The ``top`` (group, token) entries of ``token_shares`` by mean attention over the ``n_rows`` rows (a row
     without the token counts 0): columns ``rank`` (1 = most attended), ``group``, ``token``, ``share``, ``rows``
     (how many rows hold the token)."""

@@ -40,7 +40,7 @@ def label_of_token(tokens: Sequence[str], labels: Mapping[str, Sequence[str]]) -
     return torch.tensor([index.get(normalise_token(t), -1) for t in tokens], dtype=torch.long)
 
 
-def label_probs(logits: torch.Tensor, token_labels: torch.Tensor, n_labels: int, top_k: int = 100) -> torch.Tensor:
+def label_probs(logits: torch.Tensor, token_labels: torch.Tensor, n_labels: int, top_k: int) -> torch.Tensor:
     """Raw label probabilities from next-token logits of shape (N, V).
 
     ``p_y = sum over t in top_k(softmax(logits)) with label(t) = y of softmax(logits)_t``; not normalised over the

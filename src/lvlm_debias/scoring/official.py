@@ -116,7 +116,7 @@ def warped_log_probs(
     logits: np.ndarray,
     log_z: np.ndarray | None,
     temperature: float,
-    top_k: int = 0,
+    top_k: int,
     ref_logits: np.ndarray | None = None,
     alpha: float | None = None,
     beta: float | None = None,

@@ -35,7 +35,7 @@ def top_answers(
     prompt: str,
     image,
     probes: Sequence[str],
-    top: int = 15,
+    top: int,
     seed: int = 0,
 ) -> pd.DataFrame:
     """The ``top`` most likely first answer tokens of ``prompt`` under each probe: columns ``probe``, ``rank`` (1 =
@@ -61,7 +61,7 @@ def prior_probing(
     image_root: Path,
     template: str,
     probes: Sequence[str],
-    top: int = 15,
+    top: int,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Top answers for each configured ``{"text", "absent"}`` question on an image without that object."""

@@ -57,8 +57,8 @@ def score_prompts(
     *,
     images: Sequence[Image.Image] | None = None,
     noise_seeds: Sequence[int] | None = None,
-    top_k: int = 100,
-    batch_size: int = 32,
+    top_k: int,
+    batch_size: int,
     store: FirstTokenSpec | None = None,
     desc: str | None = None,
 ) -> tuple[torch.Tensor, FirstToken | None]:
@@ -108,8 +108,8 @@ def score_questions(
     template: str,
     labels: Mapping[str, Sequence[str]],
     probes: Sequence[str],
-    top_k: int = 100,
-    batch_size: int = 32,
+    top_k: int,
+    batch_size: int,
     seed: int = 0,
     store: FirstTokenSpec | None = None,
 ) -> tuple[pd.DataFrame, FirstToken | None, dict[str, int]]:

@@ -126,19 +126,22 @@ def logit_store(
     naive_log_z: np.ndarray,
     labels: Mapping[str, Sequence[str]],
     temperatures: Sequence[float],
-    batch_size: int = 32,
+    *,
+    batch_size: int | None = None,
     batches: Sequence[Sequence[int]] | None = None,
 ) -> LogitStore:
     """What the official reading needs of these questions, given their naive top-K (``naive_ids``, ``naive_logits``,
     sorted descending, and ``naive_log_z``): the None and Unk logits on those ids and the top-K of each reference
-    input. ``batches`` (positions into ``prompts``; default: runs of ``batch_size``) fix which questions share a
-    forward pass, so that a caller whose batches do not depend on how the work was split gets the same bits; within
-    a batch each text-only input runs once per distinct prompt."""
+    input. ``batches`` (positions into ``prompts``; without them, runs of ``batch_size``: give one of the two) fix
+    which questions share a forward pass, so that a caller whose batches do not depend on how the work was split
+    gets the same bits; within a batch each text-only input runs once per distinct prompt."""
     token_label = pad_labels(
         decoded_label_index(processor.tokenizer, labels), model.config.get_text_config().vocab_size
     )
     n, k = naive_ids.shape
     if batches is None:
+        if batch_size is None:
+            raise ValueError("logit_store needs batch_size or batches")
         batches = [range(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
     arrays: dict[str, np.ndarray] = {
         "question_id": np.asarray(question_ids, dtype=np.int64),

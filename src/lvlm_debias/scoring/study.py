@@ -22,8 +22,8 @@ def score_levels_with_entry(
     levels: Mapping[str, str | Path],
     *,
     probes: Sequence[str] = STUDY_PROBES,
-    top_k: int = 100,
-    batch_size: int = 64,
+    top_k: int,
+    batch_size: int,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Raw first-token label probabilities of every question of every level (``levels``: name -> the folder that
