@@ -200,7 +200,7 @@ def test_the_cache_does_each_distinct_pair_once(tiny_llava, tmp_path):
     assert len(pairs.pairs) == 8 < n_questions == 14
     _, _, passes = score_pairs(
         model, processor, pairs.pairs, image_batches(pairs.pairs, 64), tmp_path,
-        template=LLAVA_HF, labels=YES_NO, probes=["naive"], top_k=100, seed=0, store=FirstTokenSpec(),
+        template=LLAVA_HF, labels=YES_NO, probes=["naive"], top_k=100, seed=0, store=FirstTokenSpec(top=100),
     )  # fmt: skip
     assert passes == {"naive": 4, "naive rows": 8}  # one prefix per image, one suffix row per distinct pair
 
@@ -218,7 +218,7 @@ def test_a_query_token_family_falls_back_to_whole_prompts_and_says_so(tmp_path, 
     with caplog.at_level(logging.INFO, logger="lvlm_debias.scoring.cache"):
         scores, _, passes = score_pairs(
             model, processor, pairs.pairs, image_batches(pairs.pairs, 4), tmp_path,
-            template=TEMPLATE, labels=YES_NO, probes=["naive"], top_k=100, seed=0, store=FirstTokenSpec(),
+            template=TEMPLATE, labels=YES_NO, probes=["naive"], top_k=100, seed=0, store=FirstTokenSpec(top=100),
         )  # fmt: skip
     assert "cannot be shared" in caplog.text and passes["naive"] == passes["naive rows"] == 8
     alone, _, _ = score_questions(
@@ -242,7 +242,7 @@ def test_a_lost_shard_is_named(tiny_llava, tmp_path):
     batches = image_batches(pairs.pairs, 3)
     first_shard, first, _ = score_pairs(
         model, processor, pairs.pairs, shard_batches(batches, 0, 2), tmp_path,
-        template=LLAVA_HF, labels=YES_NO, probes=["naive"], top_k=100, seed=0, store=FirstTokenSpec(),
+        template=LLAVA_HF, labels=YES_NO, probes=["naive"], top_k=100, seed=0, store=FirstTokenSpec(top=100),
     )  # fmt: skip
     with pytest.raises(ValueError, match=r"probe 'naive': 3 scored rows \(3 distinct questions\) for 5 questions"):
         split_tables(splits, "random", [first_shard], [first], ["naive"])

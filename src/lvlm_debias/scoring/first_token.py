@@ -17,9 +17,10 @@ from lvlm_debias.decoding.sampling import stored_topk
 
 @dataclass(frozen=True)
 class FirstTokenSpec:
-    """What to keep of each first-position distribution: the ``top`` largest logits and ``log_z`` per temperature."""
+    """What to keep of each first-position distribution: the ``top`` largest logits (the config's
+    ``scoring.store_top``) and ``log_z`` per temperature."""
 
-    top: int = 100
+    top: int
     temperatures: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
