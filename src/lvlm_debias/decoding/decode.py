@@ -18,7 +18,7 @@ from lvlm_debias.decoding.methods import NAIVE, decoding_method
 from lvlm_debias.decoding.sampling import DecodingConfig
 from lvlm_debias.inputs.images import load_image
 from lvlm_debias.inputs.noise import stable_seed
-from lvlm_debias.inputs.probes import probe_inputs
+from lvlm_debias.inputs.probes import probe_inputs, probe_seeds
 from lvlm_debias.models.families import family_of
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
@@ -76,7 +76,7 @@ def generate_texts(
         rows = slice(start, start + batch_size)
         batch_prompts, batch_images = list(prompts[rows]), list(images[rows])
         inputs = family.to_device(model, probe_inputs(processor, batch_prompts, NAIVE, batch_images))
-        noise_seeds = [stable_seed(seed, "vcd-noise", key) for key in image_keys[rows]]
+        noise_seeds = probe_seeds("vcd-noise", seed, list(image_keys[rows]))
         batch = GenerationBatch(model, processor, batch_prompts, batch_images, noise_seeds)
         kwargs = decoder.generate_kwargs(batch, config, parameters)
         torch.manual_seed(stable_seed(seed, method, config.name, image_keys[start]))
