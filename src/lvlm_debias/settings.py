@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import fields
+from functools import lru_cache
+from pathlib import Path
 from typing import TypeVar
+
+import yaml
 
 T = TypeVar("T")
 
@@ -20,3 +24,36 @@ def from_section(cls: type[T], values: Mapping, section: str) -> T:
 
 class ConfigError(ValueError):
     """A bad config value; the message names the key."""
+
+
+#: the workflow's config schema, the one place a default is written (the package is installed editable from its clone)
+SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict:
+    if not SCHEMA.is_file():
+        raise FileNotFoundError(
+            f"lvlm_debias reads its defaults from {SCHEMA}, which is missing: install the package from its clone "
+            f"with `pip install -e .` (or `make install`)"
+        )
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+def schema_default(path: str):
+    """The default config/schema.yaml writes for the property at dotted ``path`` (``world.image_size``); ``*`` steps
+    into an entry of a keyed section (``models.*.prior.yes_rate``: ``additionalProperties``) or of a list (``items``).
+    Library signatures and settings dataclasses take their defaults from here, so none is written twice."""
+    node = _schema()
+    for step in path.split("."):
+        nxt = (
+            node.get("additionalProperties") or node.get("items")
+            if step == "*"
+            else node.get("properties", {}).get(step)
+        )
+        if not isinstance(nxt, dict):
+            raise KeyError(f"{SCHEMA} has no property {path!r} (no {step!r})")
+        node = nxt
+    if "default" not in node:
+        raise KeyError(f"{SCHEMA} writes no default for {path!r}")
+    return node["default"]

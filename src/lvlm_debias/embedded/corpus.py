@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lvlm_debias.data.pope import QUESTION_TEMPLATE
+from lvlm_debias.settings import schema_default
 from lvlm_debias.world.captions import CAPTION_PROMPT, caption
 from lvlm_debias.world.tasks import build_mme, build_mmmu
 
@@ -28,9 +29,9 @@ class Prior:
     spread evenly over the other colours).
     """
 
-    yes_rate: float = 0.8
-    colour: str = "red"
-    colour_rate: float = 0.7
+    yes_rate: float = schema_default("models.*.prior.yes_rate")
+    colour: str = schema_default("models.*.prior.colour")
+    colour_rate: float = schema_default("models.*.prior.colour_rate")
 
     def __post_init__(self) -> None:
         for name in ("yes_rate", "colour_rate"):

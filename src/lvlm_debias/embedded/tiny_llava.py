@@ -14,14 +14,14 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from lvlm_debias.settings import from_section
+from lvlm_debias.settings import from_section, schema_default
 
 
 @dataclass(frozen=True)
 class TinyLlavaSpec:
     """Sizes of the embedded model; every field has a key under ``models.<name>.architecture`` in the config."""
 
-    image_size: int = 64
+    image_size: int = schema_default("world.image_size")  # the world's images, as check_config requires
     patch_size: int = 8
     vision_hidden: int = 64
     vision_layers: int = 2

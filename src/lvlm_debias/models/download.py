@@ -32,6 +32,7 @@ from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 
 from lvlm_debias.data.manifest import file_entries, files_intact, read_manifest, write_manifest
 from lvlm_debias.models.hub import HubAccessError, check_hub_access, offline
+from lvlm_debias.settings import schema_default
 
 #: what a checkpoint needs: configs, safetensors weights (with their index), tokenizer and processor files
 MODEL_PATTERNS = ("*.json", "*.safetensors", "tokenizer.model", "*.tiktoken", "*.txt")
@@ -51,7 +52,7 @@ class IncompleteSnapshot(RuntimeError):
 NO_SAFETENSORS = "*.safetensors"
 
 
-def model_patterns(trust_remote_code: bool = False) -> list[str]:
+def model_patterns(trust_remote_code: bool = schema_default("models.*.trust_remote_code")) -> list[str]:
     """``allow_patterns`` for a checkpoint: no pickled weights ever, the repo's code only with remote code."""
     return [*MODEL_PATTERNS, *(REMOTE_CODE_PATTERNS if trust_remote_code else ())]
 
@@ -104,7 +105,7 @@ def download(
     revision: str | None = None,
     repo_type: str = "model",
     allow_patterns: Sequence[str] = MODEL_PATTERNS,
-    fetch: bool = True,
+    fetch: bool = schema_default("downloads.fetch"),
     check: Callable[[Path], list[str]] | None = None,
 ) -> dict:
     """Make ``repo_id`` at ``revision`` complete in the HF cache and write its manifest at ``manifest_path``.
@@ -205,8 +206,8 @@ def download_model(
     manifest_path: str | Path,
     *,
     revision: str | None = None,
-    trust_remote_code: bool = False,
-    fetch: bool = True,
+    trust_remote_code: bool = schema_default("models.*.trust_remote_code"),
+    fetch: bool = schema_default("downloads.fetch"),
 ) -> dict:
     """:func:`download` of a checkpoint: safetensors weights, configs, tokenizer and processor files only, checked
     complete (config and every shard) before the manifest is written."""

@@ -12,13 +12,14 @@ from transformers import AutoConfig, AutoModelForImageTextToText, PreTrainedMode
 
 from lvlm_debias.models.hub import check_hub_access, is_local
 from lvlm_debias.models.processors import check_image_tokens, load_processor
+from lvlm_debias.settings import schema_default
 
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def resolve_device(device: str = schema_default("models.*.device")) -> torch.device:
     """``"auto"`` picks CUDA when present, else the CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -42,9 +43,9 @@ def load_model(
     source: str,
     *,
     revision: str | None = None,
-    dtype: str = "auto",
-    device: str = "auto",
-    trust_remote_code: bool = False,
+    dtype: str = schema_default("models.*.dtype"),
+    device: str = schema_default("models.*.device"),
+    trust_remote_code: bool = schema_default("models.*.trust_remote_code"),
     attn_implementation: str | None = None,
 ) -> tuple[PreTrainedModel, ProcessorMixin]:
     """The model (eval mode, on ``device``) and its processor, with the tokenizer padding on the left for inference.

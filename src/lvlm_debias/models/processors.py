@@ -29,6 +29,7 @@ from transformers.utils import PROCESSOR_NAME, cached_file
 
 from lvlm_debias.models.families import FAMILIES, family_of
 from lvlm_debias.models.prompts import IMAGE_PLACEHOLDER
+from lvlm_debias.settings import schema_default
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,11 @@ def fill_from_model_config(
 
 
 def load_processor(
-    source: str, config: PreTrainedConfig, *, revision: str | None = None, trust_remote_code: bool = False
+    source: str,
+    config: PreTrainedConfig,
+    *,
+    revision: str | None = None,
+    trust_remote_code: bool = schema_default("models.*.trust_remote_code"),
 ) -> ProcessorMixin:
     """The processor of ``source`` for the model of ``config``: its family's ``processor_class`` (``models.families``;
     a ``model_type`` of no family raises ``UnknownFamilyError`` naming the known ones), read from the repo's files,

@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from lvlm_debias.data.jsonl import write_jsonl
-from lvlm_debias.settings import ConfigError
+from lvlm_debias.settings import ConfigError, schema_default
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (215, 30, 35),
@@ -124,19 +124,19 @@ SHAPE_NAMES: tuple[str, ...] = (
 class WorldSpec:
     """Parameters of the shapes world; validated on construction."""
 
-    image_size: int = 64
+    image_size: int = schema_default("world.image_size")
     shapes: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "heart", "diamond", "hexagon")
     colours: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "orange")
-    min_objects: int = 1
-    max_objects: int = 3
-    hard_share: float = 0.2
+    min_objects: int = schema_default("world.min_objects")
+    max_objects: int = schema_default("world.max_objects")
+    hard_share: float = schema_default("world.hard_share")
     scenes: tuple[tuple[str, ...], ...] = (
         ("circle", "square", "triangle"),
         ("star", "heart", "diamond"),
         ("cross", "hexagon", "circle"),
     )
     scene_weights: tuple[float, ...] = (0.5, 0.3, 0.2)
-    in_scene_rate: float = 0.85
+    in_scene_rate: float = schema_default("world.in_scene_rate")
 
     def __post_init__(self) -> None:
         if self.image_size < 32:

@@ -28,6 +28,7 @@ import numpy as np
 
 from lvlm_debias.data.convert import MMMU_SUFFIX
 from lvlm_debias.data.jsonl import require_fields
+from lvlm_debias.settings import schema_default
 
 MME_SUBTASKS: tuple[str, ...] = ("existence", "count", "colour", "position", "shape_facts")
 MME_GROUPS: dict[str, tuple[str, ...]] = {
@@ -151,7 +152,7 @@ def build_mme(
     seed: int,
     n_images: int | None = None,
     subtasks: tuple[str, ...] = MME_SUBTASKS,
-    image_size: int = 64,
+    image_size: int = schema_default("world.image_size"),
 ) -> list[dict]:
     """MME-style yes/no questions: for each eval image and subtask, one "yes" and one "no" question.
 
