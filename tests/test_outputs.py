@@ -12,7 +12,18 @@ import yaml
 from snakemake.utils import validate
 
 from lvlm_debias.analysis.calibration import probes_for
-from lvlm_debias.outputs import EACH, FILES, OUTPUTS, PATHS, REPORT_HTML, Run, output_path, outputs_for
+from lvlm_debias.outputs import (
+    EACH,
+    FILES,
+    OUTPUTS,
+    PATHS,
+    REPORT_HTML,
+    STUDY_PATHS,
+    Run,
+    output_path,
+    outputs_for,
+    study_path,
+)
 from lvlm_debias.report.blocks import BLOCKS
 from lvlm_debias.report.checks import CHECKS
 from lvlm_debias.report.paper import BESIDE
@@ -106,8 +117,10 @@ SNAKEFILES = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.
 @pytest.mark.parametrize("snakefile", SNAKEFILES, ids=lambda p: p.name)
 def test_no_rule_spells_an_output_path(snakefile):
     """No string in the workflow's rules is an output's path template again (its wildcards named anything), nor
-    ends in an output's file name: they ask ``output_path`` (or ``QUESTIONS``, ``REPORT_HTML``) for it."""
-    shapes = {_shape(path): key for key, path in {**PATHS, "REPORT_HTML": REPORT_HTML}.items()}
+    ends in an output's file name: they ask ``output_path`` (or ``QUESTIONS``, ``REPORT_HTML``, the study's
+    ``study_path``) for it."""
+    every = {**PATHS, "REPORT_HTML": REPORT_HTML, **{f"study: {k}": p for k, p in STUDY_PATHS.items()}}
+    shapes = {_shape(path): key for key, path in every.items()}
     names = {path.rsplit("/", 1)[1]: key for key, path in PATHS.items() if not _fields(path.rsplit("/", 1)[1])}
     spelt = []
     for literal in _literals(snakefile.read_text()):
@@ -162,3 +175,17 @@ def test_outputs_follow_the_config():
     fewer = outputs_for(Run.from_config(config, ["naive"]), "m")
     assert not {"decoding", "pope/random/sweep_questions", "attention", "benchmark_bias"} & set(fewer)
     assert set(fewer) < set(keys)
+
+
+def test_study_path_fills_the_given_wildcards_only():
+    assert study_path("model") == "data/study/models/yes{yes_rate}_seed{seed}"
+    assert study_path("model", yes_rate="0.8", seed="1") == "data/study/models/yes0.8_seed1"
+    assert study_path("level/images", level="hard") == "data/study/levels/hard/images"
+    with pytest.raises(KeyError):
+        study_path("models")
+
+
+def test_the_literal_check_sees_a_spelt_study_path():
+    text = 'rule x:\n    input:\n        "results/study/gain.csv",\n        "data/study/models/yes{r}_seed{s}"\n'
+    shapes = {_shape(p) for p in STUDY_PATHS.values()}
+    assert [_shape(lit) in shapes for lit in _literals(text)] == [True, True]

@@ -284,3 +284,27 @@ def output_path(key: str, **wildcards: str) -> str:
     Snakemake: ``output_path("{benchmark}/calibration", benchmark="pope")`` is
     ``"results/{model}/pope/calibration.csv"``."""
     return PATHS[key].format_map(_Keep(wildcards))
+
+
+#: the controlled study's files (workflow/rules/study.smk, ``make study``): key -> path template, with the study's
+#: wildcards ``{seed}``, ``{yes_rate}`` and ``{level}``; the study's rules and its report read them from here
+STUDY_PATHS: dict[str, str] = {
+    "tower": "data/study/towers/seed{seed}.safetensors",  # rule study_tower: stage 0, shared by every yes_rate
+    "model": "data/study/models/yes{yes_rate}_seed{seed}",  # rule study_model
+    "level": "data/study/levels/{level}",  # rule study_level: an evidence level's images and questions
+    "level/questions": "data/study/levels/{level}/questions.jsonl",
+    "level/annotations": "data/study/levels/{level}/annotations.jsonl",
+    "level/images": "data/study/levels/{level}/images",
+    "scores": "results/study/scores/yes{yes_rate}_seed{seed}.csv",  # rule study_scores
+    "study": "results/study/study.csv",  # rule study_tables
+    "gain": "results/study/gain.csv",
+    "gain_by_confidence": "results/study/gain_by_confidence.csv",
+    "figure": "results/study/gain_vs_prior.png",  # rule study_figure
+    "figure/pdf": "results/study/gain_vs_prior.pdf",
+    "report": "results/study/report.html",  # rule study_report
+}
+
+
+def study_path(key: str, **wildcards: str) -> str:
+    """``STUDY_PATHS[key]`` with the given wildcards filled in and the others left as Snakemake wildcards."""
+    return STUDY_PATHS[key].format_map({**{name: f"{{{name}}}" for name in ("seed", "yes_rate", "level")}, **wildcards})

@@ -10,7 +10,7 @@ from lvlm_debias.config import datasets, hub_datasets, hub_models, url_datasets
 from lvlm_debias.decoding.base import DECODING_PARAMETERS
 from lvlm_debias.scoring.official import OfficialSettings
 from lvlm_debias.inputs.probes import PROBES as PROBE_REGISTRY
-from lvlm_debias.outputs import QUESTIONS, REPORT_HTML, Run, output_path, outputs_for
+from lvlm_debias.outputs import QUESTIONS, REPORT_HTML, Run, output_path, outputs_for, study_path
 
 MODELS = list(config["models"])
 TRAINED = trained_models(config)
@@ -264,17 +264,17 @@ def study_entry(wildcards):
 
 def study_level_folders():
     """Evidence level -> the folder of its evaluation images and questions (rule study_level)."""
-    return {level: f"data/study/levels/{level}" for level in STUDY_LEVELS}
+    return {level: study_path("level", level=level) for level in STUDY_LEVELS}
 
 
 def study_models():
     """"<yes_rate>/<seed>" -> the study model's checkpoint folder (rule study_model)."""
-    return {f"{r}/{s}": f"data/study/models/yes{r}_seed{s}" for r in STUDY_RATES for s in STUDY_SEEDS}
+    return {f"{r}/{s}": study_path("model", yes_rate=r, seed=s) for r in STUDY_RATES for s in STUDY_SEEDS}
 
 
 def study_outputs():
     """What a run of the study config makes (its default target): the study report and figure."""
-    return ["results/study/report.html", "results/study/gain_vs_prior.png", "results/study/gain_vs_prior.pdf"]
+    return [study_path("report"), study_path("figure"), study_path("figure/pdf")]
 
 
 def final_outputs():

@@ -14,7 +14,7 @@ rule study_tower:
         annotations="data/shapes_world/annotations.jsonl",
         images="data/shapes_world/images",
     output:
-        "data/study/towers/seed{seed}.safetensors",
+        study_path("tower"),
     params:
         world=config["world"],
         model=STUDY_ENTRY,
@@ -36,9 +36,9 @@ rule study_model:
     input:
         annotations="data/shapes_world/annotations.jsonl",
         images="data/shapes_world/images",
-        tower="data/study/towers/seed{seed}.safetensors",
+        tower=study_path("tower"),
     output:
-        directory("data/study/models/yes{yes_rate}_seed{seed}"),
+        directory(study_path("model")),
     params:
         world=config["world"],
         model=study_entry,
@@ -59,9 +59,9 @@ rule study_model:
 
 rule study_level:
     output:
-        questions="data/study/levels/{level}/questions.jsonl",
-        annotations="data/study/levels/{level}/annotations.jsonl",
-        images=directory("data/study/levels/{level}/images"),
+        questions=study_path("level/questions"),
+        annotations=study_path("level/annotations"),
+        images=directory(study_path("level/images")),
     params:
         world=config["world"],
         hard_share=lambda wildcards: STUDY["levels"][wildcards.level]["hard_share"],
@@ -80,11 +80,11 @@ rule study_level:
 
 rule study_scores:
     input:
-        model="data/study/models/yes{yes_rate}_seed{seed}",
-        questions=expand("data/study/levels/{level}/questions.jsonl", level=STUDY_LEVELS),
-        images=expand("data/study/levels/{level}/images", level=STUDY_LEVELS),
+        model=study_path("model"),
+        questions=[study_path("level/questions", level=level) for level in STUDY_LEVELS],
+        images=[study_path("level/images", level=level) for level in STUDY_LEVELS],
     output:
-        "results/study/scores/yes{yes_rate}_seed{seed}.csv",
+        study_path("scores"),
     params:
         model=study_entry,
         levels=study_level_folders(),
@@ -106,11 +106,11 @@ rule study_scores:
 
 rule study_tables:
     input:
-        expand("results/study/scores/yes{yes_rate}_seed{seed}.csv", yes_rate=STUDY_RATES, seed=STUDY_SEEDS),
+        [study_path("scores", yes_rate=r, seed=s) for r in STUDY_RATES for s in STUDY_SEEDS],
     output:
-        study="results/study/study.csv",
-        gain="results/study/gain.csv",
-        confidence="results/study/gain_by_confidence.csv",
+        study=study_path("study"),
+        gain=study_path("gain"),
+        confidence=study_path("gain_by_confidence"),
     params:
         methods=STUDY_METHODS,
         resamples=STUDY["bootstrap_resamples"],
@@ -129,10 +129,10 @@ rule study_tables:
 
 rule study_figure:
     input:
-        "results/study/gain.csv",
+        study_path("gain"),
     output:
-        png="results/study/gain_vs_prior.png",
-        pdf="results/study/gain_vs_prior.pdf",
+        png=study_path("figure"),
+        pdf=study_path("figure/pdf"),
     params:
         levels=STUDY_LEVELS,
     log:
@@ -145,13 +145,13 @@ rule study_figure:
 
 rule study_report:
     input:
-        study="results/study/study.csv",
-        gain="results/study/gain.csv",
-        confidence="results/study/gain_by_confidence.csv",
-        figure="results/study/gain_vs_prior.png",
+        study=study_path("study"),
+        gain=study_path("gain"),
+        confidence=study_path("gain_by_confidence"),
+        figure=study_path("figure"),
         models=list(study_models().values()),
     output:
-        "results/study/report.html",
+        study_path("report"),
     params:
         study=STUDY,
         models=study_models(),
