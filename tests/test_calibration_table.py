@@ -65,7 +65,7 @@ def test_findings_are_computed_from_the_table():
 def test_missing_probe_is_named():
     with pytest.raises(ValueError, match="no rows for probe 'unk'"):
         debiased(SCORES[SCORES.probe != "unk"], "unk")
-    with pytest.raises(ValueError, match="unknown method 'vcd'"):
+    with pytest.raises(ValueError, match="unknown calibration method 'vcd'; known methods"):
         debiased(SCORES, "vcd")
 
 

@@ -9,7 +9,7 @@ import torch
 import yaml
 from conftest import write_questions
 
-from lvlm_debias.analysis.calibration import METHOD_PROBES
+from lvlm_debias.calibration import CALIBRATION_METHODS
 from lvlm_debias.decoding.methods import DECODING_METHODS
 from lvlm_debias.inputs.noise import stable_seed
 from lvlm_debias.inputs.probes import PROBES, Probe, get_probe, probe_seeds, registered
@@ -34,7 +34,7 @@ def test_the_schemas_probe_enums_are_the_registrys_keys():
     assert _enum("prior_probing", "probes") == list(PROBES)
     assert _enum("attention", "probes") == attention_probes() == [p for p in PROBES if p != "unk"]
     # every probe a calibration method or a contrastive decoding method reads is registered
-    assert {p for probes in METHOD_PROBES.values() for p in probes} <= set(PROBES)
+    assert {p for method in CALIBRATION_METHODS.values() for p in method.probes} <= set(PROBES)
     assert {p for method in DECODING_METHODS.values() for p in method.references} <= set(PROBES)
 
 

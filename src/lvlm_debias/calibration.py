@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 import numpy as np
 
 #: added to the normalised reference before dividing, as the paper's code does.
@@ -51,3 +55,81 @@ def reference_batch(p_raw: np.ndarray, weights: np.ndarray | None = None, eps: f
         return p.mean(axis=0) + eps
     weights = np.asarray(weights, dtype=np.float64)
     return (weights @ p) / weights.sum(axis=-1, keepdims=True) + eps
+
+
+def _single(p_raw: np.ndarray, refs_raw: Sequence[np.ndarray], weights: np.ndarray | None) -> np.ndarray:
+    return reference(refs_raw[0])
+
+
+def _both(p_raw: np.ndarray, refs_raw: Sequence[np.ndarray], weights: np.ndarray | None) -> np.ndarray:
+    return reference_both(*refs_raw)
+
+
+def _batch(p_raw: np.ndarray, refs_raw: Sequence[np.ndarray], weights: np.ndarray | None) -> np.ndarray:
+    return reference_batch(p_raw, weights)
+
+
+@dataclass(frozen=True)
+class CalibrationMethod:
+    """A post-hoc calibration method: ``q = calibrate(normalise(p), p_ref)``, ``q_y ∝ p_y / p_ref,y``, with
+    ``p_ref = reference(p_raw, refs_raw, weights)`` from the raw label probabilities of the question under the
+    reference ``probes`` (each question its own p_ref) or, when ``per_split``, from the split's naive distributions
+    (one p_ref per split; under bootstrap ``weights`` (R, N) one per resample). ``reference`` None is naive:
+    ``q = normalise(p)``."""
+
+    name: str
+    probes: tuple[str, ...] = ()
+    reference: Callable[[np.ndarray, Sequence[np.ndarray], np.ndarray | None], np.ndarray] | None = None
+    per_split: bool = False
+
+    def q(self, p_raw: np.ndarray, refs_raw: Sequence[np.ndarray] = (), weights: np.ndarray | None = None):
+        """The calibrated label distributions of ``p_raw`` (N, K), given the raw probabilities of each of ``probes``
+        on the same questions (N, K each): (N, K), or (R, N, K) for a ``per_split`` method under ``weights`` (R, N)."""
+        if len(refs_raw) != len(self.probes):
+            raise ValueError(f"calibration {self.name!r} reads probes {self.probes}, got {len(refs_raw)} references")
+        p = normalise(p_raw)
+        if self.reference is None:
+            return p
+        p_ref = self.reference(np.asarray(p_raw), [np.asarray(r) for r in refs_raw], weights)
+        if self.per_split and weights is not None and np.ndim(weights) == 2:
+            return calibrate(p[None], p_ref[:, None, :])
+        return calibrate(p, p_ref)
+
+
+#: registered name -> calibration method: the paper's three references (None, Unk, Both: the normalised sum of
+#: the raw None and Unk probabilities), the other content-free images, and batch calibration (Zhou et al., 2024).
+#: config/schema.yaml's ``calibration.references`` enum holds the same names after naive
+#: (``tests/test_calibration_table.py`` keeps them equal).
+CALIBRATION_METHODS: dict[str, CalibrationMethod] = {
+    method.name: method
+    for method in (
+        CalibrationMethod("naive"),
+        CalibrationMethod("none", ("none",), _single),
+        CalibrationMethod("unk", ("unk",), _single),
+        CalibrationMethod("both", ("none", "unk"), _both),
+        CalibrationMethod("noise", ("noise",), _single),
+        CalibrationMethod("zero", ("zero",), _single),
+        CalibrationMethod("one", ("one",), _single),
+        CalibrationMethod("batch", (), _batch, per_split=True),
+    )
+}
+
+
+def calibration_method(name: str) -> CalibrationMethod:
+    """The registered calibration method ``name``, or a ValueError naming the known ones."""
+    if name not in CALIBRATION_METHODS:
+        raise ValueError(f"unknown calibration method {name!r}; known methods: {list(CALIBRATION_METHODS)}")
+    return CALIBRATION_METHODS[name]
+
+
+@contextmanager
+def registered(method: CalibrationMethod) -> Iterator[CalibrationMethod]:
+    """``CALIBRATION_METHODS`` with ``method`` added for the ``with`` block, then as before (a name already
+    registered fails)."""
+    if method.name in CALIBRATION_METHODS:
+        raise ValueError(f"calibration method {method.name!r} is already registered")
+    CALIBRATION_METHODS[method.name] = method
+    try:
+        yield method
+    finally:
+        del CALIBRATION_METHODS[method.name]

@@ -10,29 +10,18 @@ import pandas as pd
 from lvlm_debias.analysis.bias import text_only_bias
 from lvlm_debias.analysis.bins import EDGES, confidence_bins
 from lvlm_debias.benchmarks import benchmark, metrics, subset_accuracy
-from lvlm_debias.calibration import calibrate, normalise, reference, reference_batch, reference_both
+from lvlm_debias.calibration import CALIBRATION_METHODS, calibration_method
 
 LABELS = ("yes", "no")
-#: methods and the probes each one needs besides the naive (real-image) input; "both" combines None and Unk; "batch"
-#: (batch calibration) needs none: its reference is the mean naive distribution over the split.
-METHOD_PROBES = {
-    "naive": (),
-    "none": ("none",),
-    "unk": ("unk",),
-    "both": ("none", "unk"),
-    "noise": ("noise",),
-    "zero": ("zero",),
-    "one": ("one",),
-    "batch": (),
-}
 
 
 def probes_for(methods: Sequence[str]) -> list[str]:
-    """The probes to score for ``methods``: naive first, then each reference probe once, in method order."""
-    unknown = [m for m in methods if m not in METHOD_PROBES]
+    """The probes to score for ``methods`` (``calibration.CALIBRATION_METHODS``): naive first, then each reference
+    probe once, in method order."""
+    unknown = [m for m in methods if m not in CALIBRATION_METHODS]
     if unknown:
-        raise ValueError(f"unknown methods {unknown}; known methods: {list(METHOD_PROBES)}")
-    return list(dict.fromkeys(["naive", *(p for m in methods for p in METHOD_PROBES[m])]))
+        raise ValueError(f"unknown methods {unknown}; known methods: {list(CALIBRATION_METHODS)}")
+    return list(dict.fromkeys(["naive", *(p for m in methods for p in CALIBRATION_METHODS[m].probes)]))
 
 
 def probe_matrix(scores: pd.DataFrame, probe: str, labels: Sequence[str] = LABELS) -> pd.DataFrame:
@@ -48,24 +37,18 @@ def probe_matrix(scores: pd.DataFrame, probe: str, labels: Sequence[str] = LABEL
 
 
 def debiased(scores: pd.DataFrame, method: str, labels: Sequence[str] = LABELS) -> pd.DataFrame:
-    """The label distribution q per question under ``method`` (columns = labels, index = question_id).
+    """The label distribution q per question under ``method`` (columns = labels, index = question_id): the
+    registered calibration method's ``q`` of the naive probabilities and those of its reference probes
+    (``calibration.CALIBRATION_METHODS``).
 
     naive: ``q = normalise(p)``; none / unk: ``q = calibrate(normalise(p), normalise(p_ref) + eps)``;
     both: the same with ``p_ref`` the normalised sum of the raw None and Unk probabilities; batch: the same with
     ``p_ref = mean_i normalise(p_i) + eps`` over the questions of ``scores`` (one split).
     """
-    if method not in METHOD_PROBES:
-        raise ValueError(f"unknown method {method!r}; known methods: {list(METHOD_PROBES)}")
+    calibrator = calibration_method(method)
     naive = probe_matrix(scores, "naive", labels)
-    p = normalise(naive.to_numpy())
-    if method == "naive":
-        q = p
-    elif method == "batch":
-        q = calibrate(p, reference_batch(naive.to_numpy()))
-    else:
-        refs = [probe_matrix(scores, probe, labels).loc[naive.index].to_numpy() for probe in METHOD_PROBES[method]]
-        p_ref = reference_both(*refs) if method == "both" else reference(refs[0])
-        q = calibrate(p, p_ref)
+    refs = [probe_matrix(scores, probe, labels).loc[naive.index].to_numpy() for probe in calibrator.probes]
+    q = calibrator.q(naive.to_numpy(), refs)
     return pd.DataFrame(q, index=naive.index, columns=list(labels))
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from lvlm_debias.analysis.bins import EDGES, confidence_bins
 from lvlm_debias.analysis.calibration import LABELS, debiased, predictions
-from lvlm_debias.calibration import calibrate, normalise, reference_batch
+from lvlm_debias.calibration import calibration_method
 from lvlm_debias.metrics.bootstrap import f1_from_counts, paired_bootstrap, verdict
 from lvlm_debias.metrics.pope import pope_metrics
 
@@ -60,15 +60,16 @@ def study_table(scores: pd.DataFrame, methods: Sequence[str] = STUDY_METHODS) ->
 
 
 def _said_yes(group: pd.DataFrame, method: str, weights: np.ndarray | None = None) -> np.ndarray:
-    """Whether ``method`` answers "yes", per question (sorted by id): (N,), or (R, N) for batch calibration under
-    resample ``weights`` (R, N), whose reference is the weighted mean of the resampled questions."""
-    if method != "batch" or weights is None:
+    """Whether ``method`` answers "yes", per question (sorted by id): (N,), or (R, N) for a per-split method (batch
+    calibration) under resample ``weights`` (R, N), whose reference is the weighted mean of the resampled
+    questions."""
+    calibrator = calibration_method(method)
+    if not calibrator.per_split or weights is None:
         q = debiased(group, method, LABELS).sort_index()
         return q.to_numpy().argmax(axis=1) == 0
     naive = group[group["probe"] == NAIVE].set_index("question_id").sort_index()
     p_raw = naive[[f"p_{label}" for label in LABELS]].to_numpy()
-    q = calibrate(normalise(p_raw)[None], reference_batch(p_raw, weights)[:, None, :])
-    return q.argmax(axis=-1) == 0
+    return calibrator.q(p_raw, weights=weights).argmax(axis=-1) == 0
 
 
 def _cell_statistic(seeds: Sequence[pd.DataFrame], methods: Sequence[str]):
@@ -79,7 +80,7 @@ def _cell_statistic(seeds: Sequence[pd.DataFrame], methods: Sequence[str]):
     for group in seeds:
         naive = group[group["probe"] == NAIVE].set_index("question_id").sort_index()
         golds.append(naive["label"].to_numpy() == "yes")
-    fixed = [{m: _said_yes(g, m) for m in [NAIVE, *methods] if m != "batch"} for g in seeds]
+    fixed = [{m: _said_yes(g, m) for m in [NAIVE, *methods] if not calibration_method(m).per_split} for g in seeds]
 
     def metrics(w: np.ndarray, gold: np.ndarray, said: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         tp = (w * (gold & said)).sum(axis=1)
@@ -94,7 +95,9 @@ def _cell_statistic(seeds: Sequence[pd.DataFrame], methods: Sequence[str]):
         for group, gold, said in zip(seeds, golds, fixed, strict=True):
             base = metrics(w, gold, said[NAIVE])
             for j, method in enumerate(methods):
-                value = metrics(w, gold, _said_yes(group, method, w) if method == "batch" else said[method])
+                value = metrics(
+                    w, gold, _said_yes(group, method, w) if calibration_method(method).per_split else said[method]
+                )
                 for k in range(len(GAIN_METRICS)):
                     gains[:, k, j] += (value[k] - base[k]) / len(seeds)
         return gains.reshape(len(w), -1)

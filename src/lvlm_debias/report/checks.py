@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lvlm_debias.analysis.calibration import METHOD_PROBES, answers, debiased
+from lvlm_debias.analysis.calibration import answers, debiased
 from lvlm_debias.benchmarks import benchmark, of_family
+from lvlm_debias.calibration import CALIBRATION_METHODS
 from lvlm_debias.inputs.noise import stable_seed
 from lvlm_debias.metrics.bootstrap import Interval, f1_from_counts, paired_bootstrap, verdict, weighted_mean
 
@@ -141,7 +142,7 @@ def _f1(weights: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def _methods_in(scores: Mapping[str, pd.DataFrame], methods: Sequence[str]) -> list[str]:
     """The ``methods`` whose probes every split's label probabilities hold."""
     present = set.intersection(*(set(t["probe"]) for t in scores.values())) if scores else set()
-    return [m for m in methods if set(METHOD_PROBES[m]) <= present]
+    return [m for m in methods if set(CALIBRATION_METHODS[m].probes) <= present]
 
 
 def _split_f1_diffs(counts: Sequence[np.ndarray]):

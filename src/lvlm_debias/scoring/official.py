@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lvlm_debias.calibration import REFERENCE_EPS
+from lvlm_debias.calibration import CALIBRATION_METHODS, REFERENCE_EPS
 from lvlm_debias.decoding.base import check_alpha_beta
 from lvlm_debias.decoding.methods import stored_contrasts
 from lvlm_debias.scoring.store import REFERENCE_INPUTS, LogitStore
@@ -59,10 +59,7 @@ READINGS = ("clean", "official")
 CONTRASTS: dict[str, tuple[str, ...]] = {"none": (), **stored_contrasts(REFERENCE_INPUTS)}
 #: the calibration methods of the official reading (eval_pope_calibrate.py's naive, none, unk, none_unk)
 OFFICIAL_METHODS: dict[str, tuple[str, ...]] = {
-    "naive": (),
-    "none": ("none",),
-    "unk": ("unk",),
-    "both": ("none", "unk"),
+    name: CALIBRATION_METHODS[name].probes for name in ("naive", "none", "unk", "both")
 }
 
 
