@@ -130,6 +130,14 @@ def _prior(run: Run, w: Wildcards) -> bool:
     return run.prior_probing
 
 
+def _subset_bias(run: Run, w: Wildcards) -> bool:
+    return bool(run.subsets and run.text_only)
+
+
+def _samples(run: Run, w: Wildcards) -> bool:
+    return run.samples > 0
+
+
 #: every output of a model, in the order the report's inputs list them (per benchmark: its outputs, then its splits';
 #: then the model's own)
 OUTPUTS: list[Output] = [
@@ -159,9 +167,9 @@ OUTPUTS: list[Output] = [
            _sweep, "decoding"),
     # benchmark bias (rule benchmark_bias)
     Output("benchmark_bias", "results/{model}/benchmark_bias.csv",
-           when=lambda run, w: bool(run.subsets and run.text_only), block="benchmark_bias"),
+           when=_subset_bias, block="benchmark_bias"),
     Output("benchmark_bias_png", "results/{model}/benchmark_bias.png",
-           when=lambda run, w: bool(run.subsets and run.text_only), block="benchmark_bias"),
+           when=_subset_bias, block="benchmark_bias"),
     # decoding configurations (rule decoding_summary)
     Output("decoding", "results/{model}/decoding.csv", when=_sweep, block="decoding"),
     Output("decoding_png", "results/{model}/decoding.png", when=_sweep, block="decoding"),
@@ -192,8 +200,8 @@ OUTPUTS: list[Output] = [
     Output("attention_generation_png", "results/{model}/attention_generation.png", when=_attention,
            block="attention"),
     # the report's per-sample browser: the first benchmark's first split
-    Output("samples/label_probs", LABEL_PROBS, "samples", lambda run, w: run.samples > 0, "samples"),
-    Output("samples/questions", QUESTIONS, "samples", lambda run, w: run.samples > 0, "samples"),
+    Output("samples/label_probs", LABEL_PROBS, "samples", _samples, "samples"),
+    Output("samples/questions", QUESTIONS, "samples", _samples, "samples"),
 ]  # fmt: skip
 
 #: the files the rules pass between them, which rule all does not request and the report does not read: key -> path
