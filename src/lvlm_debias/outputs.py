@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.inputs.probes import PROBES
+from lvlm_debias.scoring.labels import YES_NO
 
 #: the report (rule report)
 REPORT_HTML = "results/report.html"
@@ -39,6 +40,7 @@ class Run:
     subsets: tuple[str, ...]  # benchmarks whose questions name a subset
     text_only: tuple[str, ...]  # the text-only probes scored (None, Unk)
     contrast_grid: bool
+    baselines: tuple[str, ...]  # the yes/no benchmarks of the first-token method table (config `baselines`)
     sweep: bool
     prior_probing: bool
     captions: bool
@@ -64,6 +66,7 @@ class Run:
             subsets=tuple(b for b in benchmarks if benchmark(b).subset),
             text_only=tuple(p for p, probe in PROBES.items() if probe.kind == "text" and p in probes),
             contrast_grid=bool(config.get("contrast_grid")),
+            baselines=tuple(b for b in benchmarks if config.get("baselines") and _yes_no(b)),
             sweep=bool(config.get("sweep")),
             prior_probing=bool(config.get("prior_probing")),
             captions=bool(generation.get("captions")),
@@ -86,6 +89,11 @@ class Run:
 Wildcards = Mapping[str, str]
 
 
+def _yes_no(name: str) -> bool:
+    """Whether benchmark ``name`` answers yes or no (the method table's benchmarks)."""
+    return list(benchmark(name).labels) == list(YES_NO)
+
+
 def always(run: Run, wildcards: Wildcards) -> bool:
     return True
 
@@ -104,6 +112,10 @@ class Output:
 
 def _grid(run: Run, w: Wildcards) -> bool:
     return run.contrast_grid
+
+
+def _baselines(run: Run, w: Wildcards) -> bool:
+    return w["benchmark"] in run.baselines
 
 
 def _sweep(run: Run, w: Wildcards) -> bool:
@@ -159,6 +171,9 @@ OUTPUTS: list[Output] = [
            "{benchmark}/contrast_grid"),
     Output("{benchmark}/contrast_grid_png", "results/{model}/{benchmark}/contrast_grid.png", "benchmark", _grid,
            "{benchmark}/contrast_grid"),
+    # every first-token method beside its nulls, with intervals (rule baselines)
+    Output("{benchmark}/baselines", "results/{model}/{benchmark}/baselines.csv", "benchmark", _baselines,
+           "{benchmark}/baselines"),
     # per question, for the report's record count and its bootstrap intervals (rules label_probs, decoding_sweep)
     Output("{benchmark}/{split}/label_probs_meta", "results/{model}/{benchmark}/{split}/label_probs.meta.json",
            "split", block="provenance"),

@@ -19,7 +19,9 @@ SCORING = config["scoring"]
 SHARDS = SCORING["shards"]
 CALIBRATION = config["calibration"]
 METHODS = ["naive", *CALIBRATION["references"]]
-PROBES = probes_for(METHODS)
+#: the first-token method table with its nulls (analysis.baselines), when configured
+BASELINES = config.get("baselines")
+PROBES = probes_for([*METHODS, *(BASELINES["calibrations"] if BASELINES else [])])
 #: the probes whose input depends on the image (scored per question, in shards) and the others (once per prompt)
 SHARD_PROBES = [p for p in PROBES if PROBE_REGISTRY[p].per_image]
 REFERENCE_PROBES = [p for p in PROBES if not PROBE_REGISTRY[p].per_image]
@@ -33,14 +35,17 @@ OFFICIAL = OfficialSettings.from_dict(SCORING["official"]) if "official" in SCOR
 OFFICIAL_BENCHMARKS = list(RUN.official)
 #: the first-token contrast grid (VDD at every alpha x beta, from the logit cache), when configured
 CONTRAST_GRID = config.get("contrast_grid")
-#: whether scoring stores the logit cache (scoring.store), which the official reading and the grid are derived from
-LOGITS = bool(OFFICIAL or CONTRAST_GRID)
-#: the temperatures whose log-normalisers scoring stores: the sweep's, the official reading's and the grid's
+#: whether scoring stores the logit cache (scoring.store), which the official reading, the grid and the method table
+#: are derived from
+LOGITS = bool(OFFICIAL or CONTRAST_GRID or BASELINES)
+#: the temperatures whose log-normalisers scoring stores: the sweep's, the official reading's, the grid's and the
+#: method table's
 TEMPERATURES = sorted(
     {
         *stored_temperatures(SWEEP),
         *([OFFICIAL.temperature] if OFFICIAL else []),
         *([CONTRAST_GRID["temperature"]] if CONTRAST_GRID else []),
+        *([BASELINES["temperature"]] if BASELINES else []),
     }
 )
 PRIOR_PROBING = config.get("prior_probing")

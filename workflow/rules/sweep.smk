@@ -87,3 +87,23 @@ rule contrast_grid:
         ENV
     script:
         "../scripts/contrast_grid.py"
+
+
+rule baselines:
+    input:
+        label_probs=split_label_probs,
+        logits=split_logits,
+    output:
+        output_path("{benchmark}/baselines"),
+    params:
+        splits=lambda wildcards: splits_of(wildcards.benchmark),
+        settings=BASELINES,
+        seed=config["seed"],
+    log:
+        "logs/{model}/{benchmark}/baselines.log",
+    benchmark:
+        "benchmarks/baselines/{model}/{benchmark}/baselines.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/baselines.py"

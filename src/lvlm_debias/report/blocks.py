@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from lvlm_debias.analysis.attention import attention_findings, shares_wide
+from lvlm_debias.analysis.baselines import display_table, method_findings
 from lvlm_debias.analysis.bias import bias_findings
 from lvlm_debias.analysis.calibration import calibration_findings, paper_layout
 from lvlm_debias.analysis.contrast_grid import grid_findings
@@ -244,6 +245,33 @@ def _contrast_grid_block(name: str, outputs: Mapping[str, Path], link: Link) -> 
     )
 
 
+def _baselines_block(name: str, outputs: Mapping[str, Path], link: Link) -> Block | None:
+    """Every first-token method beside greedy, sampling, cut-only and its yes-shift null, with intervals."""
+    if f"{name}/baselines" not in outputs:
+        return None
+    table = pd.read_csv(outputs[f"{name}/baselines"])
+    return Block(
+        f"{name.upper()}: every method beside its null baselines (first token, from the logit cache)",
+        "Each contrastive first step (sampled at the table's temperature after the plausibility cut) and each "
+        "calibration method, beside greedy, plain sampling, the plausibility cut alone (cut-only: alpha 0) and a "
+        "yes-shift null: the naive model answering yes to the same share of questions as the method (the "
+        "questions with the largest naive yes-no margin). Most POPE gains of VCD-like methods have been traced to "
+        "these two nulls (arXiv 2504.10020). Every number has its paired bootstrap 95 % interval over the split's "
+        "questions (points); a comparison says yes (the method beats the null), no, or inconclusive (the "
+        "interval spans 0). Exact from the stored logits: no generation, no seeds.",
+        findings=method_findings(table),
+        tables=[
+            _entry(
+                f"{name.upper()}: methods and nulls per split (F1 differences: method minus null)",
+                display_table(table),
+                link,
+                [],
+                outputs[f"{name}/baselines"],
+            )
+        ],
+    )
+
+
 def _chair_block(outputs: Mapping[str, Path], link: Link) -> Block | None:
     """CHAIR per setting and decoding method, and the captions side by side."""
     if "chair" not in outputs:
@@ -336,6 +364,7 @@ BLOCKS: list[dict[str, Builder]] = [
     {"benchmark_bias": _bias_block},
     {"decoding": _decoding_block},
     {"{benchmark}/contrast_grid": _contrast_grid_block},
+    {"{benchmark}/baselines": _baselines_block},
     {"chair": _chair_block},
     {"open_ended": _open_ended_block},
     {"contrastive": _contrastive_block},
