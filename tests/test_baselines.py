@@ -72,12 +72,12 @@ def test_rows_and_their_yes_shift_nulls():
     assert [(r.method, r.kind, r.matches) for r in rows] == [
         ("greedy", "baseline", ""),
         ("sampling", "baseline", ""),
-        ("cut-only", "null", ""),
-        ("yes-shift", "null", "sampling"),
+        ("cut-only", "null baseline", ""),
+        ("yes-shift", "null baseline", "sampling"),
         ("vdd-none", "contrast", ""),
-        ("yes-shift", "null", "vdd-none"),
+        ("yes-shift", "null baseline", "vdd-none"),
         ("none", "calibration", ""),
-        ("yes-shift", "null", "none"),
+        ("yes-shift", "null baseline", "none"),
     ]
     assert gold_yes.tolist() == [True, False]
     assert exact.all()
@@ -146,3 +146,11 @@ def test_the_schemas_baselines_enums_are_the_registries():
     section = yaml.safe_load((ROOT / "config/schema.yaml").read_text())["properties"]["baselines"]["properties"]
     assert section["contrasts"]["items"]["enum"] == list(CONTRASTS)
     assert section["calibrations"]["items"]["enum"] == [m for m in CALIBRATION_METHODS if m != "naive"]
+
+
+def test_the_table_reads_back_from_csv_with_its_kinds(tmp_path):
+    table = method_table({"random": _scores()}, {"random": _store()}, ["none"], ["vdd-none"], 1.0, 0.4, 1.0, 50, 0)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    back = pd.read_csv(tmp_path / "t.csv")
+    assert back["kind"].notna().all()
+    assert set(back["kind"]) == {"baseline", "null baseline", "contrast", "calibration"}

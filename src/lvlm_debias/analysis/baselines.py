@@ -55,6 +55,8 @@ _COMPARED_AT = [METRICS.index(m) for m in COMPARED]
 #: the nulls a method is compared with, and the greedy baseline
 NULLS = ("yes_shift", "cut_only", "greedy")
 YES, NO, OTHER = 0, 1, 2
+#: the kind of a null-baseline row ("null" alone would read back from CSV as missing)
+NULL = "null baseline"
 
 #: a row's per-question distribution over (yes, no, other): fixed (N, 3), or given resample weights (R, N) -> (R, N, 3)
 Dist = np.ndarray | Callable[[np.ndarray], np.ndarray]
@@ -62,7 +64,7 @@ Dist = np.ndarray | Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class Row:
-    """One row of the table: its ``method`` name, ``kind`` (baseline, null, contrast or calibration), the method a
+    """One row of the table: its ``method`` name, ``kind`` (baseline, null baseline, contrast or calibration), the method a
     yes-shift null is matched to (``matches``) and its per-question distribution ``dist``."""
 
     method: str
@@ -173,7 +175,7 @@ def split_rows(
     rows = [
         Row("greedy", "baseline", _one_hot(p.argmax(axis=1) == YES)),
         Row("sampling", "baseline", sampling),
-        Row("cut-only", "null", cut),
+        Row("cut-only", NULL, cut),
     ]
     exact = exact_sampling & exact_cut
     methods = []
@@ -183,11 +185,11 @@ def split_rows(
         exact &= exact_method
         methods.append(Row(name, "contrast", dist))
     methods += [Row(name, "calibration", _calibration_dist(scores, name, ids)) for name in calibrations]
-    rows.append(Row("yes-shift", "null", _one_hot(yes_shift(margin, _estimate(rows[1], gold_yes)[2])), "sampling"))
+    rows.append(Row("yes-shift", NULL, _one_hot(yes_shift(margin, _estimate(rows[1], gold_yes)[2])), "sampling"))
     for row in methods:
         rows.append(row)
         ratio = _estimate(row, gold_yes)[2]
-        rows.append(Row("yes-shift", "null", _one_hot(yes_shift(margin, ratio)), row.method))
+        rows.append(Row("yes-shift", NULL, _one_hot(yes_shift(margin, ratio)), row.method))
     return rows, gold_yes, exact
 
 
@@ -199,7 +201,7 @@ def _estimate(row: Row, gold_yes: np.ndarray) -> np.ndarray:
 def _partners(rows: Sequence[Row]) -> list[dict[str, int]]:
     """Per row, the index of each null it is compared with: its yes-shift null, cut-only and greedy (a baseline or
     null row is compared with none)."""
-    index = {row.method: i for i, row in enumerate(rows) if row.kind != "null" or row.method == "cut-only"}
+    index = {row.method: i for i, row in enumerate(rows) if row.kind != NULL or row.method == "cut-only"}
     shift = {row.matches: i for i, row in enumerate(rows) if row.method == "yes-shift"}
     return [
         {"yes_shift": shift[row.method], "cut_only": index["cut-only"], "greedy": index["greedy"]}
