@@ -64,8 +64,8 @@ Dist = np.ndarray | Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class Row:
-    """One row of the table: its ``method`` name, ``kind`` (baseline, null baseline, contrast or calibration), the method a
-    yes-shift null is matched to (``matches``) and its per-question distribution ``dist``."""
+    """One row of the table: its ``method`` name, ``kind`` (baseline, null baseline, contrast or calibration), the
+    method a yes-shift null is matched to (``matches``) and its per-question distribution ``dist``."""
 
     method: str
     kind: str
