@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 
 import torch
 from PIL import Image
 from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.decoding.sampling import DecodingConfig, warpers
+from lvlm_debias.settings import schema_default
 
 
 def check_alpha_beta(alpha: float, beta: float) -> None:
@@ -32,19 +33,24 @@ def check_alpha_beta(alpha: float, beta: float) -> None:
 class DecodingParameters:
     """The decoding methods' parameters, the config's ``generation`` keys of the same names (their defaults are
     written in ``config/schema.yaml`` only): the contrast strength ``alpha >= 0`` and the plausibility cut
-    ``0 < beta <= 1`` of VDD and VCD. Validated once, here. A new method's parameter is a new field here and a new
-    ``generation`` key in the schema."""
+    ``0 < beta <= 1`` of VDD and VCD, and M3ID's ``m3id_lambda >= 0`` (``decoding.m3id``). Validated once, here. A
+    new method's parameter is a new field here and a new ``generation`` key in the schema."""
 
     alpha: float
     beta: float
+    m3id_lambda: float = schema_default("generation.m3id_lambda")
 
     def __post_init__(self) -> None:
         check_alpha_beta(self.alpha, self.beta)
+        lam = self.m3id_lambda
+        if not (isinstance(lam, int | float) and not isinstance(lam, bool) and lam >= 0 and math.isfinite(lam)):
+            raise ValueError(f"m3id_lambda must be a finite number >= 0, got {lam!r}")
 
     @classmethod
     def from_section(cls, section: Mapping) -> DecodingParameters:
-        """The parameters of a ``generation`` config section (as the schema filled it; other keys are ignored)."""
-        return cls(**{f.name: section[f.name] for f in fields(cls)})
+        """The parameters of a ``generation`` config section (as the schema filled it; other keys are ignored; a field
+        with a default, which it reads from the schema, may be left out)."""
+        return cls(**{f.name: section[f.name] for f in fields(cls) if f.name in section or f.default is MISSING})
 
 
 #: the ``generation`` config keys that are decoding parameters (the fields of :class:`DecodingParameters`)
