@@ -33,18 +33,22 @@ def check_alpha_beta(alpha: float, beta: float) -> None:
 class DecodingParameters:
     """The decoding methods' parameters, the config's ``generation`` keys of the same names (their defaults are
     written in ``config/schema.yaml`` only): the contrast strength ``alpha >= 0`` and the plausibility cut
-    ``0 < beta <= 1`` of VDD and VCD, and M3ID's ``m3id_lambda >= 0`` (``decoding.m3id``). Validated once, here. A
+    ``0 < beta <= 1`` of VDD, VCD and ICD, M3ID's ``m3id_lambda >= 0`` (``decoding.m3id``) and ICD's disturbing
+    ``icd_instruction`` (``decoding.icd``). Validated once, here. A
     new method's parameter is a new field here and a new ``generation`` key in the schema."""
 
     alpha: float
     beta: float
     m3id_lambda: float = schema_default("generation.m3id_lambda")
+    icd_instruction: str = schema_default("generation.icd_instruction")
 
     def __post_init__(self) -> None:
         check_alpha_beta(self.alpha, self.beta)
         lam = self.m3id_lambda
         if not (isinstance(lam, int | float) and not isinstance(lam, bool) and lam >= 0 and math.isfinite(lam)):
             raise ValueError(f"m3id_lambda must be a finite number >= 0, got {lam!r}")
+        if not (isinstance(self.icd_instruction, str) and self.icd_instruction.strip()):
+            raise ValueError(f"icd_instruction must be a non-empty text, got {self.icd_instruction!r}")
 
     @classmethod
     def from_section(cls, section: Mapping) -> DecodingParameters:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lvlm_debias.decoding.base import DecodingMethod, Naive
+from lvlm_debias.decoding.icd import ICD
 from lvlm_debias.decoding.m3id import M3ID
 from lvlm_debias.decoding.vdd import ContrastiveDecoding
 
@@ -21,6 +22,7 @@ DECODING_METHODS: dict[str, DecodingMethod] = {
     "vdd-unk": ContrastiveDecoding(references=("unk",)),
     "vdd-both": ContrastiveDecoding(references=("none", "unk")),
     "m3id": M3ID(),
+    "icd": ICD(),
 }
 
 
