@@ -77,7 +77,7 @@ def small_run(tmp_path_factory):
 def test_sharded_rerun_gives_identical_tables_and_times_every_rule(small_run):
     workdir, tables = small_run
     assert list(tables["runs"]["status"]) == [0, 0]
-    assert tables["shards"].to_dict("records") == [{"shards": 2, "compared_with": 1, "tables": 53, "differing": ""}]
+    assert tables["shards"].to_dict("records") == [{"shards": 2, "compared_with": 1, "tables": 55, "differing": ""}]
     assert (tables["targets"].tail(1)["status"] == "met").all()
     rules = set(tables["rules"]["rule"])
     assert {"shapes_llava", "first_token_shard", "reference_probs", "decoding_sweep", "report"} <= rules
@@ -154,8 +154,9 @@ def test_small_report_in_a_real_browser(small_run):
     assert len(seen["images"]) >= 9 + 8 and all(i["width"] > 0 for i in seen["images"])
     blocks = [i for i in seen["ids"] if i.startswith("shapes-llava-block-")]
     # prior, attention, 3 calibration, 2 readings (MMMU has none), 3 confidence bins, bias, decoding, 3 contrast
-    # grids, chair, contrastive, and the regime (the embedded model has no published numbers of its own)
-    assert len(blocks) == 18
+    # grids, 2 method tables with their nulls (POPE, MME: the yes/no benchmarks), chair, contrastive, and the regime
+    # (the embedded model has no published numbers of its own)
+    assert len(blocks) == 20
     assert {"shapes-llava-paper", "shapes-llava-samples", "provenance", "config"} <= set(seen["ids"])
     assert seen["samples"] == 8 and seen["samples_shown"] == 1
     assert seen["sorted"]["ascending"] and seen["sorted"]["rows"] >= 3
