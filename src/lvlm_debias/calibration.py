@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lvlm_debias.settings import registered_in
+
 #: added to the normalised reference before dividing, as the paper's code does.
 REFERENCE_EPS = 1e-4
 
@@ -126,10 +128,5 @@ def calibration_method(name: str) -> CalibrationMethod:
 def registered(method: CalibrationMethod) -> Iterator[CalibrationMethod]:
     """``CALIBRATION_METHODS`` with ``method`` added for the ``with`` block, then as before (a name already
     registered fails)."""
-    if method.name in CALIBRATION_METHODS:
-        raise ValueError(f"calibration method {method.name!r} is already registered")
-    CALIBRATION_METHODS[method.name] = method
-    try:
-        yield method
-    finally:
-        del CALIBRATION_METHODS[method.name]
+    with registered_in(CALIBRATION_METHODS, method.name, method, "calibration method") as entry:
+        yield entry

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
@@ -57,3 +58,16 @@ def schema_default(path: str):
     if "default" not in node:
         raise KeyError(f"{SCHEMA} writes no default for {path!r}")
     return node["default"]
+
+
+@contextmanager
+def registered_in(registry: dict, name: str, entry, kind: str) -> Iterator:
+    """``registry`` with ``entry`` added under ``name`` for the ``with`` block, then as before (a name already
+    registered fails, naming the ``kind`` of entry)."""
+    if name in registry:
+        raise ValueError(f"{kind} {name!r} is already registered")
+    registry[name] = entry
+    try:
+        yield entry
+    finally:
+        del registry[name]

@@ -33,6 +33,7 @@ from transformers import BatchFeature, ProcessorMixin
 from lvlm_debias.inputs.noise import NOISE_PROBE_STEP, VCD_STEP, diffusion_noise, stable_seed
 from lvlm_debias.models.families import family_of
 from lvlm_debias.models.families.base import map_rows
+from lvlm_debias.settings import registered_in
 
 #: the kinds of probe (see the module docstring).
 KINDS = ("image", "pixel", "text")
@@ -131,13 +132,8 @@ def check_probes(names: Sequence[str]) -> None:
 @contextmanager
 def registered(probe: Probe) -> Iterator[Probe]:
     """``PROBES`` with ``probe`` added for the ``with`` block, then as before (a name already registered fails)."""
-    if probe.name in PROBES:
-        raise ValueError(f"probe {probe.name!r} is already registered")
-    PROBES[probe.name] = probe
-    try:
-        yield probe
-    finally:
-        del PROBES[probe.name]
+    with registered_in(PROBES, probe.name, probe, "probe") as entry:
+        yield entry
 
 
 def probe_seeds(probe: str, seed: int, images: Sequence[str]) -> list[int] | None:
