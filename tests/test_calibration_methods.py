@@ -65,3 +65,16 @@ def test_a_toy_calibration_method_plugs_into_debiased_and_probes_for():
             with registered(flip):
                 pass
     assert "flip" not in CALIBRATION_METHODS
+
+
+def test_contextual_calibration_divides_by_the_content_free_answer_distribution():
+    """Zhao et al. 2021's contextual calibration: one p_ref for every question, the normalised answer distribution
+    under "N/A" (the na probe), plus eps; q ∝ p / p_ref."""
+    p = np.array([[0.6, 0.2], [0.1, 0.3]])  # normalised [0.75, 0.25], [0.25, 0.75]
+    na = np.array([[0.09, 0.01], [0.09, 0.01]])  # normalised [0.9, 0.1]
+    method = calibration_method("contextual")
+    assert method.probes == ("na",) and probes_for(["contextual"]) == ["naive", "na"]
+    ref = np.array([0.9, 0.1]) + 1e-4
+    expected = np.array([[0.75, 0.25], [0.25, 0.75]]) / ref
+    np.testing.assert_allclose(method.q(p, [na]), expected / expected.sum(axis=1, keepdims=True))
+    assert method.q(p, [na])[0, 1] > 0.7  # a "yes"-leaning content-free answer turns a 0.75 "yes" into a "no"

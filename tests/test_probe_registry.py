@@ -31,8 +31,9 @@ def _enum(*path: str) -> list[str]:
 
 
 def test_the_schemas_probe_enums_are_the_registrys_keys():
-    assert _enum("prior_probing", "probes") == list(PROBES)
-    assert _enum("attention", "probes") == attention_probes() == [p for p in PROBES if p != "unk"]
+    # prior probing takes every probe that keeps the question (na asks "N/A" instead)
+    assert _enum("prior_probing", "probes") == [p for p in PROBES if p != "na"]
+    assert _enum("attention", "probes") == attention_probes() == [p for p in PROBES if p not in ("unk", "na")]
     # every probe a calibration method or a contrastive decoding method reads is registered
     assert {p for method in CALIBRATION_METHODS.values() for p in method.probes} <= set(PROBES)
     assert {p for method in DECODING_METHODS.values() for p in method.references} <= set(PROBES)
@@ -40,7 +41,8 @@ def test_the_schemas_probe_enums_are_the_registrys_keys():
 
 def test_how_a_probe_runs_follows_from_its_kind():
     assert [name for name, p in PROBES.items() if p.per_image] == ["naive", "noise", "vcd-noise"]
-    assert [name for name, p in PROBES.items() if p.kind == "text"] == ["none", "unk"]
+    assert [name for name, p in PROBES.items() if p.kind == "text"] == ["none", "unk", "na"]
+    assert [name for name, p in PROBES.items() if p.question is not None] == ["na"]
     assert [name for name, p in PROBES.items() if p.seeded] == ["noise", "vcd-noise"]
     # a seeded probe's seeds are (seed, probe name, image), as the Noise probe's and VCD's always were
     assert probe_seeds("noise", 3, ["a.png", "b.png"]) == [

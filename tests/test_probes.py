@@ -5,8 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from lvlm_debias.inputs.probes import image_token_id, probe_inputs, text_probe_ids
+from lvlm_debias.inputs.probes import CONTENT_FREE, Probe, image_token_id, probe_inputs, probe_prompt, text_probe_ids
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
+from lvlm_debias.scoring.prior import top_answers
 from lvlm_debias.scoring.score import YES_NO, next_token_logits, score_prompts, score_questions
 
 PROMPTS = [
@@ -142,3 +143,39 @@ def test_a_missing_image_names_the_file_and_question(tiny_llava, tmp_path):
             top_k=100,
             batch_size=32,
         )
+
+
+def test_the_na_probe_asks_the_content_free_text_once_per_template_without_the_image(tiny_llava, tmp_path):
+    """Contextual calibration's input (Zhao et al. 2021): "N/A" in place of every question, no image tokens, so one
+    forward pass serves every question; its probabilities are those of that one prompt scored directly."""
+    model, processor = tiny_llava
+    questions = []
+    for i in range(4):
+        _image(i).save(tmp_path / f"{i}.png")
+        text = ["Is there a circle in the image?", "Is there a star?"][i % 2]
+        questions.append({"question_id": i, "image": f"{i}.png", "text": text, "label": "yes"})
+    assert probe_prompt(LLAVA_HF, "Is there a star?", "na") == build_prompt(LLAVA_HF, CONTENT_FREE)
+    assert probe_prompt(LLAVA_HF, "Is there a star?", "none") == build_prompt(LLAVA_HF, "Is there a star?")
+    scores, _, passes = score_questions(
+        model, processor, questions, tmp_path, template=LLAVA_HF, labels=YES_NO, probes=["none", "na"], top_k=100,
+        batch_size=8,
+    )  # fmt: skip
+    assert passes == {"none": 2, "na": 1}
+    na = scores[scores.probe == "na"][["p_yes", "p_no"]].to_numpy()
+    prompt = build_prompt(LLAVA_HF, CONTENT_FREE)
+    direct, _ = score_prompts(model, processor, [prompt], "na", YES_NO, top_k=100, batch_size=1)
+    np.testing.assert_allclose(na, np.repeat(direct.numpy(), 4, axis=0), atol=1e-6)
+    none = scores[scores.probe == "none"][["p_yes", "p_no"]].to_numpy()
+    assert not np.allclose(none[0], na[0])  # the question's words move the answer: na is not None
+    fed = probe_inputs(processor, [build_prompt(LLAVA_HF, CONTENT_FREE)], "na")["input_ids"][0].tolist()
+    assert image_token_id(processor) not in fed and "pixel_values" not in probe_inputs(processor, PROMPTS[:1], "na")
+
+
+def test_only_a_text_probe_replaces_the_question_and_prior_probing_refuses_it(tiny_llava):
+    with pytest.raises(ValueError, match="only a text probe replaces the question"):
+        Probe("bad", "pixel", pixels=lambda p, s, m: p, question="N/A")
+    with pytest.raises(ValueError, match="only a text probe replaces the question"):
+        Probe("blank", "text", ids=lambda ids, i, u: list(ids), question=" ")
+    model, processor = tiny_llava
+    with pytest.raises(ValueError, match=r"probes \['na'\] ask a content-free text"):
+        top_answers(model, processor, PROMPTS[0], _image(0), ["naive", "na"], top=3)

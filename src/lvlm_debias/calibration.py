@@ -99,7 +99,9 @@ class CalibrationMethod:
 
 
 #: registered name -> calibration method: the paper's three references (None, Unk, Both: the normalised sum of
-#: the raw None and Unk probabilities), the other content-free images, and batch calibration (Zhou et al., 2024).
+#: the raw None and Unk probabilities), the other content-free images, contextual calibration (Zhao et al., 2021:
+#: p_ref the answer distribution when "N/A" is asked in place of the question, with no image: the na probe) and
+#: batch calibration (Zhou et al., 2024).
 #: config/schema.yaml's ``calibration.references`` enum holds the same names after naive
 #: (``tests/test_calibration_table.py`` keeps them equal).
 CALIBRATION_METHODS: dict[str, CalibrationMethod] = {
@@ -112,6 +114,7 @@ CALIBRATION_METHODS: dict[str, CalibrationMethod] = {
         CalibrationMethod("noise", ("noise",), _single),
         CalibrationMethod("zero", ("zero",), _single),
         CalibrationMethod("one", ("one",), _single),
+        CalibrationMethod("contextual", ("na",), _single),
         CalibrationMethod("batch", (), _batch, per_split=True),
     )
 }

@@ -38,7 +38,7 @@ class Run:
     datasets: Mapping[str, str]  # benchmark -> the dataset folder its question files are in
     official: tuple[str, ...]  # benchmarks read the official code's way beside ours (scoring.readings)
     subsets: tuple[str, ...]  # benchmarks whose questions name a subset
-    text_only: tuple[str, ...]  # the text-only probes scored (None, Unk)
+    text_only: tuple[str, ...]  # the text-only probes scored that read the question (None, Unk; not na)
     contrast_grid: bool
     baselines: tuple[str, ...]  # the yes/no benchmarks of the first-token method table (config `baselines`)
     sweep: bool
@@ -64,7 +64,9 @@ class Run:
             datasets={name: entry["dataset"] for name, entry in benchmarks.items()},
             official=tuple(b for b in benchmarks if official and benchmark(b).official is not None),
             subsets=tuple(b for b in benchmarks if benchmark(b).subset),
-            text_only=tuple(p for p, probe in PROBES.items() if probe.kind == "text" and p in probes),
+            text_only=tuple(
+                p for p, probe in PROBES.items() if probe.kind == "text" and probe.question is None and p in probes
+            ),
             contrast_grid=bool(config.get("contrast_grid")),
             baselines=tuple(b for b in benchmarks if config.get("baselines") and _yes_no(b)),
             sweep=bool(config.get("sweep")),

@@ -5,7 +5,9 @@ A :class:`Probe` has a name, a kind and its transformation:
 - ``image``: the real image, unchanged (naive);
 - ``pixel``: the image tokens stay and the processed pixel tensor is replaced: all zeros (zero), all ones (one), or
   the image noised by VCD's forward diffusion at step 999 (noise) or at step 500 (vcd-noise, VCD's reference);
-- ``text``: the prompt's image token is changed and no pixels are fed: removed (none) or replaced by ``<unk>`` (unk).
+- ``text``: the prompt's image token is changed and no pixels are fed: removed (none) or replaced by ``<unk>`` (unk);
+  a text probe may also put a content-free text in place of the question (na: "N/A" and no image, the content-free
+  input of contextual calibration, Zhao et al. 2021, arXiv 2102.09690), built by :func:`probe_prompt`.
 
 How a probe is run follows from it, not from lists of names: a probe whose input depends on the image
 (:attr:`Probe.per_image`: the image kind, or a pixel probe that reads the image) runs once per question; the others
@@ -33,10 +35,13 @@ from transformers import BatchFeature, ProcessorMixin
 from lvlm_debias.inputs.noise import NOISE_PROBE_STEP, VCD_STEP, diffusion_noise, stable_seed
 from lvlm_debias.models.families import family_of
 from lvlm_debias.models.families.base import map_rows
+from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.settings import registered_in
 
 #: the kinds of probe (see the module docstring).
 KINDS = ("image", "pixel", "text")
+#: contextual calibration's content-free text (Zhao et al. 2021): the na probe asks it in place of the question
+CONTENT_FREE = "N/A"
 
 #: a pixel probe's transformation: the processed pixel tensor, one seed per image (None unless the probe is
 #: ``seeded``) and the family's ``map_images(pixels, fn)`` (``fn(i, image i's pixels)`` for every image, whatever the
@@ -53,8 +58,10 @@ class Probe:
     ``pixels`` (pixel probes) replaces the processed pixel tensor; ``reads_image`` says whether it reads the image's
     pixels (noise) or writes a constant tensor whatever the image (zero, one: the model is then fed a blank image's
     shape and image-token count); ``seeded`` whether it needs one seed per image. ``ids`` (text probes) changes the
-    prompt's token ids. ``attention_groups``: whether the prompt still splits into the attention analysis's token
-    groups (unk's single ``<unk>`` stands for the image and belongs to none of them).
+    prompt's token ids; ``question`` (text probes), when set, is the content-free text that replaces the question
+    before the prompt is built (:func:`probe_prompt`), so every question of a template shares one input.
+    ``attention_groups``: whether the prompt still splits into the attention analysis's token groups (unk's single
+    ``<unk>`` stands for the image and belongs to none of them).
     """
 
     name: str
@@ -64,6 +71,7 @@ class Probe:
     reads_image: bool = False
     seeded: bool = False
     attention_groups: bool = True
+    question: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -74,6 +82,8 @@ class Probe:
             raise ValueError(f"probe {self.name!r}: a text probe, and only a text probe, needs `ids`")
         if (self.reads_image or self.seeded) and self.kind != "pixel":
             raise ValueError(f"probe {self.name!r}: only a pixel probe reads the image or is seeded")
+        if self.question is not None and (self.kind != "text" or not self.question.strip()):
+            raise ValueError(f"probe {self.name!r}: only a text probe replaces the question, by a non-empty text")
 
     @property
     def per_image(self) -> bool:
@@ -111,6 +121,7 @@ PROBES: dict[str, Probe] = {
         Probe("zero", "pixel", pixels=lambda pixels, seeds, map_images: torch.zeros_like(pixels)),
         Probe("one", "pixel", pixels=lambda pixels, seeds, map_images: torch.ones_like(pixels)),
         Probe("vcd-noise", "pixel", pixels=partial(_noised, step=VCD_STEP), reads_image=True, seeded=True),
+        Probe("na", "text", ids=_without_image, attention_groups=False, question=CONTENT_FREE),
     )
 }
 
@@ -139,6 +150,13 @@ def registered(probe: Probe) -> Iterator[Probe]:
 def probe_seeds(probe: str, seed: int, images: Sequence[str]) -> list[int] | None:
     """One seed per image key for a seeded probe, ``stable_seed(seed, probe, image)``; None for any other."""
     return [stable_seed(seed, probe, name) for name in images] if get_probe(probe).seeded else None
+
+
+def probe_prompt(template: str, question: str, probe: str) -> str:
+    """The prompt ``probe`` is asked with: ``template`` filled with ``question``, or with the probe's content-free
+    text in its place (``Probe.question``: na's "N/A"), whatever the question."""
+    spec = get_probe(probe)
+    return build_prompt(template, question if spec.question is None else spec.question)
 
 
 def image_token_id(processor: ProcessorMixin) -> int:

@@ -13,7 +13,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 from lvlm_debias.data.jsonl import read_jsonl
 from lvlm_debias.inputs.images import load_image
 from lvlm_debias.inputs.noise import stable_seed
-from lvlm_debias.inputs.probes import probe_inputs
+from lvlm_debias.inputs.probes import get_probe, probe_inputs
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.labels import display_token
@@ -40,6 +40,12 @@ def top_answers(
 ) -> pd.DataFrame:
     """The ``top`` most likely first answer tokens of ``prompt`` under each probe: columns ``probe``, ``rank`` (1 =
     most likely), ``answer`` (the token as a bare word) and ``probability`` (softmax over the whole vocabulary)."""
+    replacing = [p for p in probes if get_probe(p).question is not None]
+    if replacing:
+        raise ValueError(
+            f"probes {replacing} ask a content-free text in place of the question, which has no prior to probe; "
+            "drop them from prior_probing.probes"
+        )
     tokenizer = processor.tokenizer
     rows = []
     for probe in probes:

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.inputs.images import load_image
-from lvlm_debias.inputs.probes import check_probes, get_probe, probe_inputs, probe_seeds
+from lvlm_debias.inputs.probes import check_probes, get_probe, probe_inputs, probe_prompt, probe_seeds
 from lvlm_debias.models.families import family_of
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
@@ -146,12 +146,13 @@ def score_questions(
                 first_token = stored.with_ids([q["question_id"] for q in questions])
             passes[probe] = len(prompts)
         else:
-            distinct = list(dict.fromkeys(prompts))
+            asked = [probe_prompt(template, q["text"], probe) for q in questions]
+            distinct = list(dict.fromkeys(asked))
             distinct_probs, _ = score_prompts(
                 model, processor, distinct, probe, labels, top_k=top_k, batch_size=batch_size
             )
             row_of = {prompt: i for i, prompt in enumerate(distinct)}
-            probs = distinct_probs[[row_of[p] for p in prompts]]
+            probs = distinct_probs[[row_of[p] for p in asked]]
             passes[probe] = len(distinct)
             log.info(
                 "probe %s: %d forward passes for %d questions (%d saved by the per-prompt reference cache)",
