@@ -154,3 +154,31 @@ def test_the_table_reads_back_from_csv_with_its_kinds(tmp_path):
     back = pd.read_csv(tmp_path / "t.csv")
     assert back["kind"].notna().all()
     assert set(back["kind"]) == {"baseline", "null baseline", "contrast", "calibration"}
+
+
+def test_generated_answers_become_method_rows_with_their_own_yes_shift_null():
+    """Answers by generation (rule contrastive_answers): one row per (setting, method), one-hot over (yes, no,
+    other), each beside a yes-shift null matched to its yes-ratio; a missing answer is named."""
+    generated = pd.DataFrame(
+        {
+            "question_id": [0, 1, 0, 1],
+            "setting": ["default"] * 4,
+            "method": ["m3id", "m3id", "icd", "icd"],
+            "prediction": ["yes", "yes", "no", "other"],
+        }
+    )
+    rows, gold_yes, _ = split_rows(_scores(), _store(), [], [], 1.0, 0.4, 1.0, generated)
+    by_name = {(r.method, r.matches): r for r in rows}
+    np.testing.assert_array_equal(by_name[("m3id [default]", "")].dist, [[1, 0, 0], [1, 0, 0]])
+    np.testing.assert_array_equal(by_name[("icd [default]", "")].dist, [[0, 1, 0], [0, 0, 1]])
+    # m3id says yes to both: its null says yes to both; icd to none: its null says no to both
+    np.testing.assert_array_equal(by_name[("yes-shift", "m3id [default]")].dist[:, 0], [1, 1])
+    np.testing.assert_array_equal(by_name[("yes-shift", "icd [default]")].dist[:, 0], [0, 0])
+    table = method_table({"s": _scores()}, {"s": _store()}, [], [], 1.0, 0.4, 1.0, 50, 0, {"s": generated})
+    icd = table[table["method"] == "icd [default]"].iloc[0]
+    # icd: q0 gold yes said no (wrong), q1 gold no said "other" (wrong): accuracy 0; its null says no to both: 0.5
+    assert icd["kind"] == "generation" and icd["accuracy"] == 0 and icd["yes_ratio"] == 0
+    assert icd["accuracy_vs_yes_shift"] == pytest.approx(-0.5) and icd["accuracy_vs_greedy"] == pytest.approx(-1.0)
+    assert any(line.startswith("icd [default]: f1") for line in method_findings(table))
+    with pytest.raises(ValueError, match=r"m3id \[default\] has no generated answer for 1 of the split's 2"):
+        split_rows(_scores(), _store(), [], [], 1.0, 0.4, 1.0, generated.iloc[1:])

@@ -154,6 +154,22 @@ def split_logits(wildcards):
     return [output_path("{benchmark}/{split}/logits", split=s) for s in splits_of(wildcards.benchmark)]
 
 
+def generated_splits(benchmark):
+    """The splits of ``benchmark`` answered by generation (generation.classification), once per generation
+    setting, in the order of :func:`split_generated`."""
+    return [s for s in splits_of(benchmark) if f"{benchmark}/{s}" in CONTRASTIVE_SPLITS for _ in GENERATION_SETTINGS]
+
+
+def split_generated(wildcards):
+    """The answers by generation of every split of a benchmark that has them, one file per generation setting."""
+    return [
+        output_path("contrastive/{benchmark}/{split}/{setting}", split=s, setting=setting)
+        for s in splits_of(wildcards.benchmark)
+        if f"{wildcards.benchmark}/{s}" in CONTRASTIVE_SPLITS
+        for setting in GENERATION_SETTINGS
+    ]
+
+
 #: the shards' and the gathered split's logit cache, declared only when something is derived from it
 SHARD_LOGITS = {"logits": output_path("{benchmark}/shards/{shard}/logits")} if LOGITS else {}
 SPLIT_LOGITS = {"logits": output_path("{benchmark}/{split}/logits")} if LOGITS else {}

@@ -93,10 +93,12 @@ rule baselines:
     input:
         label_probs=split_label_probs,
         logits=split_logits,
+        generated=split_generated,
     output:
         output_path("{benchmark}/baselines"),
     params:
         splits=lambda wildcards: splits_of(wildcards.benchmark),
+        generated_splits=lambda wildcards: generated_splits(wildcards.benchmark),
         settings=BASELINES,
         seed=config["seed"],
     log:

@@ -13,8 +13,12 @@ from a shift towards "yes" and from the plausibility cut alone. So each method s
   (the threshold is matched on the whole split, then held fixed under resampling).
 
 The methods: the contrastive first step of each of ``contrasts`` at (``alpha``, ``beta``) sampled at ``T``
-(``c = (1 + alpha) l - alpha l_ref`` over the survivors of the cut, :func:`scoring.official.warped_log_probs`), and
-each calibration method of ``calibrations`` (``calibration.CALIBRATION_METHODS``: ``q ∝ p / p_ref``, argmax). A
+(``c = (1 + alpha) l - alpha l_ref`` over the survivors of the cut, :func:`scoring.official.warped_log_probs`),
+each calibration method of ``calibrations`` (``calibration.CALIBRATION_METHODS``: ``q ∝ p / p_ref``, argmax), and,
+where the split was also answered by generation (rule contrastive_answers), every decoding method at every
+generation setting, named ``<method> [<setting>]`` (kind ``generation``: the parsed answer of one seeded decoding,
+an answer neither yes nor no counting as "other"), each beside a yes-shift null matched to its own yes-ratio: the
+only first-token rows M3ID and ICD have. A
 sampled row's metrics are those of one draw per question in expectation: ``D_i`` is question i's distribution over
 (yes, no, other) and ``accuracy = Σ_i w_i D_i[gold_i] / Σ_i w_i``, ``yes_ratio = Σ_i w_i D_i[yes] / Σ_i w_i``,
 ``F1 = 2 TP / (2 TP + FP + FN)`` with ``TP = Σ_i w_i D_i[yes] [gold_i = yes]``, ``FP = Σ_i w_i D_i[yes]
@@ -57,6 +61,8 @@ NULLS = ("yes_shift", "cut_only", "greedy")
 YES, NO, OTHER = 0, 1, 2
 #: the kind of a null-baseline row ("null" alone would read back from CSV as missing)
 NULL = "null baseline"
+#: the kinds of the rows that are methods (each compared with its nulls)
+METHOD_KINDS = ("contrast", "calibration", "generation")
 
 #: a row's per-question distribution over (yes, no, other): fixed (N, 3), or given resample weights (R, N) -> (R, N, 3)
 Dist = np.ndarray | Callable[[np.ndarray], np.ndarray]
@@ -117,6 +123,27 @@ def yes_shift(margin: np.ndarray, yes_ratio: float) -> np.ndarray:
     return said
 
 
+def _generated_dists(generated: pd.DataFrame, ids: np.ndarray) -> list[Row]:
+    """One ``generation`` row per (setting, method) of a split's generated answers (columns ``question_id``,
+    ``setting``, ``method``, ``prediction``), one-hot over (yes, no, other) in the order of ``ids``; a question of
+    the split without an answer fails, naming the method and the count."""
+    rows = []
+    for (setting, method), answers in generated.groupby(["setting", "method"], sort=False):
+        prediction = answers.set_index("question_id")["prediction"].reindex(ids)
+        missing = int(prediction.isna().sum())
+        if missing:
+            raise ValueError(
+                f"{method} [{setting}] has no generated answer for {missing} of the split's {len(ids)} questions: "
+                "rerun rule contrastive_answers for the split"
+            )
+        dist = np.zeros((len(ids), 3))
+        dist[:, YES] = prediction.eq(LABELS[YES]).to_numpy()
+        dist[:, NO] = prediction.eq(LABELS[NO]).to_numpy()
+        dist[:, OTHER] = 1.0 - dist[:, YES] - dist[:, NO]
+        rows.append(Row(f"{method} [{setting}]", "generation", dist))
+    return rows
+
+
 def _calibration_dist(scores: pd.DataFrame, method: str, ids: np.ndarray) -> Dist:
     calibrator = calibration_method(method)
     if not calibrator.per_split:
@@ -155,11 +182,12 @@ def split_rows(
     alpha: float,
     beta: float,
     temperature: float,
+    generated: pd.DataFrame | None = None,
 ) -> tuple[list[Row], np.ndarray, np.ndarray]:
     """``(rows, gold_yes, exact)`` of one split: the rows of the table (baselines, each method followed by its
     yes-shift null), whether each question's gold label is "yes", and whether the stored tokens determine every
     sampled row of a question. ``scores`` are the split's label probabilities (rule label_probs), ``store`` its
-    logit cache."""
+    logit cache, ``generated`` its answers by generation (rule contrastive_answers, every setting), if any."""
     unknown = [c for c in contrasts if c not in CONTRASTS]
     if unknown:
         raise ValueError(f"unknown first-token contrasts {unknown}; the logit store derives {list(CONTRASTS)}")
@@ -185,6 +213,8 @@ def split_rows(
         exact &= exact_method
         methods.append(Row(name, "contrast", dist))
     methods += [Row(name, "calibration", _calibration_dist(scores, name, ids)) for name in calibrations]
+    if generated is not None and len(generated):
+        methods += _generated_dists(generated, ids)
     rows.append(Row("yes-shift", NULL, _one_hot(yes_shift(margin, _estimate(rows[1], gold_yes)[2])), "sampling"))
     for row in methods:
         rows.append(row)
@@ -205,7 +235,7 @@ def _partners(rows: Sequence[Row]) -> list[dict[str, int]]:
     shift = {row.matches: i for i, row in enumerate(rows) if row.method == "yes-shift"}
     return [
         {"yes_shift": shift[row.method], "cut_only": index["cut-only"], "greedy": index["greedy"]}
-        if row.kind in ("contrast", "calibration") or row.method == "sampling"
+        if row.kind in METHOD_KINDS or row.method == "sampling"
         else {}
         for row in rows
     ]
@@ -221,16 +251,19 @@ def method_table(
     temperature: float,
     resamples: int,
     seed: int,
+    generated_by_split: Mapping[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """One row per split and table row (module docstring): ``split``, ``method``, ``kind``, ``matches`` (a yes-shift
-    null's method), ``n``, ``exact`` (share of questions the stored tokens determine), each of ``METRICS`` with its
+    """One row per split and table row (module docstring), with the generated answers of the splits in
+    ``generated_by_split`` (rule contrastive_answers) as rows too: ``split``, ``method``, ``kind``, ``matches`` (a
+    yes-shift null's method), ``n``, ``exact`` (share of questions the stored tokens determine), each of ``METRICS`` with its
     95 % interval (``<metric>_low``, ``<metric>_high``), and for a method (and sampling), against each of ``NULLS``,
     ``<metric>_vs_<null>`` (method minus null) with its interval and ``verdict`` ("yes": the method beats the null,
     "no": it is worse, "inconclusive": the interval spans 0) for each of ``COMPARED``."""
     out = []
     for split, scores in scores_by_split.items():
+        generated = (generated_by_split or {}).get(split)
         rows, gold_yes, exact = split_rows(
-            scores, stores_by_split[split], calibrations, contrasts, alpha, beta, temperature
+            scores, stores_by_split[split], calibrations, contrasts, alpha, beta, temperature, generated
         )
         partners = _partners(rows)
         k = len(METRICS)
@@ -273,7 +306,7 @@ def method_findings(table: pd.DataFrame, metric: str = "f1") -> list[str]:
     """Per method (splits pooled by their verdicts): on how many splits it beats its yes-shift null and cut-only on
     ``metric`` (the interval wholly above 0), is worse, or is inconclusive; and its yes-ratio against greedy's."""
     out = []
-    methods = table[table["kind"].isin(["contrast", "calibration"])]
+    methods = table[table["kind"].isin(METHOD_KINDS)]
     greedy = table[table["method"] == "greedy"].set_index("split")["yes_ratio"]
     for method, rows in methods.groupby("method", sort=False):
         parts = []
@@ -294,12 +327,19 @@ def baselines_from_files(
     settings: Mapping,
     seed: int,
     out: str | Path,
+    generated: Mapping[str, Sequence[str | Path]] | None = None,
 ) -> pd.DataFrame:
     """:func:`method_table` of the splits whose label probabilities (rule label_probs) and logit cache are at
     ``label_probs[split]`` and ``logits[split]``, with the config's ``baselines`` ``settings`` (validated: every key
-    filled by the schema), written as CSV to ``out``."""
+    filled by the schema), and the answers by generation at ``generated[split]`` (one file per generation setting,
+    rule contrastive_answers) where a split has them, written as CSV to ``out``."""
     scores = {split: pd.read_csv(path) for split, path in label_probs.items()}
     stores = {split: LogitStore.load(logits[split]) for split in scores}
+    answers = {
+        split: pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+        for split, paths in (generated or {}).items()
+        if paths
+    }
     table = method_table(
         scores,
         stores,
@@ -310,6 +350,7 @@ def baselines_from_files(
         settings["temperature"],
         settings["bootstrap_resamples"],
         seed,
+        answers,
     )
     write_csv(table, out)
     log.info("%d rows over %d splits -> %s", len(table), len(scores), out)

@@ -251,14 +251,16 @@ def _baselines_block(name: str, outputs: Mapping[str, Path], link: Link) -> Bloc
         return None
     table = pd.read_csv(outputs[f"{name}/baselines"])
     return Block(
-        f"{name.upper()}: every method beside its null baselines (first token, from the logit cache)",
-        "Each contrastive first step (sampled at the table's temperature after the plausibility cut) and each "
-        "calibration method, beside greedy, plain sampling, the plausibility cut alone (cut-only: alpha 0) and a "
+        f"{name.upper()}: every method beside its null baselines",
+        "Each contrastive first step (sampled at the table's temperature after the plausibility cut), each "
+        "calibration method and, where the split was answered by generation, each decoding method at each setting "
+        "(rows 'method [setting]', kind generation: one seeded decoding per question, so M3ID and ICD appear here), "
+        "beside greedy, plain sampling, the plausibility cut alone (cut-only: alpha 0) and a "
         "yes-shift null: the naive model answering yes to the same share of questions as the method (the "
         "questions with the largest naive yes-no margin). Most POPE gains of VCD-like methods have been traced to "
         "these two nulls (arXiv 2504.10020). Every number has its paired bootstrap 95 % interval over the split's "
         "questions (points); a comparison says yes (the method beats the null), no, or inconclusive (the "
-        "interval spans 0). Exact from the stored logits: no generation, no seeds.",
+        "interval spans 0). The first-token rows are exact from the stored logits (no generation, no seeds).",
         findings=method_findings(table),
         tables=[
             _entry(
