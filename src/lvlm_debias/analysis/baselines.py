@@ -255,10 +255,11 @@ def method_table(
 ) -> pd.DataFrame:
     """One row per split and table row (module docstring), with the generated answers of the splits in
     ``generated_by_split`` (rule contrastive_answers) as rows too: ``split``, ``method``, ``kind``, ``matches`` (a
-    yes-shift null's method), ``n``, ``exact`` (share of questions the stored tokens determine), each of ``METRICS`` with its
-    95 % interval (``<metric>_low``, ``<metric>_high``), and for a method (and sampling), against each of ``NULLS``,
-    ``<metric>_vs_<null>`` (method minus null) with its interval and ``verdict`` ("yes": the method beats the null,
-    "no": it is worse, "inconclusive": the interval spans 0) for each of ``COMPARED``."""
+    yes-shift null's method), ``n``, ``exact`` (share of questions the stored tokens determine), each of
+    ``METRICS`` with its 95 % interval (``<metric>_low``, ``<metric>_high``), and for a method (and sampling),
+    against each of ``NULLS``, ``<metric>_vs_<null>`` (method minus null) with its interval and ``verdict`` ("yes":
+    the method beats the null, "no": it is worse, "inconclusive": the interval spans 0) for each of
+    ``COMPARED``."""
     out = []
     for split, scores in scores_by_split.items():
         generated = (generated_by_split or {}).get(split)
