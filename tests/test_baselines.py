@@ -182,3 +182,23 @@ def test_generated_answers_become_method_rows_with_their_own_yes_shift_null():
     assert any(line.startswith("icd [default]: f1") for line in method_findings(table))
     with pytest.raises(ValueError, match=r"m3id \[default\] has no generated answer for 1 of the split's 2"):
         split_rows(_scores(), _store(), [], [], 1.0, 0.4, 1.0, generated.iloc[1:])
+
+
+def test_a_constant_reference_is_named_as_identical_to_its_yes_shift_null():
+    """Contextual calibration divides every question by one p_ref: a threshold on the naive margin, so it answers
+    as its yes-shift null on every resample, and the findings say so (a per-question reference does not)."""
+    # None here says yes to q1 alone (0.4 / 0.1 > 0.5 / 0.9) though q0 has the larger naive margin: not a threshold
+    refs = [
+        (0, "yes", "na", 0.9, 0.1),
+        (1, "no", "na", 0.9, 0.1),
+        (0, "yes", "none", 0.9, 0.1),
+        (1, "no", "none", 0.1, 0.9),
+    ]
+    naive = _scores()[_scores()["probe"] == "naive"]
+    scores = pd.concat([naive, pd.DataFrame(refs, columns=naive.columns)], ignore_index=True)
+    table = method_table({"s": scores}, {"s": _store()}, ["contextual", "none"], [], 1.0, 0.4, 1.0, 50, 0)
+    contextual = table[table["method"] == "contextual"].iloc[0]
+    assert contextual["f1_vs_yes_shift_low"] == contextual["f1_vs_yes_shift_high"] == 0
+    findings = {line.split(":")[0]: line for line in method_findings(table)}
+    assert "answers exactly as its yes-shift null" in findings["contextual"]
+    assert "answers exactly" not in findings["none"]

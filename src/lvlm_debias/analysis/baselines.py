@@ -318,7 +318,16 @@ def method_findings(table: pd.DataFrame, metric: str = "f1") -> list[str]:
                 f"(worse on {counts.get('no', 0)}, inconclusive on {counts.get('inconclusive', 0)})"
             )
         shift = 100 * (rows.set_index("split")["yes_ratio"] - greedy.reindex(rows["split"]).to_numpy()).mean()
-        out.append(f"{method}: {metric} {'; '.join(parts)}; yes-ratio {shift:+.1f} points from greedy's on average.")
+        same = (rows[f"{metric}_vs_yes_shift_low"] == 0) & (rows[f"{metric}_vs_yes_shift_high"] == 0)
+        note = (
+            " It answers exactly as its yes-shift null on every split and resample: one p_ref for every question only"
+            " moves the threshold on the naive yes-no margin."
+            if len(rows) and same.all()
+            else ""
+        )
+        out.append(
+            f"{method}: {metric} {'; '.join(parts)}; yes-ratio {shift:+.1f} points from greedy's on average.{note}"
+        )
     return out
 
 
