@@ -12,6 +12,7 @@ select_strategy`` "full", ``vision_aspect_ratio`` "anyres_max_9"; the chat templ
 """
 
 import json
+import string
 from pathlib import Path
 
 import torch
@@ -51,12 +52,16 @@ CHAT_TEMPLATE = (
 
 def qwen_like_tokenizer(texts) -> PreTrainedTokenizerFast:
     """A word-level tokenizer with Qwen2's special tokens and none of LLaMA's: no ``<unk>`` (unk_token None, as the
-    real Qwen2 tokenizer), no BOS (nothing is prepended), ``<|endoftext|>`` the pad token, ``<|im_end|>`` the EOS."""
+    real Qwen2 tokenizer; a word outside the corpus is spelt in characters), no BOS (nothing is prepended),
+    ``<|endoftext|>`` the pad token, ``<|im_end|>`` the EOS."""
     vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
-    for word in words(texts):
+    chars = [c for c in string.printable if not c.isspace()]
+    for word in [*words(texts), *chars, *(f"##{c}" for c in chars)]:
         if word not in vocab:
             vocab[word] = len(vocab)
-    backend = Tokenizer(models.WordLevel(vocab))  # no unk: every word of the corpus is in the vocabulary
+    # whole words of the corpus, any other ASCII word spelt in characters (as Qwen2's byte-level BPE never fails):
+    # the unk token WordPiece asks for is never used and is no token of the vocabulary
+    backend = Tokenizer(models.WordPiece(vocab, unk_token="<never-used>"))
     backend.pre_tokenizer = _PRE_TOKENIZER
     backend.decoder = decoders.WordPiece(prefix="##", cleanup=True)
     return PreTrainedTokenizerFast(
