@@ -224,7 +224,7 @@ def probe_inputs(
     if spec.kind == "text":
         image_id = family.image_token_id(processor)
         encoded = family.text_ids(processor, prompts)
-        rows = [spec.ids(ids, image_id, tokenizer.unk_token_id) for ids in encoded]
+        rows = [spec.ids(ids, image_id, family.unk_token_id(processor)) for ids in encoded]
         return left_pad(rows, tokenizer.pad_token_id)
     if not spec.per_image:
         images = [family.blank_image(processor)] * len(prompts)

@@ -5,6 +5,8 @@ part (the *prefix*: for LLaVA-1.5 the system text and 576 image tokens, about 95
 every question about an image, so it runs once per image; its key/value cache is then shared by a batch of question
 *suffixes*: left-padded after the prefix, masked, with positions continuing the prefix's, so the answer position is
 the last column of every row and each row equals a full forward pass of its whole prompt (up to float rounding).
+Where the image-token count depends on the image (LLaVA-OneVision's anyres tiling), the processor counts each image's
+tokens, and the prefixes of one batch's images, of different lengths, are left-padded as well.
 
 A query-token model (InstructBLIP) cannot share a prefix: its Q-Former reads the question, so the image's tokens
 depend on it. :func:`shares_prefix` says which (the family's ``shares_prefix``); the caller falls back to whole
@@ -14,6 +16,7 @@ prompts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 from PIL import Image
@@ -99,12 +102,25 @@ def prefix_logits(
                 raise ValueError(f"prompt {prompt!r} does not share the prefix of {first!r}: one template per batch")
             suffixes.append(row[n_prefix:])
     family = family_of(model)
-    pixels = processor.image_processor(images=list(images), return_tensors="pt")["pixel_values"]
-    batch = {
-        "input_ids": torch.tensor([prefix] * len(images)),
-        "attention_mask": torch.ones((len(images), n_prefix), dtype=torch.long),
-        "pixel_values": probe_pixels(pixels, probe, noise_seeds, family.map_images),
-    }
+    # the processor on each image's first prompt: its pixels, what else the model reads of the image (anyres's
+    # image_sizes) and its image-token count, which may differ between images (anyres)
+    texts = family.processor_prompts(processor, [group[0] for group in prompts])
+    processed = processor(text=texts, images=list(images), padding=True, return_tensors="pt")
+    counts = (processed["input_ids"] == ids.image_id).sum(-1).tolist()
+    text_before = prefix[: prefix.index(ids.image_id)]
+    prefixes = [text_before + [ids.image_id] * n for n in counts]  # = prefix when the count is the blank image's
+    width = max(len(p) for p in prefixes)
+    prefix_ids = torch.full((len(images), width), processor.tokenizer.pad_token_id, dtype=torch.long)
+    prefix_mask = torch.zeros((len(images), width), dtype=torch.long)
+    for i, row in enumerate(prefixes):  # left-padded when images of different sizes get different counts
+        prefix_ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+        prefix_mask[i, width - len(row) :] = 1
+    image_keys = {k: v for k, v in processed.items() if k not in ("input_ids", "attention_mask", "pixel_values")}
+    pixels = probe_pixels(processed["pixel_values"], probe, noise_seeds, partial(family.map_images, inputs=processed))
+    batch = {"input_ids": prefix_ids, "attention_mask": prefix_mask, "pixel_values": pixels, **image_keys}
+    prefix_positions = family.positions(prefix_mask)
+    if prefix_positions is not None:
+        batch["position_ids"] = prefix_positions
     out = family.forward(model, family.to_device(model, batch), use_cache=True, logits_to_keep=1)
     cache = family.cache_of(out)
     owner = torch.tensor([i for i, group in enumerate(prompts) for _ in group], device=model.device)
@@ -116,8 +132,10 @@ def prefix_logits(
     for r, row in enumerate(suffixes):  # left-padded: the answer position is the last column
         suffix_ids[r, width - len(row) :] = torch.tensor(row, dtype=torch.long)
         suffix_mask[r, width - len(row) :] = 1
-    positions = n_prefix + family.positions(suffix_mask)
-    mask = torch.cat([torch.ones((len(suffixes), n_prefix), dtype=torch.long), suffix_mask], dim=1)
+    owner_cpu = owner.cpu()
+    lengths = torch.tensor([len(p) for p in prefixes])[owner_cpu]
+    positions = lengths[:, None] + family.positions(suffix_mask)
+    mask = torch.cat([prefix_mask[owner_cpu], suffix_mask], dim=1)
     step = family.to_device(model, {"input_ids": suffix_ids, "attention_mask": mask})
     out = family.forward(
         model,

@@ -8,9 +8,10 @@ runs: it asks the family (``families.family_of(model)`` or ``family_of(processor
   how many image tokens the model fills (:meth:`Family.expected_image_tokens`), what an old processor config lacks
   (:meth:`Family.fill_processor`);
 - **the probes' inputs**: the None / Unk probes read the prompt's own token ids (:meth:`Family.text_ids`) with the
-  image token dropped (None) or replaced by ``<unk>`` (Unk), and go to the language model alone; Zero / One process a
-  blank image (:meth:`Family.blank_image`) for the pixel tensor's shape; Noise maps each image's pixels
-  (:meth:`Family.map_images`, whatever the tensor's layout);
+  image token dropped (None) or replaced by ``<unk>`` (Unk: :meth:`Family.unk_token_id`, the tokenizer's ``<unk>`` by
+  default; a tokenizer without one, Qwen2's, needs its family to name a stand-in), and go to the language model
+  alone; Zero / One process a blank image (:meth:`Family.blank_image`) for the pixel tensor's shape; Noise maps
+  each image's pixels (:meth:`Family.map_images`, whatever the tensor's layout);
 - **running the model**: moving a batch to the device and casting its pixels (:meth:`Family.to_device`), the
   position ids of a left-padded batch (:meth:`Family.positions`; None lets an M-RoPE model compute its own), the
   forward that returns the language model's outputs (:meth:`Family.forward`), and whether the image prefix can be
@@ -93,6 +94,17 @@ class Family(ABC):
         """Each prompt's token ids as its tokenizer encodes it, the image placeholder one token: what the None probe
         drops that token from and the Unk probe replaces it in (the language model alone reads them)."""
         return processor.tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+
+    def unk_token_id(self, processor: ProcessorMixin) -> int:
+        """The id the Unk probe puts in place of the image token: the tokenizer's ``<unk>``. A tokenizer without one
+        (Qwen2's) fails, naming it: its family must say what Unk feeds by overriding this."""
+        token_id = processor.tokenizer.unk_token_id
+        if token_id is None:
+            raise ValueError(
+                f"{type(processor.tokenizer).__name__} has no <unk> token: the family {self!r} must name the token the "
+                "Unk probe feeds (override Family.unk_token_id)"
+            )
+        return token_id
 
     def blank_image(self, processor: ProcessorMixin) -> Image.Image:
         """The image processed for the Zero / One probes (its pixels are then replaced) and to count a prompt's image
