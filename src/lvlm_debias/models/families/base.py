@@ -8,11 +8,13 @@ runs: it asks the family (``families.family_of(model)`` or ``family_of(processor
   how many image tokens the model fills (:meth:`Family.expected_image_tokens`), what an old processor config lacks
   (:meth:`Family.fill_processor`);
 - **the probes' inputs**: the None / Unk probes read the prompt's own token ids (:meth:`Family.text_ids`) with the
-  image token dropped (None) or replaced by ``<unk>`` (Unk), and go to the language model alone; Zero / One process a
+  image token dropped (None) or replaced by one token (Unk: :meth:`Family.unk_token_id`, the tokenizer's ``<unk>``
+  by default), and go to the language model alone; Zero / One process a
   blank image (:meth:`Family.blank_image`) for the pixel tensor's shape; Noise maps each image's pixels
   (:meth:`Family.map_images`, whatever the tensor's layout);
 - **running the model**: moving a batch to the device and casting its pixels (:meth:`Family.to_device`), the
-  position ids of a left-padded batch (:meth:`Family.positions`; None lets an M-RoPE model compute its own), the
+  position ids of a left-padded batch (:meth:`Family.positions`, which may read the batch and the model: Qwen2.5-VL's
+  M-RoPE), the
   forward that returns the language model's outputs (:meth:`Family.forward`), and whether the image prefix can be
   shared by the questions about one image (:attr:`Family.shares_prefix`).
 """
@@ -94,6 +96,17 @@ class Family(ABC):
         drops that token from and the Unk probe replaces it in (the language model alone reads them)."""
         return processor.tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
 
+    def unk_token_id(self, processor: ProcessorMixin) -> int:
+        """The one token the Unk probe feeds in place of the image token: the tokenizer's ``<unk>`` by default; a
+        tokenizer without one fails (its family must say what Unk feeds, as Qwen2.5-VL's does)."""
+        token_id = processor.tokenizer.unk_token_id
+        if token_id is None:
+            raise ValueError(
+                f"{type(processor.tokenizer).__name__} has no <unk> token: the family {self!r} must override "
+                "unk_token_id to say which token the Unk probe feeds"
+            )
+        return token_id
+
     def blank_image(self, processor: ProcessorMixin) -> Image.Image:
         """The image processed for the Zero / One probes (its pixels are then replaced) and to count a prompt's image
         tokens: any size does for a processor that resizes to one resolution (64 x 64 black)."""
@@ -119,9 +132,15 @@ class Family(ABC):
             batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
         return batch
 
-    def positions(self, attention_mask: torch.Tensor) -> torch.Tensor | None:
-        """Position ids of a left-padded batch: each row counts its real tokens from 0 (padding at 0). None lets the
-        model compute its own (an M-RoPE model, whose positions depend on the image grid)."""
+    def positions(
+        self,
+        attention_mask: torch.Tensor,
+        inputs: Mapping[str, torch.Tensor] | None = None,
+        model: PreTrainedModel | None = None,
+    ) -> torch.Tensor | None:
+        """Position ids (N, L) of a left-padded batch: each row counts its real tokens from 0 (padding at 0); None
+        lets the model compute its own. ``inputs`` (the batch) and ``model`` are there for positions that depend on
+        the image (Qwen2.5-VL's M-RoPE, (3, N, L)); the next token's position is the last one + 1 either way."""
         return (attention_mask.cumsum(-1) - 1).clamp(min=0)
 
     def text_model(self, model: PreTrainedModel) -> PreTrainedModel:
