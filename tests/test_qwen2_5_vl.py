@@ -189,6 +189,27 @@ def test_reference_branch_cache_matches_full_forward(qwen, reference):
         torch.testing.assert_close(stepped, next_token_logits(model, full), atol=1e-4, rtol=1e-4)
 
 
+def test_the_models_own_positions_would_fail_a_cached_step(qwen):
+    """Why ``positions`` is never None for this family: a cached step with ``position_ids`` None (transformers 5.24)
+    does not give the full forward's logits (here it fails outright)."""
+    model, processor = qwen
+    inputs = probe_inputs(processor, PROMPTS, "none")
+    family = family_of(model)
+    out = family.forward(model, inputs, position_ids=family.positions(inputs["attention_mask"]), use_cache=True)
+    new = torch.tensor([[5], [9]])
+    mask = torch.cat([inputs["attention_mask"], torch.ones_like(new)], dim=1)
+    rows = [ids[m.bool()].tolist() + n for ids, m, n in zip(inputs["input_ids"], inputs["attention_mask"],
+                                                              new.tolist(), strict=True)]  # fmt: skip
+    full = next_token_logits(model, left_pad(rows, processor.tokenizer.pad_token_id))
+    try:
+        with torch.no_grad():
+            step = family.forward(model, {"input_ids": new, "attention_mask": mask}, position_ids=None,
+                                  use_cache=True, **{family.cache_arg(model): family.cache_of(out)})  # fmt: skip
+    except RuntimeError:
+        return
+    assert not torch.allclose(step.logits[:, -1], full, atol=1e-4)
+
+
 @pytest.mark.parametrize("method", ["vdd-both", "vcd"])
 def test_alpha_zero_reproduces_plain_greedy_decoding(qwen, method):
     model, processor = qwen

@@ -13,7 +13,8 @@ unconfirmed. Unlike the real repo, the tiny one fixes ``min_pixels == max_pixels
 image gives the same grid and image-token count; the family pins the real one's the same way).
 
 The tokenizer is word-level, trained locally, with Qwen's special tokens and, like Qwen's, **no** ``<unk>`` token and
-no BOS (an unknown word fails to encode instead of becoming an unknown token).
+no BOS. Qwen's byte-level BPE encodes every text; here a word outside the vocabulary becomes the plain word
+:data:`OUT_OF_VOCABULARY`, which the tokenizer does not name as its unknown token (``unk_token_id`` stays None).
 """
 
 import json
@@ -55,17 +56,21 @@ CHAT_TEMPLATE = (
     "{% endif %}"
 )
 
+#: the word every word outside the vocabulary encodes to (the workflow asks about words the corpus lacks, e.g. "heart")
+OUT_OF_VOCABULARY = "something"
+
 _PRE_TOKENIZER = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
 
 
 def build_qwen_tokenizer(texts) -> PreTrainedTokenizerFast:
-    """Word-level tokenizer: ``SPECIAL`` (matched whole, before pre-tokenising), then the words of ``texts``; no
-    ``<unk>``, no BOS, ``<|endoftext|>`` pads and ``<|im_end|>`` ends, as in Qwen2.5-VL's tokenizer config."""
-    vocab = {token: i for i, token in enumerate(SPECIAL)}
+    """Word-level tokenizer: ``SPECIAL`` (matched whole, before pre-tokenising), :data:`OUT_OF_VOCABULARY`, then the
+    words of ``texts``; no ``<unk>``, no BOS, ``<|endoftext|>`` pads and ``<|im_end|>`` ends, as in Qwen2.5-VL's
+    tokenizer config."""
+    vocab = {token: i for i, token in enumerate(SPECIAL)} | {OUT_OF_VOCABULARY: len(SPECIAL)}
     for text in texts:
         for word, _ in _PRE_TOKENIZER.pre_tokenize_str(text):
             vocab.setdefault(word, len(vocab))
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))  # not in the vocabulary: an unknown word fails
+    backend = Tokenizer(models.WordLevel(vocab, unk_token=OUT_OF_VOCABULARY))
     backend.pre_tokenizer = _PRE_TOKENIZER
     backend.decoder = decoders.WordPiece(prefix="##", cleanup=True)
     backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL])

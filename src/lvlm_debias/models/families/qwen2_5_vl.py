@@ -19,18 +19,18 @@ load-time check is skipped: :meth:`Qwen25VL.expected_image_tokens` is None), but
 **None** is the prompt with the whole vision span ``<|vision_start|><|image_pad|><|vision_end|>`` dropped (the
 markers go with the image: no empty image is announced), read by the whole model without pixels, which is then the
 language model alone. **Unk** replaces that span by **one** token, ``<|vision_pad|>`` (:data:`UNK_TOKEN`), since
-Qwen's tokenizer has no ``<unk>``: it is in the real vocabulary (id 151654, the config's ``vision_token_id``), never
+Qwen's tokenizer has no ``<unk>``: it is in the real vocabulary (id 151654), never
 written by the processor, not the image token (so no image feature is put into it) and carries no text meaning: the
 closest thing Qwen has to LLaVA's one ``<unk>`` in place of the image. One token, not N: as for LLaVA, Unk tells the
 model "an image was here" without its size.
 
-**Positions.** The model's own positions (computed when ``position_ids`` is None) depend on state it keeps between
-calls (``rope_deltas``, overwritten by whichever batch ran last): a VDD reference branch stepping beside the image
-branch would read the other branch's deltas. So :meth:`Qwen25VL.positions` always gives them explicitly: with an
-image, the model's ``get_rope_index`` of the batch (``(3, N, L)``: text tokens count on, an image's tokens take
-(t, h, w) grid positions, then the text continues from the largest + 1; left padding follows the attention mask);
-without one, the attention mask's count (``(N, L)``, which M-RoPE reads as the same 1-D position on its three axes).
-The next generated token's position is the last one + 1 in both cases.
+**Positions.** Left to the model (``position_ids`` None), a cached step's positions come from the ``rope_deltas`` it
+keeps from whichever batch ran last and, in transformers 5.24, span the whole attention mask rather than the new
+token: a VDD reference branch's steps fail (``tests/test_qwen2_5_vl.py`` shows it). So :meth:`Qwen25VL.positions`
+always gives them explicitly: with an image, the model's ``get_rope_index`` of the batch (``(3, N, L)``: text tokens
+count on, an image's tokens take (t, h, w) grid positions, then the text continues from the largest + 1; left
+padding follows the attention mask); without one, the attention mask's count (``(N, L)``, which M-RoPE reads as the
+same 1-D position on its three axes). The next generated token's position is the last one + 1 in both cases.
 
 **The prefix cache does not apply** (``shares_prefix = False``). The prefix could be shared in principle (the
 image's tokens do not depend on the question), but the suffix's positions continue the prefix's M-RoPE maximum + 1,
