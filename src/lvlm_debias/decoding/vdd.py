@@ -64,9 +64,9 @@ class ReferenceBranch:
         """Logits (N, V) for the next position, after appending ``new_tokens`` (N,) unless this is the first call."""
         if self.cache is None:
             mask = self.inputs["attention_mask"]
-            positions = self.family.positions(mask)
+            positions = self.family.positions(mask, self.inputs, self.model)
             out = self.family.forward(self.model, self.inputs, position_ids=positions, use_cache=True, logits_to_keep=1)
-            self.mask, self.position = mask, None if positions is None else positions[:, -1:] + 1
+            self.mask, self.position = mask, None if positions is None else positions[..., -1:] + 1
         else:
             if new_tokens is None:
                 raise ValueError("a reference branch past its first step needs the tokens just generated")

@@ -47,7 +47,8 @@ CONTENT_FREE = "N/A"
 #: ``seeded``) and the family's ``map_images(pixels, fn)`` (``fn(i, image i's pixels)`` for every image, whatever the
 #: tensor's layout) to the tensor fed instead, of the same shape and dtype.
 PixelTransform = Callable[[torch.Tensor, Sequence[int] | None, Callable], torch.Tensor]
-#: a text probe's transformation: a prompt's token ids, the image token's id and ``<unk>``'s id to the ids fed.
+#: a text probe's transformation: a prompt's token ids, the image token's id and the Unk token's id (the family's
+#: ``unk_token_id``: ``<unk>``, for Qwen2.5-VL ``<|vision_pad|>``) to the ids fed.
 TextTransform = Callable[[Sequence[int], int, int], list[int]]
 
 
@@ -189,18 +190,24 @@ def text_probe_ids(ids: Sequence[int], probe: str, image_id: int, unk_id: int) -
 
 
 def probe_pixels(
-    pixels: torch.Tensor, probe: str, noise_seeds: Sequence[int] | None = None, map_images: Callable = map_rows
+    pixels: torch.Tensor,
+    probe: str,
+    noise_seeds: Sequence[int] | None = None,
+    map_images: Callable = map_rows,
+    n_images: int | None = None,
 ) -> torch.Tensor:
     """The processed pixel tensor a probe feeds: unchanged (naive), ``zeros_like`` (zero), ``ones_like`` (one), or
     each image noised at step 999 (noise) or 500 (vcd-noise) with its own seed. ``map_images(pixels, fn)`` finds the
-    images in the tensor: the family's ``map_images``, by default one per row of a (N, C, H, W) tensor."""
+    images in the tensor: the family's ``map_images``, by default one per row of a (N, C, H, W) tensor; ``n_images``
+    the images it holds (None: one per row; Qwen2.5-VL's rows are patches)."""
     spec = get_probe(probe)
     if spec.kind == "image":
         return pixels
     if spec.kind != "pixel":
         feeding = [name for name, p in PROBES.items() if p.feeds_pixels]
         raise ValueError(f"probe {probe!r} does not feed pixels; pixel probes: {feeding}")
-    if spec.seeded and (noise_seeds is None or len(noise_seeds) != len(pixels)):
+    n_images = len(pixels) if n_images is None else n_images
+    if spec.seeded and (noise_seeds is None or len(noise_seeds) != n_images):
         raise ValueError(f"probe {probe!r} needs one noise seed per image")
     return spec.pixels(pixels, noise_seeds if spec.seeded else None, map_images)
 
@@ -234,5 +241,5 @@ def probe_inputs(
     texts = family.processor_prompts(processor, prompts)
     inputs = processor(text=texts, images=list(images), padding=True, return_tensors="pt")
     each_image = partial(family.map_images, inputs=inputs)
-    inputs["pixel_values"] = probe_pixels(inputs["pixel_values"], probe, noise_seeds, each_image)
+    inputs["pixel_values"] = probe_pixels(inputs["pixel_values"], probe, noise_seeds, each_image, len(prompts))
     return inputs

@@ -66,10 +66,10 @@ def spread(items: Sequence, n: int) -> list:
 
 
 def system_lengths(processor: ProcessorMixin, prompts: Sequence[str]) -> list[int]:
-    """Per prompt, the tokens before its image placeholder in the tokenizer's own encoding (BOS included): where the
-    system group ends when the image tokens are removed (None probe)."""
+    """Per prompt, the tokens before its image placeholder in its family's ``text_ids`` (the tokenizer's own encoding,
+    BOS included): where the system group ends when the image tokens are removed (None probe)."""
     image_id = image_token_id(processor)
-    encoded = processor.tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+    encoded = family_of(processor).text_ids(processor, prompts)
     return [ids.index(image_id) for ids in encoded]
 
 
@@ -79,7 +79,7 @@ def answer_attention(model: PreTrainedModel, inputs: Mapping[str, torch.Tensor])
     require_eager(model)
     family = family_of(model)
     batch = family.to_device(model, inputs)
-    position_ids = family.positions(batch["attention_mask"])
+    position_ids = family.positions(batch["attention_mask"], batch, model)
     out = family.forward(
         model, batch, position_ids=position_ids, use_cache=False, logits_to_keep=1, output_attentions=True
     )

@@ -37,7 +37,7 @@ def next_token_logits(model: PreTrainedModel, inputs: Mapping[str, torch.Tensor]
     """Logits (N, V) of the next token after each left-padded row of ``inputs``."""
     family = family_of(model)
     batch = family.to_device(model, inputs)
-    position_ids = family.positions(batch["attention_mask"])
+    position_ids = family.positions(batch["attention_mask"], batch, model)
     out = family.forward(model, batch, position_ids=position_ids, use_cache=False, logits_to_keep=1)
     return out.logits[:, -1].float()
 

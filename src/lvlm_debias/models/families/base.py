@@ -13,7 +13,8 @@ runs: it asks the family (``families.family_of(model)`` or ``family_of(processor
   alone; Zero / One process a blank image (:meth:`Family.blank_image`) for the pixel tensor's shape; Noise maps
   each image's pixels (:meth:`Family.map_images`, whatever the tensor's layout);
 - **running the model**: moving a batch to the device and casting its pixels (:meth:`Family.to_device`), the
-  position ids of a left-padded batch (:meth:`Family.positions`; None lets an M-RoPE model compute its own), the
+  position ids of a left-padded batch (:meth:`Family.positions`, which may read the batch and the model: Qwen2.5-VL's
+  M-RoPE), the
   forward that returns the language model's outputs (:meth:`Family.forward`), and whether the image prefix can be
   shared by the questions about one image (:attr:`Family.shares_prefix`).
 """
@@ -131,9 +132,15 @@ class Family(ABC):
             batch["pixel_values"] = batch["pixel_values"].to(model.dtype)
         return batch
 
-    def positions(self, attention_mask: torch.Tensor) -> torch.Tensor | None:
-        """Position ids of a left-padded batch: each row counts its real tokens from 0 (padding at 0). None lets the
-        model compute its own (an M-RoPE model, whose positions depend on the image grid)."""
+    def positions(
+        self,
+        attention_mask: torch.Tensor,
+        inputs: Mapping[str, torch.Tensor] | None = None,
+        model: PreTrainedModel | None = None,
+    ) -> torch.Tensor | None:
+        """Position ids (N, L) of a left-padded batch: each row counts its real tokens from 0 (padding at 0); None
+        lets the model compute its own. ``inputs`` (the batch) and ``model`` are there for positions that depend on
+        the image (Qwen2.5-VL's M-RoPE, (3, N, L)); the next token's position is the last one + 1 either way."""
         return (attention_mask.cumsum(-1) - 1).clamp(min=0)
 
     def text_model(self, model: PreTrainedModel) -> PreTrainedModel:
