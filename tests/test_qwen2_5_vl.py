@@ -309,14 +309,6 @@ def test_downloads_in_the_hub_layout_and_loads_by_repo_id(tmp_path, folder):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the run gets past scoring, calibration, the sweep, prior probing, the VDD/VCD answers and attention, then "
-    "rule report fails: report.checks.gains_at_low_confidence raises 'the statistic is not finite at weights 1 or on "
-    "15 of 2000 resamples' (metrics.bootstrap.paired_bootstrap), a confidence bin of the tiny model's few questions "
-    "(min_bin_count 1) being empty in some resamples: the shared report check, not the family",
-)
 def test_paper_config_in_miniature_runs_with_a_qwen2_5_vl_from_the_hub(tmp_path, folder):
     """The paper config with its model and benchmarks swapped for a tiny Qwen2.5-VL and a tiny POPE in a local hub
     cache, run to the report with Snakemake offline: scoring, calibration, sweep, prior probing, VDD/VCD answers and

@@ -481,3 +481,17 @@ def test_claims_find_a_pope_family_benchmark_by_any_name(tmp_path):
         table.to_csv(renamed[key.replace("pope/", "pope_coco/")], index=False)
     texts = [(r["id"], r["this run"]) for r in _rows(claims, renamed).values()]
     assert texts == [(r["id"], r["this run"]) for r in _rows(claims, outputs).values()] and len(texts) == 8
+
+
+def test_a_confidence_bin_left_empty_by_a_resample_has_no_gain_rather_than_nan():
+    """With a small calibration.min_bin_count a resample can leave a bin empty: its gain there is 0, not 0/0
+    (the report check would otherwise fail the whole report, as a tiny Qwen2.5-VL run did)."""
+    from lvlm_debias.report.checks import _gains
+
+    members = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])  # q0 in the low bin, q1 and q2 in the high one
+    right = np.array([[0.0, 1.0], [1.0, 1.0], [1.0, 0.0]])  # naive, one method: +1 on q0, 0 on q1, -1 on q2
+    weights = np.array([[1.0, 1.0, 1.0], [0.0, 2.0, 1.0]])  # the second resample draws no low-bin question
+    gains = _gains([weights], [(members, right)])
+    np.testing.assert_allclose(gains[0, :, 0], [1.0, -0.5])
+    np.testing.assert_allclose(gains[1, :, 0], [0.0, -1 / 3])
+    assert np.isfinite(gains).all()

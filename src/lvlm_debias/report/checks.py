@@ -237,14 +237,16 @@ def _bin_gains(outputs: Mapping[str, Path], methods: Sequence[str]):
 
 
 def _gains(weights: Sequence[np.ndarray], data) -> np.ndarray:
-    """Accuracy gain over naive of each method in the two bins, pooled over splits: (R, 2, M)."""
+    """Accuracy gain over naive of each method in the two bins, pooled over splits: (R, 2, M). A bin a resample
+    leaves empty (possible when ``calibration.min_bin_count`` is small) has gain 0 there, not 0/0."""
     num = den = 0
     for w, (members, right) in zip(weights, data, strict=True):
         gain = right[:, 1:] - right[:, :1]  # (N, M)
         n, m = gain.shape
         num = num + (w @ (members[:, :, None] * gain[:, None, :]).reshape(n, 2 * m)).reshape(-1, 2, m)
         den = den + (w @ members)[:, :, None]
-    return num / den
+    num, den = np.broadcast_arrays(num, den)
+    return np.divide(num, den, out=np.zeros(num.shape), where=den > 0)
 
 
 def gains_at_low_confidence(outputs: Mapping[str, Path], boot: Bootstrap) -> Verdict | None:
