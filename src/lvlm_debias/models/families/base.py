@@ -10,7 +10,8 @@ runs: it asks the family (``families.family_of(model)`` or ``family_of(processor
 - **the probes' inputs**: the None / Unk probes read the prompt's own token ids (:meth:`Family.text_ids`) with the
   image token dropped (None) or replaced by ``<unk>`` (Unk), and go to the language model alone; Zero / One process a
   blank image (:meth:`Family.blank_image`) for the pixel tensor's shape; Noise maps each image's pixels
-  (:meth:`Family.map_images`, whatever the tensor's layout);
+  (:meth:`Family.map_images`, whatever the tensor's layout); the prefix cache processes images without text
+  (:meth:`Family.image_pixels`);
 - **running the model**: moving a batch to the device and casting its pixels (:meth:`Family.to_device`), the
   position ids of a left-padded batch (:meth:`Family.positions`; None lets an M-RoPE model compute its own), the
   forward that returns the language model's outputs (:meth:`Family.forward`), and whether the image prefix can be
@@ -109,6 +110,12 @@ class Family(ABC):
         by default one image per row of a (N, C, H, W) tensor (:func:`map_rows`). ``inputs``, the processor's whole
         output, is there for a layout whose images another tensor tells apart (Qwen2.5-VL's ``image_grid_thw``)."""
         return map_rows(pixels, fn)
+
+    def image_pixels(self, processor: ProcessorMixin, images: Sequence[Image.Image]) -> dict[str, torch.Tensor]:
+        """The pixel inputs of ``images``, one image per prompt, processed without text (the prefix cache):
+        ``{"pixel_values": ...}`` from the image processor by default; a family adds what its model reads with them
+        (SmolVLM's ``pixel_attention_mask``)."""
+        return {"pixel_values": processor.image_processor(images=list(images), return_tensors="pt")["pixel_values"]}
 
     # -- running the model
 
