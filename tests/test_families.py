@@ -15,6 +15,7 @@ from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.families import FAMILIES, Family, UnknownFamilyError, family_of
 from lvlm_debias.models.families.instructblip import InstructBlip
 from lvlm_debias.models.families.llava import Llava
+from lvlm_debias.models.families.smolvlm import Idefics3, SmolVlm
 from lvlm_debias.models.load import load_model
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
 from lvlm_debias.scoring.score import next_token_logits
@@ -23,7 +24,9 @@ PROMPTS = [build_prompt(LLAVA_HF, "Is there a circle in the image?"), build_prom
 
 
 def test_the_registry_holds_the_supported_families_by_model_type():
-    assert {key: type(family) for key, family in FAMILIES.items()} == {"llava": Llava, "instructblip": InstructBlip}
+    assert {key: type(family) for key, family in FAMILIES.items()} == {
+        "llava": Llava, "instructblip": InstructBlip, "idefics3": Idefics3, "smolvlm": SmolVlm,
+    }  # fmt: skip
     assert all(key == family.model_type for key, family in FAMILIES.items())
     with pytest.raises(TypeError, match="expected_image_tokens"):
         type("Incomplete", (Family,), {"model_type": "x", "processor_class": LlavaProcessor})()
@@ -43,7 +46,8 @@ def test_each_tiny_checkpoint_is_told_its_family(tiny_llava, tmp_path):
 
 
 def test_a_model_type_of_no_family_fails_naming_the_known_ones():
-    with pytest.raises(UnknownFamilyError, match=r"model_type 'qwen2_5_vl'; known: \['llava', 'instructblip'\]"):
+    known = r"\['llava', 'instructblip', 'idefics3', 'smolvlm'\]"
+    with pytest.raises(UnknownFamilyError, match=rf"model_type 'qwen2_5_vl'; known: {known}"):
         family_of(SimpleNamespace(config=SimpleNamespace(model_type="qwen2_5_vl")))
 
 

@@ -11,11 +11,12 @@ from transformers import PreTrainedConfig, PreTrainedModel, ProcessorMixin
 from lvlm_debias.models.families.base import Family
 from lvlm_debias.models.families.instructblip import InstructBlip
 from lvlm_debias.models.families.llava import Llava
+from lvlm_debias.models.families.smolvlm import Idefics3, SmolVlm
 
 __all__ = ["FAMILIES", "Family", "UnknownFamilyError", "family_of"]
 
 #: every supported family, by the ``config.model_type`` of its checkpoints
-FAMILIES: dict[str, Family] = {family.model_type: family for family in (Llava(), InstructBlip())}
+FAMILIES: dict[str, Family] = {family.model_type: family for family in (Llava(), InstructBlip(), Idefics3(), SmolVlm())}
 
 
 class UnknownFamilyError(ValueError):
