@@ -18,6 +18,7 @@ from lvlm_debias.models.families.instructblip import InstructBlip
 from lvlm_debias.models.families.llava import Llava
 from lvlm_debias.models.families.llava_onevision import LlavaOnevision
 from lvlm_debias.models.families.qwen2_5_vl import Qwen25VL
+from lvlm_debias.models.families.smolvlm import Idefics3, SmolVlm
 from lvlm_debias.models.load import load_model
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
 from lvlm_debias.scoring.score import next_token_logits
@@ -31,6 +32,8 @@ def test_the_registry_holds_the_supported_families_by_model_type():
         "instructblip": InstructBlip,
         "llava_onevision": LlavaOnevision,
         "qwen2_5_vl": Qwen25VL,
+        "idefics3": Idefics3,
+        "smolvlm": SmolVlm,
     }
     assert all(key == family.model_type for key, family in FAMILIES.items())
     with pytest.raises(TypeError, match="expected_image_tokens"):

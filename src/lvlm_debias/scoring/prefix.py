@@ -33,8 +33,10 @@ def shares_prefix(processor: ProcessorMixin) -> bool:
 
 
 class PromptIds:
-    """Each prompt's token ids with the image placeholder expanded to the processor's image tokens, computed once
-    per distinct prompt; the expansion is checked against the processor's own on the first prompt."""
+    """Each prompt's token ids with the image placeholder expanded as the processor expands it: its image tokens and
+    any tokens it wraps them in (SmolVLM's ``<fake_token_around_image><global-img>`` before them, another
+    ``<fake_token_around_image>`` after), computed once per distinct prompt; the expansion is read from, and checked
+    against, the processor's own on the first prompt."""
 
     def __init__(self, processor: ProcessorMixin) -> None:
         self.processor = processor
@@ -42,6 +44,7 @@ class PromptIds:
         self.image_id = self.family.image_token_id(processor)
         self.cache: dict[str, list[int]] = {}
         self.tokens_per_image: int | None = None
+        self.expansion: list[int] = []
 
     def __call__(self, prompt: str) -> list[int]:
         if prompt in self.cache:
@@ -51,13 +54,15 @@ class PromptIds:
             raise ValueError(
                 f"prompt {prompt!r} must hold exactly one image placeholder, has {ids.count(self.image_id)}"
             )
+        at = ids.index(self.image_id)
         if self.tokens_per_image is None:
             blank = self.family.blank_image(self.processor)
             reference = self.processor(text=[prompt], images=[blank], return_tensors="pt")
             full = reference["input_ids"][0].tolist()
             self.tokens_per_image = full.count(self.image_id)
-        at = ids.index(self.image_id)
-        expanded = ids[:at] + [self.image_id] * self.tokens_per_image + ids[at + 1 :]
+            # what the processor put for the placeholder: its image tokens, and any tokens it wraps them in
+            self.expansion = full[at : len(full) - (len(ids) - at - 1)]
+        expanded = ids[:at] + self.expansion + ids[at + 1 :]
         if not self.cache:
             if expanded != full:
                 raise ValueError(

@@ -13,12 +13,14 @@ from lvlm_debias.models.families.instructblip import InstructBlip
 from lvlm_debias.models.families.llava import Llava
 from lvlm_debias.models.families.llava_onevision import LlavaOnevision
 from lvlm_debias.models.families.qwen2_5_vl import Qwen25VL
+from lvlm_debias.models.families.smolvlm import Idefics3, SmolVlm
 
 __all__ = ["FAMILIES", "Family", "UnknownFamilyError", "family_of"]
 
 #: every supported family, by the ``config.model_type`` of its checkpoints
 FAMILIES: dict[str, Family] = {
-    family.model_type: family for family in (Llava(), InstructBlip(), LlavaOnevision(), Qwen25VL())
+    family.model_type: family
+    for family in (Llava(), InstructBlip(), LlavaOnevision(), Qwen25VL(), Idefics3(), SmolVlm())
 }
 
 

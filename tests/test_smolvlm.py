@@ -1,0 +1,354 @@
+"""SmolVLM / Idefics3 behind the same interface as LLaVA: a tiny checkpoint saved to a folder and loaded as a downloaded
+one is, scored under every probe (the prefix cache too), decoded with VDD / VCD, and read for attention.
+
+The tiny ``idefics3`` checkpoint (SmolVLM-256M-Instruct's model type) goes through every test; the ``smolvlm`` model
+(SmolVLM2's) through the numerical ones, fed by the Idefics3 processor, since ``SmolVLMProcessor`` cannot be built
+here (``num2words`` and ``torchvision`` are not installed; ``tiny_smolvlm``)."""
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import COLOURS, ROOT, SHAPES, schema_defaults, write_questions
+from hub_cache import REVISION, fill_hub_cache, pope_files
+from test_downloads import DATASETS, DOWNLOAD, _env, _python
+from test_probes import _image
+from tiny_smolvlm import IMAGE_SIZE, IMAGE_TOKENS, TEMPLATE, save_tiny_smolvlm
+from transformers import AutoModelForImageTextToText
+
+from lvlm_debias.decoding.base import DecodingParameters, GenerationBatch
+from lvlm_debias.decoding.decode import decode_with_entry
+from lvlm_debias.decoding.methods import DECODING_METHODS
+from lvlm_debias.decoding.sampling import DecodingConfig
+from lvlm_debias.decoding.vdd import ReferenceBranch, reference_inputs
+from lvlm_debias.inputs.probes import PROBES, image_token_id, left_pad, probe_inputs
+from lvlm_debias.models.families import family_of
+from lvlm_debias.models.load import load_entry
+from lvlm_debias.models.prompts import build_prompt
+from lvlm_debias.scoring.attention import attention_with_entry
+from lvlm_debias.scoring.cache import references_with_entry, score_shard_with_entry
+from lvlm_debias.scoring.first_token import FirstTokenSpec
+from lvlm_debias.scoring.prefix import PromptIds, prefix_logits, shares_prefix
+from lvlm_debias.scoring.score import YES_NO, next_token_logits
+
+ENTRY = {"prompt": TEMPLATE, "dtype": "float32", "device": "cpu"}
+QUESTIONS = ["Is there a red circle in the image?", "Is there a star?", "What colour is the square in the picture?"]
+PROMPTS = [build_prompt(TEMPLATE, q) for q in QUESTIONS[:2]]
+IMAGES = [_image(0), _image(1, size=40)]  # two sizes: the resize to one square fixes the token count
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return str(save_tiny_smolvlm(tmp_path_factory.mktemp("idefics3"), SHAPES, COLOURS, "idefics3"))
+
+
+@pytest.fixture(scope="module")
+def idefics3(folder):
+    return load_entry(folder, ENTRY)
+
+
+@pytest.fixture(scope="module", params=["idefics3", "smolvlm"])
+def loaded(request, idefics3, tmp_path_factory):
+    """(model, processor) of each model type; the processor is the Idefics3 one (the same tokenizer and prompt)."""
+    if request.param == "idefics3":
+        return idefics3
+    smol = save_tiny_smolvlm(tmp_path_factory.mktemp("smolvlm"), SHAPES, COLOURS, "smolvlm")
+    model = AutoModelForImageTextToText.from_pretrained(smol, dtype=torch.float32).eval()
+    assert type(model).__name__ == "SmolVLMForConditionalGeneration" and family_of(model).model_type == "smolvlm"
+    return model, idefics3[1]
+
+
+def _wide_image():
+    return _image(3, size=120).crop((0, 0, 120, 30))
+
+
+def _ids(processor, *tokens):
+    return processor.tokenizer.convert_tokens_to_ids(list(tokens))
+
+
+def test_loads_from_a_folder_with_one_wrapped_image_of_fixed_size(idefics3):
+    model, processor = idefics3
+    assert type(model).__name__ == "Idefics3ForConditionalGeneration" and shares_prefix(processor)
+    assert processor.image_processor.do_image_splitting is False  # the repo's file says true
+    image_id = image_token_id(processor)
+    fake, glob = _ids(processor, "<fake_token_around_image>", "<global-img>")
+    plain = processor.tokenizer(PROMPTS[0])["input_ids"]  # BOS, User, :, <image>, question...
+    at = plain.index(image_id)
+    for image in (IMAGES[0], _image(2, size=200), _wide_image()):  # small, larger than the tile, not square
+        naive = probe_inputs(processor, PROMPTS[:1], "naive", [image])
+        wrapped = plain[:at] + [fake, glob] + [image_id] * IMAGE_TOKENS + [fake] + plain[at + 1 :]
+        assert naive["input_ids"][0].tolist() == wrapped
+        assert naive["pixel_values"].shape == (1, 1, 3, IMAGE_SIZE, IMAGE_SIZE)
+        assert naive["pixel_attention_mask"].shape == (1, 1, IMAGE_SIZE, IMAGE_SIZE)
+        assert bool(naive["pixel_attention_mask"].all())
+    none = probe_inputs(processor, PROMPTS[:1], "none")
+    assert none["input_ids"][0].tolist() == plain[:at] + plain[at + 1 :]  # no image token, no wrapper
+    unk = probe_inputs(processor, PROMPTS[:1], "unk")
+    assert unk["input_ids"][0].tolist() == plain[:at] + [processor.tokenizer.unk_token_id] + plain[at + 1 :]
+    assert "pixel_values" not in none and "pixel_values" not in unk
+
+
+def test_with_splitting_the_token_count_would_follow_the_image_size(idefics3):
+    """What the family switches off: the repo's own setting tiles a large image (row/col tokens, more image tokens)."""
+    _, processor = idefics3
+    image_id = image_token_id(processor)
+    processor.image_processor.do_image_splitting = True
+    try:
+        split = probe_inputs(processor, PROMPTS[:1], "naive", [_image(2, size=200)])
+    finally:
+        processor.image_processor.do_image_splitting = False
+    assert int((split["input_ids"] == image_id).sum()) > IMAGE_TOKENS and split["pixel_values"].shape[1] > 1
+
+
+def test_a_tile_size_other_than_the_vision_towers_is_refused(folder, tmp_path):
+    copy = tmp_path / "bad"
+    shutil.copytree(folder, copy)
+    path = copy / "preprocessor_config.json"
+    saved = json.loads(path.read_text())
+    saved["max_image_size"] = {"longest_edge": 2 * IMAGE_SIZE}
+    path.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match=f"max_image_size.*image_size {IMAGE_SIZE}"):
+        load_entry(str(copy), ENTRY)
+
+
+@pytest.mark.parametrize("probe", list(PROBES))
+def test_every_probe_scores_a_batch(loaded, probe):
+    model, processor = loaded
+    spec = PROBES[probe]
+    images = IMAGES if spec.per_image else None
+    seeds = [3, 4] if spec.seeded else None
+    inputs = probe_inputs(processor, PROMPTS, probe, images, seeds)
+    logits = next_token_logits(model, inputs)
+    assert logits.shape == (2, len(processor.tokenizer)) and torch.isfinite(logits).all()
+    if spec.feeds_pixels:
+        assert inputs["pixel_values"].shape == (2, 1, 3, IMAGE_SIZE, IMAGE_SIZE)
+        naive = next_token_logits(model, probe_inputs(processor, PROMPTS, "naive", IMAGES))
+        assert probe == "naive" or not torch.allclose(logits, naive)  # the probe's pixels reach the answer
+
+
+def test_zero_images_are_not_dropped_as_padding(loaded):
+    """The model drops an all-zero image as padding; fed as is, a batch of Zero probes has fewer image features than
+    image tokens. The family marks it real (one value at finfo.tiny), which changes no logit."""
+    model, processor = loaded
+    zero = probe_inputs(processor, PROMPTS, "zero")
+    assert bool((zero["pixel_values"] == 0).all())
+    with pytest.raises((ValueError, RuntimeError)), torch.no_grad():  # no / too few image features
+        model(**zero)
+    with torch.no_grad():  # the unmarked reference: the zero images' features put in by hand
+        inner = model.model
+        features = inner.connector(
+            inner.vision_model(pixel_values=zero["pixel_values"].flatten(0, 1)).last_hidden_state
+        )
+        embeds = model.get_input_embeddings()(zero["input_ids"])
+        embeds[zero["input_ids"] == image_token_id(processor)] = features.reshape(-1, embeds.shape[-1])
+        mask = zero["attention_mask"]
+        by_hand = model(inputs_embeds=embeds, attention_mask=mask, position_ids=family_of(model).positions(mask))
+    torch.testing.assert_close(next_token_logits(model, zero), by_hand.logits[:, -1], atol=1e-6, rtol=0)
+
+
+def test_text_probes_read_the_model_without_pixels_and_the_image_reaches_the_answer(loaded):
+    model, processor = loaded
+    none = probe_inputs(processor, PROMPTS[:1], "none")
+    with torch.no_grad():
+        alone = model(input_ids=none["input_ids"]).logits[:, -1]
+    torch.testing.assert_close(next_token_logits(model, none), alone, atol=1e-5, rtol=1e-5)
+    naive = next_token_logits(model, probe_inputs(processor, PROMPTS[:1], "naive", IMAGES[:1]))
+    other = next_token_logits(model, probe_inputs(processor, PROMPTS[:1], "naive", [_image(7)]))
+    assert not torch.allclose(naive, other, atol=1e-3)
+
+
+@pytest.mark.parametrize("probe", ["naive", "none", "unk", "noise", "zero"])
+def test_padding_inside_the_batch_does_not_change_the_answer(loaded, probe):
+    model, processor = loaded
+    prompts = [PROMPTS[0], build_prompt(TEMPLATE, QUESTIONS[2])]  # uneven lengths: the shorter row is padded
+    images = IMAGES if PROBES[probe].per_image else None
+    seeds = [3, 4] if PROBES[probe].seeded else None
+    both = next_token_logits(model, probe_inputs(processor, prompts, probe, images, seeds))
+    for i in range(2):
+        one = probe_inputs(
+            processor, prompts[i : i + 1], probe, images and images[i : i + 1], seeds and seeds[i : i + 1]
+        )
+        single = next_token_logits(model, one)[0]
+        torch.testing.assert_close(both[i], single, atol=1e-4, rtol=0)
+        assert both[i].argmax() == single.argmax()
+
+
+@pytest.mark.parametrize("probe", ["naive", "noise", "zero", "one"])
+def test_prefix_cached_logits_equal_full_forward_passes(loaded, probe):
+    """Two images, three and two questions of uneven lengths: one prefix pass per image (up to its last <image>
+    token; the closing wrapper opens the suffix) gives each question's full-forward logits."""
+    model, processor = loaded
+    prompts = [[build_prompt(TEMPLATE, q) for q in QUESTIONS], [build_prompt(TEMPLATE, q) for q in QUESTIONS[1:]]]
+    seeds = [11, 12] if probe == "noise" else None
+    ids = PromptIds(processor)
+    cached = prefix_logits(model, processor, ids, IMAGES, prompts, probe, seeds)
+    owners = [i for i, group in enumerate(prompts) for _ in group]
+    flat = [p for group in prompts for p in group]
+    full = next_token_logits(
+        model,
+        probe_inputs(processor, flat, probe, [IMAGES[i] for i in owners], seeds and [seeds[i] for i in owners]),
+    )
+    assert cached.shape == full.shape == (5, len(processor.tokenizer))
+    torch.testing.assert_close(cached, full, atol=1e-4, rtol=0)
+    assert torch.equal(cached.argmax(-1), full.argmax(-1))
+    fake = _ids(processor, "<fake_token_around_image>")[0]
+    assert ids(flat[0])[ids.prefix_length(flat[0])] == fake  # the closing wrapper is the suffix's first token
+
+
+@pytest.mark.parametrize("reference", ["none", "unk", "vcd-noise"])
+def test_reference_branch_cache_matches_full_forward(loaded, reference):
+    model, processor = loaded
+    inputs = reference_inputs(processor, PROMPTS, reference, IMAGES, [5, 6])
+    branch = ReferenceBranch(model, dict(inputs))
+    torch.testing.assert_close(branch.next_logits(None), next_token_logits(model, inputs), atol=1e-5, rtol=1e-5)
+    rows = [ids[m.bool()].tolist() for ids, m in zip(inputs["input_ids"], inputs["attention_mask"], strict=True)]
+    for new in ([5, 9], [7, 3]):
+        rows = [row + [t] for row, t in zip(rows, new, strict=True)]
+        stepped = branch.next_logits(torch.tensor(new))
+        full = {**inputs, **left_pad(rows, processor.tokenizer.pad_token_id)}
+        torch.testing.assert_close(stepped, next_token_logits(model, full), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["vdd-both", "vcd"])
+def test_alpha_zero_reproduces_plain_greedy_decoding(loaded, method):
+    model, processor = loaded
+    inputs = probe_inputs(processor, PROMPTS, "naive", IMAGES)
+    config = DecodingConfig(do_sample=False)
+
+    def generate(extra):
+        out = model.generate(**inputs, max_new_tokens=5, pad_token_id=processor.tokenizer.pad_token_id, **extra)
+        return out[:, inputs["input_ids"].shape[1] :].tolist()
+
+    batch = GenerationBatch(model, processor, PROMPTS, IMAGES, [1, 2])
+    kwargs = DECODING_METHODS[method].generate_kwargs(batch, config, DecodingParameters(alpha=0.0, beta=0.1))
+    assert generate(kwargs) == generate(config.generate_kwargs())
+    contrasted = DECODING_METHODS[method].generate_kwargs(batch, config, DecodingParameters(alpha=5.0, beta=1e-9))
+    assert generate(contrasted) != generate(config.generate_kwargs())
+
+
+def test_the_rules_library_entry_points_run_on_it(folder, tmp_path):
+    """What the scoring, generation and attention jobs call, with the checkpoint folder and a config entry."""
+    questions = write_questions(tmp_path, 4, labels=("yes", "no"))
+    splits = {"random": questions}
+    common = dict(labels=YES_NO, top_k=20, batch_size=3, seed=0)
+    image_probes = [name for name, probe in PROBES.items() if probe.per_image]
+    shard, _, _, _ = score_shard_with_entry(
+        folder, ENTRY, splits, tmp_path, shard=0, shards=1, probes=image_probes, store=FirstTokenSpec(20),
+        logits=False, **common,
+    )  # fmt: skip
+    text_probes = [p for p in PROBES if p not in image_probes]
+    refs, _ = references_with_entry(folder, ENTRY, splits, tmp_path, probes=text_probes, **common)
+    scores = pd.concat([shard, refs], ignore_index=True)
+    assert set(scores["probe"]) == set(PROBES) and len(scores) == 4 * len(PROBES)
+    total = scores[["p_yes", "p_no"]].sum(axis=1)
+    assert total.between(0, 1 + 1e-6).all() and scores.groupby("probe")["p_yes"].nunique().gt(0).all()
+    decoding = {"methods": ["naive", "vdd-none", "vcd"], "alpha": 1.0, "beta": 0.1}
+    texts = decode_with_entry(
+        folder, ENTRY, questions, tmp_path, "default", decoding, sweep={}, summary=None, benchmark="pope",
+        max_new_tokens=3, batch_size=3, seed=0,
+    )  # fmt: skip
+    assert texts.groupby("method").size().to_dict() == {"naive": 4, "vcd": 4, "vdd-none": 4}
+    layers, tokens, _, steps, _, captions = attention_with_entry(
+        folder,
+        ENTRY,
+        questions,
+        tmp_path,
+        schema_defaults("attention", {"n_samples": 4, "probes": ["naive", "none", "zero"], "max_new_tokens": 3}),
+    )
+    shares = layers.groupby(["probe", "layer"])["share"].sum()
+    assert shares.round(5).eq(1).all() and set(layers["probe"]) == {"naive", "none", "zero"}
+    image_share = layers[layers["group"] == "image"].groupby("probe")["share"].sum()
+    assert image_share["naive"] > 0 and image_share.get("none", 0) == 0
+    assert len(captions) == len(set(q["image"] for q in questions))
+
+
+def test_downloads_and_loads_by_repo_id(tmp_path, folder):
+    """The checkpoint as a hub repo in a local cache (preprocessor_config.json and processor_config.json apart, as
+    on the hub), downloaded and loaded by repo id, offline, with splitting off."""
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
+    assert {"preprocessor_config.json", "processor_config.json"} <= set(files)
+    fill_hub_cache(tmp_path / "hf/hub", "model", "org/tiny-smolvlm", files)
+    manifest = tmp_path / "manifest.json"
+    run = _python(tmp_path, DOWNLOAD.format(repo="org/tiny-smolvlm", manifest=str(manifest), revision=REVISION,
+                                            fetch=False))  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert {f["path"] for f in json.loads(manifest.read_text())["files"]} == set(files)
+    load = _python(tmp_path, f"""
+        from lvlm_debias.models.load import load_model
+        model, processor = load_model("org/tiny-smolvlm", revision={REVISION!r}, device="cpu")
+        print(type(model).__name__, type(processor).__name__, processor.image_processor.do_image_splitting)
+    """)  # fmt: skip
+    assert load.returncode == 0, load.stderr[-2000:]
+    assert "Idefics3ForConditionalGeneration Idefics3Processor False" in load.stdout
+
+
+@pytest.mark.xfail(
+    importlib.util.find_spec("num2words") is None or importlib.util.find_spec("torchvision") is None,
+    reason="SmolVLMProcessor needs num2words (and its video processor torchvision): not installed here",
+    strict=True,
+)
+def test_a_smolvlm2_checkpoint_loads_with_its_own_processor(tmp_path):
+    """A ``smolvlm`` checkpoint with a ``SmolVLMProcessor`` (SmolVLM2's) loads through the family."""
+    from transformers import SmolVLMImageProcessorPil, SmolVLMProcessor, SmolVLMVideoProcessor
+
+    folder = save_tiny_smolvlm(tmp_path / "smol", SHAPES, COLOURS, "smolvlm")
+    tokenizer = load_entry(str(save_tiny_smolvlm(tmp_path / "i3", SHAPES, COLOURS)), ENTRY)[1].tokenizer
+    image_processor = SmolVLMImageProcessorPil(max_image_size={"longest_edge": IMAGE_SIZE})
+    SmolVLMProcessor(image_processor, tokenizer, SmolVLMVideoProcessor(), image_seq_len=IMAGE_TOKENS).save_pretrained(
+        folder
+    )
+    model, processor = load_entry(str(folder), ENTRY)
+    assert type(processor).__name__ == "SmolVLMProcessor" and family_of(processor).model_type == "smolvlm"
+    assert next_token_logits(model, probe_inputs(processor, PROMPTS, "naive", IMAGES)).shape[0] == 2
+
+
+@pytest.mark.slow
+def test_paper_config_in_miniature_runs_with_a_smolvlm_from_the_hub(tmp_path, folder):
+    """The paper config with its model and benchmarks swapped for a tiny SmolVLM (Idefics3) and a tiny POPE in a local
+    hub cache, run to the report with Snakemake offline: scoring (the prefix cache), calibration, sweep, prior
+    probing, VDD/VCD answers and attention all go through the SmolVLM path."""
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
+    fill_hub_cache(tmp_path / "hf/hub", "model", "org/tiny-smolvlm", files)
+    fill_hub_cache(tmp_path / "hf/hub", "dataset", "lmms-lab/POPE", pope_files())
+    config = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    config["models"] = {
+        "smolvlm": {"source": "hub", "repo": "org/tiny-smolvlm", "revision": REVISION, "prompt": TEMPLATE,
+                    "dtype": "bfloat16", "device": "cpu"}  # bfloat16 is the GPU's dtype: float32 here
+    }  # fmt: skip
+    config["datasets"] = {"pope_coco": DATASETS["pope_coco"]}
+    config["benchmarks"] = {"pope_coco": {"dataset": "pope_coco", "splits": ["random", "popular"]}}
+    config["downloads"] = {"fetch": False}
+    config["scoring"] = {"shards": 2, "batch_size": 4, "top_k": 20, "store_top": 20}
+    config["calibration"]["min_bin_count"] = 1
+    config["sweep"].update(temperatures=[0.5, 1.0], top_ps=[0.9, 1.0], top_ks=[0, 2], max_new_tokens=3)
+    config["generation"] = {
+        "methods": ["naive", "vcd", "vdd-both"], "settings": ["default", "best"], "alpha": 1.0, "beta": 0.1,
+        "classification": {"benchmarks": ["pope_coco"], "max_new_tokens": 3},
+    }  # fmt: skip
+    config["attention"] = {"n_samples": 4, "probes": ["naive", "none", "zero"], "max_new_tokens": 3, "batch_size": 2}
+    config["report"]["samples"] = 2
+    config["report"]["paper_numbers"] = str(ROOT / "config/paper_numbers.yaml")
+    config.pop("conda_env")
+    (tmp_path / "config.yaml").write_text(json.dumps(config))
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path),
+               "--configfile", str(tmp_path / "config.yaml")]  # fmt: skip
+    run = subprocess.run(command, env=_env(tmp_path), capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stderr[-4000:]
+    results = tmp_path / "results/smolvlm"
+    probs = pd.read_csv(results / "pope_coco/random/label_probs.csv")
+    assert (
+        set(probs["probe"]) >= {"naive", "none", "unk", "noise", "zero", "one"}
+        and len(probs["question_id"].unique()) == 6
+    )
+    answers = pd.read_csv(results / "pope_coco/random/contrastive/best.csv")
+    assert set(answers["method"]) == {"naive", "vcd", "vdd-both"} and set(answers["prediction"]) <= {"yes", "no"}
+    attention = pd.read_csv(results / "attention.csv")
+    assert attention.groupby(["probe", "layer"])["share"].sum().round(5).eq(1).all()
+    assert (tmp_path / "results/report.html").stat().st_size > 10_000
