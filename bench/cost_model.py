@@ -10,6 +10,8 @@ import pandas as pd
 from lvlm_debias.performance.cost_model import (
     H100_SXM,
     H200,
+    MODERN_MODELS,
+    NO_PREFIX,
     PAPER_MODELS,
     batch_that_fits,
     decode_step_seconds,
@@ -33,14 +35,19 @@ parser.add_argument(
     metavar=("SIZE", "WITH_IMAGE", "WITHOUT"),
     help="measured seconds of one official generate call with and without image tokens, e.g. 7b 0.061 0.049",
 )
+parser.add_argument(
+    "--config", choices=["paper", "modern"], default="paper",
+    help="the models of config/paper.yaml (LLaVA-1.5, InstructBLIP) or config/modern.yaml (Qwen2.5-VL, ...)",
+)  # fmt: skip
 args = parser.parse_args()
+MODELS = PAPER_MODELS if args.config == "paper" else MODERN_MODELS
 measured = {size: (float(a), float(b)) for size, a, b in args.official_call_seconds}
-unknown = sorted(set(measured) - set(PAPER_MODELS))
+unknown = sorted(set(measured) - set(MODELS))
 if unknown:
-    parser.error(f"--official-call-seconds: unknown sizes {unknown}; known: {list(PAPER_MODELS)}")
+    parser.error(f"--official-call-seconds: unknown sizes {unknown}; known: {list(MODELS)}")
 
 rows = []
-for arch in PAPER_MODELS.values():
+for arch in MODELS.values():
     tokens = arch.image_tokens + args.text_tokens
     for gpu in (H100_SXM, H200):
         step1 = decode_step_seconds(arch, gpu, 1, tokens + 50)
@@ -59,7 +66,7 @@ for arch in PAPER_MODELS.values():
         )
 print(f"== per question and step (model; MFU {args.mfu}, {args.text_tokens} text tokens)")
 print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-for size, arch in PAPER_MODELS.items():
+for size, arch in MODELS.items():
     table = paper_gpu_hours(
         arch,
         H100_SXM,
@@ -70,9 +77,10 @@ for size, arch in PAPER_MODELS.items():
         mfu=args.mfu,
         batch=args.batch,
         official_call_seconds=measured.get(size),
+        shares_prefix=arch.name not in NO_PREFIX,
     )
     total = table[["ours_gpu_hours", "official_gpu_hours"]].sum()
     table.loc[len(table)] = ["total", total.iloc[0], total.iloc[1]]
     official = "measured official calls" if size in measured else "modelled official calls"
-    print(f"\n== paper config on one {H100_SXM.name}: {arch.name} (model; {official})")
+    print(f"\n== {args.config} config on one {H100_SXM.name}: {arch.name} (model; {official})")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))

@@ -207,6 +207,23 @@ def test_cost_model_by_hand():
     )
     # a suffix of 3 tokens after 5 cached ones: 2*1e9*3 + 4*2*3*8*10
     assert suffix_flops(arch, 5, 3) == 6e9 + 1920
+    # a family that cannot share its prefix (Qwen2.5-VL, InstructBLIP): each distinct pair's whole prompt
+    whole = paper_gpu_hours(arch, gpu, distinct_prompts=10, captions=0, caption_tokens=10, shares_prefix=False)
+    pairs = sum(p for _, p in PAPER_SOURCES.values())
+    assert whole.loc[0, "ours_gpu_hours"] == pytest.approx(2 * pairs * prefill_flops(arch, 60) / 50e12 / 3600)
+    assert whole.loc[1:, "ours_gpu_hours"].tolist() == hours.loc[1:, "ours_gpu_hours"].tolist()
+
+
+def test_the_cost_models_families_match_the_registry():
+    """Each model of the cost model that the registry's families cannot share a prefix for is in NO_PREFIX."""
+    from lvlm_debias.models.families import FAMILIES
+    from lvlm_debias.performance.cost_model import MODERN_MODELS, NO_PREFIX, PAPER_MODELS
+
+    family = {"llava-1.5": "llava", "instructblip": "instructblip", "qwen2.5-vl": "qwen2_5_vl",
+              "llava-onevision": "llava_onevision", "smolvlm": "idefics3"}  # fmt: skip
+    for arch in [*PAPER_MODELS.values(), *MODERN_MODELS.values()]:
+        (model_type,) = [t for prefix, t in family.items() if arch.name.startswith(prefix)]
+        assert (arch.name in NO_PREFIX) == (not FAMILIES[model_type].shares_prefix), arch.name
 
 
 def test_the_cache_benchmark_compares_both_ways_on_the_same_questions(tiny_llava, tmp_path):
