@@ -3,19 +3,17 @@ tokenizer without ``<unk>``) saved to a folder and loaded as a downloaded one is
 without the prefix cache, decoded with VDD / VCD, and read for attention."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
-from conftest import COLOURS, ROOT, SHAPES, schema_defaults, write_questions
-from hub_cache import REVISION, fill_hub_cache, pope_files
+from conftest import COLOURS, SHAPES, schema_defaults, write_questions
+from hub_cache import REVISION, fill_hub_cache
+from miniature import run_paper_config_in_miniature
 from PIL import Image
-from test_downloads import DATASETS, DOWNLOAD, _env, _python
+from test_downloads import DOWNLOAD, _python
 from tiny_llava_onevision import IMAGE_SIZE, PATCH_SIZE, TEMPLATE, save_tiny_llava_onevision
 
 from lvlm_debias.decoding.base import DecodingParameters, GenerationBatch
@@ -300,44 +298,5 @@ def test_a_processor_config_without_the_anyres_settings_gets_them_from_the_model
 
 @pytest.mark.slow
 def test_paper_config_in_miniature_runs_with_a_llava_onevision_from_the_hub(tmp_path, folder):
-    """The paper config with its model and benchmarks swapped for a tiny LLaVA-OneVision and a tiny POPE in a local
-    hub cache, run to the report with Snakemake offline: scoring (prefix cache), calibration, sweep, prior probing,
-    VDD/VCD answers and attention all go through the LLaVA-OneVision path."""
-    files = {str(p.relative_to(folder)): p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
-    fill_hub_cache(tmp_path / "hf/hub", "model", "org/tiny-llava-onevision", files)
-    fill_hub_cache(tmp_path / "hf/hub", "dataset", "lmms-lab/POPE", pope_files())
-    config = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
-    config["models"] = {
-        "onevision": {"source": "hub", "repo": "org/tiny-llava-onevision", "revision": REVISION, "prompt": TEMPLATE,
-                      "dtype": "float16", "device": "cpu"}  # float16 is the GPU's dtype: float32 here
-    }  # fmt: skip
-    config["datasets"] = {"pope_coco": DATASETS["pope_coco"]}
-    config["benchmarks"] = {"pope_coco": {"dataset": "pope_coco", "splits": ["random", "popular"]}}
-    config["downloads"] = {"fetch": False}
-    config["scoring"] = {"shards": 2, "batch_size": 4, "top_k": 20, "store_top": 20}
-    config["calibration"]["min_bin_count"] = 1
-    config["sweep"].update(temperatures=[0.5, 1.0], top_ps=[0.9, 1.0], top_ks=[0, 2], max_new_tokens=3)
-    config["generation"] = {
-        "methods": ["naive", "vcd", "vdd-both"], "settings": ["default", "best"], "alpha": 1.0, "beta": 0.1,
-        "classification": {"benchmarks": ["pope_coco"], "max_new_tokens": 3},
-    }  # fmt: skip
-    config["attention"] = {"n_samples": 4, "probes": ["naive", "none", "noise"], "max_new_tokens": 3, "batch_size": 2}
-    config["report"]["samples"] = 2
-    config["report"]["paper_numbers"] = str(ROOT / "config/paper_numbers.yaml")
-    config.pop("conda_env")
-    (tmp_path / "config.yaml").write_text(json.dumps(config))
-    command = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path),
-               "--configfile", str(tmp_path / "config.yaml")]  # fmt: skip
-    run = subprocess.run(command, env=_env(tmp_path), capture_output=True, text=True, timeout=1200)
-    assert run.returncode == 0, run.stderr[-4000:]
-    results = tmp_path / "results/onevision"
-    probs = pd.read_csv(results / "pope_coco/random/label_probs.csv")
-    assert (
-        set(probs["probe"]) >= {"naive", "none", "unk", "noise", "zero", "one"}
-        and len(probs["question_id"].unique()) == 6
-    )
-    answers = pd.read_csv(results / "pope_coco/random/contrastive/best.csv")
-    assert set(answers["method"]) == {"naive", "vcd", "vdd-both"} and set(answers["prediction"]) <= {"yes", "no"}
-    attention = pd.read_csv(results / "attention.csv")
-    assert attention.groupby(["probe", "layer"])["share"].sum().round(5).eq(1).all()
-    assert (tmp_path / "results/report.html").stat().st_size > 10_000
+    """The paper config in miniature (``tests/miniature.py``) through the LLaVA-OneVision path, to the report."""
+    run_paper_config_in_miniature(tmp_path, folder, "llava-onevision", TEMPLATE, "float16", ["naive", "none", "noise"])

@@ -4,17 +4,15 @@ test for test)."""
 
 import json
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-import yaml
-from conftest import COLOURS, ROOT, SHAPES, schema_defaults, write_questions
-from hub_cache import REVISION, fill_hub_cache, pope_files
-from test_downloads import DATASETS, DOWNLOAD, _env, _python
+from conftest import COLOURS, SHAPES, schema_defaults, write_questions
+from hub_cache import REVISION, fill_hub_cache
+from miniature import run_paper_config_in_miniature
+from test_downloads import DOWNLOAD, _python
 from test_probes import _image
 from tiny_qwen2_5_vl import IMAGE_TOKENS, PIXELS, TEMPLATE, save_tiny_qwen2_5_vl
 
@@ -310,44 +308,5 @@ def test_downloads_in_the_hub_layout_and_loads_by_repo_id(tmp_path, folder):
 
 @pytest.mark.slow
 def test_paper_config_in_miniature_runs_with_a_qwen2_5_vl_from_the_hub(tmp_path, folder):
-    """The paper config with its model and benchmarks swapped for a tiny Qwen2.5-VL and a tiny POPE in a local hub
-    cache, run to the report with Snakemake offline: scoring, calibration, sweep, prior probing, VDD/VCD answers and
-    attention all go through the Qwen2.5-VL path."""
-    files = {str(p.relative_to(folder)): p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
-    fill_hub_cache(tmp_path / "hf/hub", "model", "org/tiny-qwen2.5-vl", files)
-    fill_hub_cache(tmp_path / "hf/hub", "dataset", "lmms-lab/POPE", pope_files())
-    config = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
-    config["models"] = {
-        "qwen": {"source": "hub", "repo": "org/tiny-qwen2.5-vl", "revision": REVISION, "prompt": TEMPLATE,
-                 "dtype": "bfloat16", "device": "cpu"}  # bfloat16 is the GPU's dtype: float32 here
-    }  # fmt: skip
-    config["datasets"] = {"pope_coco": DATASETS["pope_coco"]}
-    config["benchmarks"] = {"pope_coco": {"dataset": "pope_coco", "splits": ["random", "popular"]}}
-    config["downloads"] = {"fetch": False}
-    config["scoring"] = {"shards": 2, "batch_size": 4, "top_k": 20, "store_top": 20}
-    config["calibration"]["min_bin_count"] = 1
-    config["sweep"].update(temperatures=[0.5, 1.0], top_ps=[0.9, 1.0], top_ks=[0, 2], max_new_tokens=3)
-    config["generation"] = {
-        "methods": ["naive", "vcd", "vdd-both"], "settings": ["default", "best"], "alpha": 1.0, "beta": 0.1,
-        "classification": {"benchmarks": ["pope_coco"], "max_new_tokens": 3},
-    }  # fmt: skip
-    config["attention"] = {"n_samples": 4, "probes": ["naive", "none", "noise"], "max_new_tokens": 3, "batch_size": 2}
-    config["report"]["samples"] = 2
-    config["report"]["paper_numbers"] = str(ROOT / "config/paper_numbers.yaml")
-    config.pop("conda_env")
-    (tmp_path / "config.yaml").write_text(json.dumps(config))
-    command = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path),
-               "--configfile", str(tmp_path / "config.yaml")]  # fmt: skip
-    run = subprocess.run(command, env=_env(tmp_path), capture_output=True, text=True, timeout=1200)
-    assert run.returncode == 0, run.stderr[-4000:]
-    results = tmp_path / "results/qwen"
-    probs = pd.read_csv(results / "pope_coco/random/label_probs.csv")
-    assert (
-        set(probs["probe"]) >= {"naive", "none", "unk", "noise", "zero", "one"}
-        and len(probs["question_id"].unique()) == 6
-    )
-    answers = pd.read_csv(results / "pope_coco/random/contrastive/best.csv")
-    assert set(answers["method"]) == {"naive", "vcd", "vdd-both"} and set(answers["prediction"]) <= {"yes", "no"}
-    attention = pd.read_csv(results / "attention.csv")
-    assert attention.groupby(["probe", "layer"])["share"].sum().round(5).eq(1).all()
-    assert (tmp_path / "results/report.html").stat().st_size > 10_000
+    """The paper config in miniature (``tests/miniature.py``) through the Qwen2.5-VL path, to the report."""
+    run_paper_config_in_miniature(tmp_path, folder, "qwen2.5-vl", TEMPLATE, "bfloat16", ["naive", "none", "noise"])
