@@ -10,18 +10,15 @@ import pandas as pd
 import pytest
 import torch
 from conftest import COLOURS, SHAPES, schema_defaults, write_questions
+from family_checks import alpha_zero_reproduces_greedy, reference_branch_matches_full_forward
 from hub_cache import REVISION, fill_hub_cache
 from miniature import run_paper_config_in_miniature
 from PIL import Image
 from test_downloads import DOWNLOAD, _python
 from tiny_llava_onevision import IMAGE_SIZE, PATCH_SIZE, TEMPLATE, save_tiny_llava_onevision
 
-from lvlm_debias.decoding.base import DecodingParameters, GenerationBatch
 from lvlm_debias.decoding.decode import decode_with_entry
-from lvlm_debias.decoding.methods import DECODING_METHODS
-from lvlm_debias.decoding.sampling import DecodingConfig
-from lvlm_debias.decoding.vdd import ReferenceBranch, reference_inputs
-from lvlm_debias.inputs.probes import PROBES, image_token_id, left_pad, probe_inputs
+from lvlm_debias.inputs.probes import PROBES, image_token_id, probe_inputs
 from lvlm_debias.models.families import family_of
 from lvlm_debias.models.families.llava_onevision import UNK_STAND_IN, LlavaOnevisionImageProcessor
 from lvlm_debias.models.load import load_entry
@@ -181,33 +178,13 @@ def test_the_prefix_cache_gives_the_full_forwards_logits(onevision, probe):
 
 @pytest.mark.parametrize("reference", ["none", "unk", "vcd-noise"])
 def test_reference_branch_cache_matches_full_forward(onevision, reference):
-    model, processor = onevision
-    inputs = reference_inputs(processor, PROMPTS, reference, IMAGES, [5, 6])
-    branch = ReferenceBranch(model, dict(inputs))
-    torch.testing.assert_close(branch.next_logits(None), next_token_logits(model, inputs), atol=1e-5, rtol=1e-5)
-    rows = [ids[m.bool()].tolist() for ids, m in zip(inputs["input_ids"], inputs["attention_mask"], strict=True)]
-    for new in ([5, 9], [7, 8]):  # words, not special tokens (ids 0-4: <image> is 3)
-        rows = [row + [t] for row, t in zip(rows, new, strict=True)]
-        stepped = branch.next_logits(torch.tensor(new))
-        full = {**inputs, **left_pad(rows, processor.tokenizer.pad_token_id)}
-        torch.testing.assert_close(stepped, next_token_logits(model, full), atol=1e-4, rtol=1e-4)
+    steps = ([5, 9], [7, 8])  # words, not special tokens (ids 0-4: <image> is 3)
+    reference_branch_matches_full_forward(*onevision, PROMPTS, IMAGES, reference, steps)
 
 
 @pytest.mark.parametrize("method", ["vdd-both", "vcd"])
 def test_alpha_zero_reproduces_plain_greedy_decoding(onevision, method):
-    model, processor = onevision
-    inputs = probe_inputs(processor, PROMPTS, "naive", IMAGES)
-    config = DecodingConfig(do_sample=False)
-
-    def generate(extra):
-        out = model.generate(**inputs, max_new_tokens=5, pad_token_id=processor.tokenizer.pad_token_id, **extra)
-        return out[:, inputs["input_ids"].shape[1] :].tolist()
-
-    batch = GenerationBatch(model, processor, PROMPTS, IMAGES, [1, 2])
-    kwargs = DECODING_METHODS[method].generate_kwargs(batch, config, DecodingParameters(alpha=0.0, beta=0.1))
-    assert generate(kwargs) == generate(config.generate_kwargs())
-    contrasted = DECODING_METHODS[method].generate_kwargs(batch, config, DecodingParameters(alpha=5.0, beta=1e-9))
-    assert generate(contrasted) != generate(config.generate_kwargs())
+    alpha_zero_reproduces_greedy(*onevision, PROMPTS, IMAGES, method)
 
 
 def _two_images(tmp_path, questions):

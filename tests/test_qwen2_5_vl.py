@@ -10,16 +10,14 @@ import pandas as pd
 import pytest
 import torch
 from conftest import COLOURS, SHAPES, schema_defaults, write_questions
+from family_checks import alpha_zero_reproduces_greedy
 from hub_cache import REVISION, fill_hub_cache
 from miniature import run_paper_config_in_miniature
 from test_downloads import DOWNLOAD, _python
 from test_probes import _image
 from tiny_qwen2_5_vl import IMAGE_TOKENS, PIXELS, TEMPLATE, save_tiny_qwen2_5_vl
 
-from lvlm_debias.decoding.base import DecodingParameters, GenerationBatch
 from lvlm_debias.decoding.decode import decode_with_entry
-from lvlm_debias.decoding.methods import DECODING_METHODS
-from lvlm_debias.decoding.sampling import DecodingConfig
 from lvlm_debias.decoding.vdd import ReferenceBranch, reference_inputs
 from lvlm_debias.inputs.probes import PROBES, image_token_id, left_pad, probe_inputs
 from lvlm_debias.models.families import family_of
@@ -210,19 +208,7 @@ def test_the_models_own_positions_would_fail_a_cached_step(qwen):
 
 @pytest.mark.parametrize("method", ["vdd-both", "vcd"])
 def test_alpha_zero_reproduces_plain_greedy_decoding(qwen, method):
-    model, processor = qwen
-    inputs = probe_inputs(processor, PROMPTS, "naive", IMAGES)
-    config = DecodingConfig(do_sample=False)
-
-    def generate(extra):
-        out = model.generate(**inputs, max_new_tokens=5, pad_token_id=processor.tokenizer.pad_token_id, **extra)
-        return out[:, inputs["input_ids"].shape[1] :].tolist()
-
-    batch = GenerationBatch(model, processor, PROMPTS, IMAGES, [1, 2])
-    kwargs = DECODING_METHODS[method].generate_kwargs(batch, config, DecodingParameters(alpha=0.0, beta=0.1))
-    assert generate(kwargs) == generate(config.generate_kwargs())
-    contrasted = DECODING_METHODS[method].generate_kwargs(batch, config, DecodingParameters(alpha=5.0, beta=1e-9))
-    assert generate(contrasted) != generate(config.generate_kwargs())
+    alpha_zero_reproduces_greedy(*qwen, PROMPTS, IMAGES, method)
 
 
 def test_the_prefix_cache_does_not_apply_and_scoring_falls_back_to_whole_prompts(qwen, tmp_path, caplog):
