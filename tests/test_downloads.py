@@ -232,7 +232,8 @@ def test_download_rules_end_to_end_offline(tmp_path, model_cache, default_config
     samples = json.loads((tmp_path / "results/tiny/open_ended_samples.json").read_text())
     assert len(samples["default"]) == 2 and set(samples["default"][0]["answers"]) == {"naive", "vdd-none"}
     table = pd.read_csv(tmp_path / "results/tiny/pope_coco/random/label_probs.csv")
-    assert len(table) == 6 * 3 and set(table["probe"]) == {"naive", "none", "unk"}  # 6 questions, 3 probes
+    # 6 questions, 4 probes (na: contextual calibration's "N/A" input, for the method table)
+    assert len(table) == 6 * 4 and set(table["probe"]) == {"naive", "none", "unk", "na"}
 
     again = subprocess.run([*command[:3], "-n", *command[3:]], env=_env(tmp_path), capture_output=True, text=True,
                            timeout=300)  # fmt: skip

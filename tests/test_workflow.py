@@ -105,7 +105,8 @@ def test_small_run_produces_tables_figures_and_report(small_run):
     }
 
     scores = pd.read_csv(results / "pope/random/label_probs.csv")
-    assert set(scores["probe"]) == {"naive", "none", "unk", "noise", "zero", "one"}
+    # na: contextual calibration's "N/A" input, for the method table (baselines.calibrations)
+    assert set(scores["probe"]) == {"naive", "none", "unk", "noise", "zero", "one", "na"}
     for name in ("pope/calibration", "mme/confidence_bins", "benchmark_bias", "decoding", "prior_probing"):
         for suffix in (".png", ".pdf"):
             assert (results / f"{name}{suffix}").stat().st_size > 1000, name
