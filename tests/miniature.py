@@ -14,7 +14,9 @@ from conftest import ROOT
 from hub_cache import REVISION, fill_hub_cache, pope_files
 from test_downloads import DATASETS, _env
 
-METHODS = ["naive", "vcd", "vdd-both"]
+METHODS = ["naive", "vcd", "vdd-both", "opera"]
+#: the methods that sample (OPERA, a beam search, is decoded at the first setting only)
+SAMPLED = [m for m in METHODS if m != "opera"]
 
 
 def run_paper_config_in_miniature(
@@ -55,10 +57,12 @@ def run_paper_config_in_miniature(
         set(probs["probe"]) >= {"naive", "none", "unk", "noise", "zero", "one", "na"}
         and len(probs["question_id"].unique()) == 6
     )
-    answers = pd.read_csv(results / "pope_coco/random/contrastive/best.csv")
-    assert set(answers["method"]) == set(METHODS) and set(answers["prediction"]) <= {"yes", "no"}
+    for setting, methods in [("default", METHODS), ("best", SAMPLED)]:
+        answers = pd.read_csv(results / f"pope_coco/random/contrastive/{setting}.csv")
+        assert set(answers["method"]) == set(methods) and set(answers["prediction"]) <= {"yes", "no"}
     table = pd.read_csv(results / "pope_coco/baselines.csv")
-    assert {"contextual", "batch", *(f"{m} [best]" for m in METHODS)} <= set(table["method"])
+    rows = {"contextual", "batch", *(f"{m} [default]" for m in METHODS), *(f"{m} [best]" for m in SAMPLED)}
+    assert rows <= set(table["method"]) and "opera [best]" not in set(table["method"])
     attention = pd.read_csv(results / "attention.csv")
     assert attention.groupby(["probe", "layer"])["share"].sum().round(5).eq(1).all()
     assert (tmp_path / "results/report.html").stat().st_size > 10_000

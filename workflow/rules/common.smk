@@ -53,7 +53,7 @@ REPORT = config["report"]
 GENERATION = config.get("generation", {})
 GENERATION_SETTINGS = list(RUN.settings)
 #: the decoding methods and their parameters (the fields of decoding.base.DecodingParameters), as the schema filled them
-DECODING = {key: GENERATION[key] for key in ["methods", *DECODING_PARAMETERS]} if GENERATION else {}
+DECODING = {key: GENERATION[key] for key in ["methods", "settings", *DECODING_PARAMETERS] if key in GENERATION} if GENERATION else {}
 CAPTIONS = GENERATION.get("captions") or {}
 CLASSIFICATION = GENERATION.get("classification") or {}
 OPEN_ENDED = GENERATION.get("open_ended") or {}

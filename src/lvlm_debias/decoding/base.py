@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
+from typing import ClassVar
 
 import torch
 from PIL import Image
@@ -29,24 +30,63 @@ def check_alpha_beta(alpha: float, beta: float) -> None:
         raise ValueError(f"beta must lie in (0, 1], got {beta!r}")
 
 
+def _check_number(name: str, value, minimum: float, *, integer: bool = False, strict: bool = False) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite number (an int if ``integer``) >= ``minimum``
+    (> if ``strict``)."""
+    kinds = int if integer else int | float
+    ok = isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < minimum or (strict and value == minimum):
+        kind = "an integer" if integer else "a finite number"
+        raise ValueError(f"{name} must be {kind} {'>' if strict else '>='} {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class OperaParameters:
+    """OPERA's parameters (``decoding.opera``), the config's ``generation.opera`` keys of the same names; their
+    defaults, those of the official code, are written in ``config/schema.yaml`` only: ``beams`` of the beam search,
+    ``candidates`` per beam whose attention is read (``num_attn_candidates``), the attention ``scale_factor``, the
+    rollback ``threshold`` (steps) and the ``penalty_weight`` (``penalty_weights``)."""
+
+    beams: int = schema_default("generation.opera.beams")
+    candidates: int = schema_default("generation.opera.candidates")
+    scale_factor: float = schema_default("generation.opera.scale_factor")
+    threshold: int = schema_default("generation.opera.threshold")
+    penalty_weight: float = schema_default("generation.opera.penalty_weight")
+
+    def __post_init__(self) -> None:
+        _check_number("opera.beams", self.beams, 1, integer=True)
+        _check_number("opera.candidates", self.candidates, 1, integer=True)
+        _check_number("opera.scale_factor", self.scale_factor, 0, strict=True)
+        _check_number("opera.threshold", self.threshold, 0, integer=True)
+        _check_number("opera.penalty_weight", self.penalty_weight, 0)
+
+
 @dataclass(frozen=True)
 class DecodingParameters:
     """The decoding methods' parameters, the config's ``generation`` keys of the same names (their defaults are
     written in ``config/schema.yaml`` only): the contrast strength ``alpha >= 0`` and the plausibility cut
-    ``0 < beta <= 1`` of VDD, VCD and ICD, M3ID's ``m3id_lambda >= 0`` (``decoding.m3id``) and ICD's disturbing
-    ``icd_instruction`` (``decoding.icd``). Validated once, here. A
-    new method's parameter is a new field here and a new ``generation`` key in the schema."""
+    ``0 < beta <= 1`` of VDD, VCD and ICD, M3ID's ``m3id_lambda >= 0`` (``decoding.m3id``), ICD's disturbing
+    ``icd_instruction`` (``decoding.icd``) and OPERA's :class:`OperaParameters` (``opera``; a mapping of its keys is
+    read into one, missing keys at their defaults). Validated once, here. A new method's parameter is a new field here
+    and a new ``generation`` key in the schema."""
 
     alpha: float
     beta: float
     m3id_lambda: float = schema_default("generation.m3id_lambda")
     icd_instruction: str = schema_default("generation.icd_instruction")
+    opera: OperaParameters = field(default_factory=OperaParameters)
 
     def __post_init__(self) -> None:
         check_alpha_beta(self.alpha, self.beta)
-        lam = self.m3id_lambda
-        if not (isinstance(lam, int | float) and not isinstance(lam, bool) and lam >= 0 and math.isfinite(lam)):
-            raise ValueError(f"m3id_lambda must be a finite number >= 0, got {lam!r}")
+        _check_number("m3id_lambda", self.m3id_lambda, 0)
+        if isinstance(self.opera, Mapping):
+            known = [f.name for f in fields(OperaParameters)]
+            unknown = sorted(set(self.opera) - set(known))
+            if unknown:
+                raise ValueError(f"unknown opera parameters {unknown}; known: {known}")
+            object.__setattr__(self, "opera", OperaParameters(**self.opera))
+        elif not isinstance(self.opera, OperaParameters):
+            raise ValueError(f"opera must be a mapping of OPERA's parameters, got {self.opera!r}")
         if not (isinstance(self.icd_instruction, str) and self.icd_instruction.strip()):
             raise ValueError(f"icd_instruction must be a non-empty text, got {self.icd_instruction!r}")
 
@@ -54,7 +94,8 @@ class DecodingParameters:
     def from_section(cls, section: Mapping) -> DecodingParameters:
         """The parameters of a ``generation`` config section (as the schema filled it; other keys are ignored; a field
         with a default, which it reads from the schema, may be left out)."""
-        return cls(**{f.name: section[f.name] for f in fields(cls) if f.name in section or f.default is MISSING})
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        return cls(**{f.name: section[f.name] for f in fields(cls) if f.name in section or f.name in required})
 
 
 #: the ``generation`` config keys that are decoding parameters (the fields of :class:`DecodingParameters`)
@@ -84,6 +125,9 @@ class DecodingMethod:
     """
 
     references: tuple[str, ...] = ()
+    #: False for a method whose answers do not depend on the sampling setting (OPERA's beam search): generation
+    #: decodes it at the first of the config's ``generation.settings`` only, instead of repeating it at each
+    samples: ClassVar[bool] = True
 
     def logits_processors(self, batch: GenerationBatch, parameters: DecodingParameters) -> list[LogitsProcessor]:
         """The processors applied to the image branch's logits at each step, before the temperature / top-k / top-p

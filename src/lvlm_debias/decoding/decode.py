@@ -86,6 +86,16 @@ def generate_texts(
     return texts
 
 
+def setting_methods(methods: Sequence[str], setting: str, settings: Sequence[str]) -> list[str]:
+    """The ``methods`` decoded at ``setting``: all of them at the first of the config's ``settings``; at the others,
+    those whose answers depend on the sampling setting (``DecodingMethod.samples``; OPERA's would repeat)."""
+    kept = [m for m in methods if setting == settings[0] or decoding_method(m).samples]
+    if len(kept) < len(methods):
+        log.info("setting %s: %s decoded at %s only (not sampled)", setting,
+                 sorted(set(methods) - set(kept)), settings[0])  # fmt: skip
+    return kept
+
+
 def decode_records(
     model: PreTrainedModel,
     processor: ProcessorMixin,
@@ -130,6 +140,8 @@ def decode_records(
         )
         for method in methods
     ]
+    if not frames:
+        return pd.DataFrame(columns=["setting", "config", "method", "question_id", "image", "text"])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -154,8 +166,9 @@ def decode_with_entry(
     ``beta``) of a config's ``generation`` section (``decoding``, as the schema filled it)."""
     config = decoding_setting(setting, sweep, pd.read_csv(summary) if summary else None, benchmark)
     log.info("setting %s: %s", setting, config.name)
+    methods = setting_methods(decoding["methods"], setting, decoding.get("settings", SETTINGS))
     model, processor = load_entry(model_dir, entry)
     return decode_records(
-        model, processor, records, image_root, entry["prompt"], decoding["methods"], setting, config,
+        model, processor, records, image_root, entry["prompt"], methods, setting, config,
         DecodingParameters.from_section(decoding), max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
     )  # fmt: skip
