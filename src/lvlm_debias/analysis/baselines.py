@@ -18,7 +18,7 @@ each calibration method of ``calibrations`` (``calibration.CALIBRATION_METHODS``
 where the split was also answered by generation (rule contrastive_answers), every decoding method at every
 generation setting, named ``<method> [<setting>]`` (kind ``generation``: the parsed answer of one seeded decoding,
 an answer neither yes nor no counting as "other"), each beside a yes-shift null matched to its own yes-ratio: the
-only first-token rows M3ID and ICD have. A
+only rows M3ID, ICD and OPERA have. A
 sampled row's metrics are those of one draw per question in expectation: ``D_i`` is question i's distribution over
 (yes, no, other) and ``accuracy = Σ_i w_i D_i[gold_i] / Σ_i w_i``, ``yes_ratio = Σ_i w_i D_i[yes] / Σ_i w_i``,
 ``F1 = 2 TP / (2 TP + FP + FN)`` with ``TP = Σ_i w_i D_i[yes] [gold_i = yes]``, ``FP = Σ_i w_i D_i[yes]

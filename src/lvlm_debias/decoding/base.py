@@ -153,7 +153,7 @@ class DecodingMethod:
         self, batch: GenerationBatch, inputs: Mapping[str, torch.Tensor], kwargs: Mapping, max_new_tokens: int
     ) -> torch.Tensor:
         """The generated ids (prompt included, as ``model.generate`` returns them) of ``inputs`` (the image input,
-        on the model's device). The hook for a decoding method that is not a logits processor (OPERA will override
+        on the model's device). The hook for a decoding method that is not a logits processor (OPERA overrides
         it: beam search with an attention penalty); sampling is already seeded when it is called."""
         pad = batch.processor.tokenizer.pad_token_id
         return batch.model.generate(**inputs, max_new_tokens=max_new_tokens, pad_token_id=pad, **kwargs)

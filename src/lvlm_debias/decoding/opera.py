@@ -262,8 +262,11 @@ class _Search:
     attention ``window`` (N, T, T), the states and over-trust locations of every step (for a rollback), the
     rollback counts per position and the banned continuations."""
 
-    def __init__(self, parameters: OperaParameters, image_mask: torch.Tensor, prompt_length: int, dtype) -> None:
+    def __init__(
+        self, parameters: OperaParameters, image_mask: torch.Tensor, prompt_length: int, dtype, keep_states: bool
+    ) -> None:
         self.parameters, self.image_mask, self.prompt = parameters, image_mask, prompt_length
+        self.keep_states = keep_states  # what a rollback restores: kept only by a search that rolls back
         n, device = parameters.beams, image_mask.device
         self.beams = Beams.start(n, device)
         self.window = torch.zeros((n, 0, 0), dtype=dtype, device=device)
@@ -288,7 +291,8 @@ class _Search:
         penalty, where = over_trust_penalty(window, image_share, self.parameters.scale_factor)
         locations = where.mode(dim=-1).values
         self.history.append(locations)
-        self.states.append(_State(self.beams, self.window.cpu(), self.arrived))
+        if self.keep_states:
+            self.states.append(_State(self.beams, self.window.cpu(), self.arrived))
         position = rollback_position(
             torch.stack(self.history, dim=-1), int(locations.mode().values), length + 1, self.times,
             threshold=self.parameters.threshold, candidates=k,
@@ -360,7 +364,7 @@ def opera_search(
     logits = passes.restart(torch.zeros((batch * n, 0), dtype=torch.long, device=model.device))
     vocab = logits.shape[-1]
     k = min(parameters.candidates, vocab)
-    searches = [_Search(parameters, image_mask[b], passes.prompt_length, model.dtype) for b in range(batch)]
+    searches = [_Search(parameters, image_mask[b], passes.prompt_length, model.dtype, roll_back) for b in range(batch)]
     left = [False] * batch
     while True:
         live = [b for b, s in enumerate(searches) if s.result is None and not left[b]]
@@ -433,17 +437,26 @@ class OPERA(DecodingMethod):
     def generate(
         self, batch: GenerationBatch, inputs: Mapping[str, torch.Tensor], kwargs: Mapping, max_new_tokens: int
     ) -> torch.Tensor:
-        """The batch's prompts searched side by side; a prompt that rolls back is searched again on its own."""
+        """The batch's prompts searched side by side, ``len(batch) // beams`` at a time (so that the rows of the KV
+        cache stay about the batch size the config chose); a prompt that rolls back is searched again on its own."""
         model, processor, parameters = batch.model, batch.processor, kwargs["parameters"]
         family, image_id = family_of(model), image_token_id(processor)
         eos = end_tokens(model, processor.tokenizer)
+        step = max(1, len(batch.prompts) // parameters.beams)
+
+        def prompt_inputs(rows: slice) -> dict[str, torch.Tensor]:
+            images = None if batch.images is None else list(batch.images[rows])
+            return family.to_device(model, probe_inputs(processor, list(batch.prompts[rows]), "naive", images))
+
+        found: list[tuple[torch.Tensor | None, int]] = []
         with eager_attention(model):
-            found = opera_search(model, inputs, inputs["input_ids"] == image_id, parameters, eos, max_new_tokens,
-                                 roll_back=False)  # fmt: skip
+            for start in range(0, len(batch.prompts), step):
+                chunk = prompt_inputs(slice(start, start + step))
+                found += opera_search(model, chunk, chunk["input_ids"] == image_id, parameters, eos,
+                                      max_new_tokens, roll_back=False)  # fmt: skip
             for i, (generated, _) in enumerate(found):
                 if generated is None:
-                    images = None if batch.images is None else [batch.images[i]]
-                    row = family.to_device(model, probe_inputs(processor, [batch.prompts[i]], "naive", images))
+                    row = prompt_inputs(slice(i, i + 1))
                     (found[i],) = opera_search(model, row, row["input_ids"] == image_id, parameters, eos,
                                                max_new_tokens)  # fmt: skip
                     log.info("OPERA rolled back %d times on prompt %d of the batch", found[i][1], i)

@@ -254,7 +254,8 @@ def _baselines_block(name: str, outputs: Mapping[str, Path], link: Link) -> Bloc
         f"{name.upper()}: every method beside its null baselines",
         "Each contrastive first step (sampled at the table's temperature after the plausibility cut), each "
         "calibration method and, where the split was answered by generation, each decoding method at each setting "
-        "(rows 'method [setting]', kind generation: one seeded decoding per question, so M3ID and ICD appear here), "
+        "(rows 'method [setting]', kind generation: one seeded decoding per question, so M3ID, ICD and OPERA "
+        "appear here; OPERA, a beam search, at the first setting only), "
         "beside greedy, plain sampling, the plausibility cut alone (cut-only: alpha 0) and a "
         "yes-shift null: the naive model answering yes to the same share of questions as the method (the "
         "questions with the largest naive yes-no margin). Most POPE gains of VCD-like methods have been traced to "
