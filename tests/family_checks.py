@@ -2,14 +2,20 @@
 test_llava_onevision, test_smolvlm, test_qwen2_5_vl): each is called by a test there with the family's model,
 processor, prompts and images."""
 
+import pandas as pd
 import torch
+from conftest import schema_defaults
 
 from lvlm_debias.decoding.base import DecodingParameters, GenerationBatch
+from lvlm_debias.decoding.decode import decode_with_entry
 from lvlm_debias.decoding.methods import DECODING_METHODS
 from lvlm_debias.decoding.sampling import DecodingConfig
 from lvlm_debias.decoding.vdd import ReferenceBranch, reference_inputs
-from lvlm_debias.inputs.probes import left_pad, probe_inputs
-from lvlm_debias.scoring.score import next_token_logits
+from lvlm_debias.inputs.probes import PROBES, left_pad, probe_inputs
+from lvlm_debias.scoring.attention import attention_with_entry
+from lvlm_debias.scoring.cache import references_with_entry, score_shard_with_entry
+from lvlm_debias.scoring.first_token import FirstTokenSpec
+from lvlm_debias.scoring.score import YES_NO, next_token_logits
 
 
 def reference_branch_matches_full_forward(model, processor, prompts, images, reference, steps=([5, 9], [7, 3])):
@@ -41,3 +47,42 @@ def alpha_zero_reproduces_greedy(model, processor, prompts, images, method):
     assert generate(kwargs) == generate(config.generate_kwargs())
     contrasted = DECODING_METHODS[method].generate_kwargs(batch, config, DecodingParameters(alpha=5.0, beta=1e-9))
     assert generate(contrasted) != generate(config.generate_kwargs())
+
+
+def library_entry_points_run(
+    folder, entry, tmp_path, questions, *, reference="vdd-none", attention_probes=("naive", "none")
+):
+    """What the scoring, generation and attention jobs call, with the checkpoint ``folder`` and a config ``entry``,
+    on ``questions`` (four, yes and no): every probe scored (image probes by shard, text probes as references), naive,
+    the contrastive ``reference`` method, VCD and OPERA decoded, and attention under ``attention_probes`` split into
+    groups that sum to 1. Returns the scoring shard, its pass counts and the per-layer attention table for the
+    family's own checks."""
+    splits = {"random": questions}
+    common = dict(labels=YES_NO, top_k=20, batch_size=3, seed=0)
+    image_probes = [name for name, probe in PROBES.items() if probe.per_image]
+    shard, _, passes, _ = score_shard_with_entry(
+        folder, entry, splits, tmp_path, shard=0, shards=1, probes=image_probes, store=FirstTokenSpec(20),
+        logits=False, **common,
+    )  # fmt: skip
+    text_probes = [p for p in PROBES if p not in image_probes]
+    refs, _ = references_with_entry(folder, entry, splits, tmp_path, probes=text_probes, **common)
+    scores = pd.concat([shard, refs], ignore_index=True)
+    assert set(scores["probe"]) == set(PROBES) and len(scores) == len(questions) * len(PROBES)
+    total = scores[["p_yes", "p_no"]].sum(axis=1)
+    assert total.between(0, 1 + 1e-6).all() and scores.groupby("probe")["p_yes"].nunique().gt(0).all()
+    methods = ["naive", reference, "vcd", "opera"]
+    decoding = {"methods": methods, "alpha": 1.0, "beta": 0.1, "opera": {"beams": 2, "candidates": 3}}
+    texts = decode_with_entry(
+        folder, entry, questions, tmp_path, "default", decoding, sweep={}, summary=None, benchmark="pope",
+        max_new_tokens=3, batch_size=4, seed=0,
+    )  # fmt: skip
+    assert texts.groupby("method").size().to_dict() == {m: len(questions) for m in methods}
+    probes = list(attention_probes)
+    layers, _, _, _, _, captions = attention_with_entry(
+        folder, entry, questions, tmp_path,
+        schema_defaults("attention", {"n_samples": len(questions), "probes": probes, "max_new_tokens": 3}),
+    )  # fmt: skip
+    shares = layers.groupby(["probe", "layer"])["share"].sum()
+    assert shares.round(5).eq(1).all() and set(layers["probe"]) == set(probes)
+    assert len(captions) == len(set(q["image"] for q in questions))
+    return shard, passes, layers

@@ -1,13 +1,10 @@
 """config/modern.yaml: today's open models (Qwen2.5-VL, LLaVA-OneVision, SmolVLM) through the paper's experiments.
 It is the paper config with its models swapped, and it plans its whole job graph offline."""
 
-import subprocess
-import sys
-
 import pytest
 import yaml
 from conftest import ROOT
-from test_paper_config import _env, expected_counts, job_counts
+from test_paper_config import dry_run, expected_counts
 
 from lvlm_debias.models.prompts import IMAGE_PLACEHOLDER, build_prompt
 
@@ -28,13 +25,7 @@ def test_it_is_the_paper_config_with_other_models():
 def test_modern_config_dry_run_plans_every_job_offline(tmp_path):
     """`snakemake -n --configfile config/modern.yaml` with an empty HF cache and no network plans the same jobs per
     model as the paper config."""
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path / "run"),
-         "--configfile", str(ROOT / "config/modern.yaml")],
-        env=_env(tmp_path), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
-    counts = job_counts(run.stdout + run.stderr)
+    _, counts = dry_run(tmp_path, "config/modern.yaml")
     for rule, n in expected_counts(MODERN).items():
         assert counts.get(rule) == n, (rule, counts)
     assert sum(counts.values()) - counts.get("total", 0) == 297 and counts["hub_model"] == 3

@@ -83,13 +83,7 @@ def test_paper_config_dry_run_plans_every_job_offline(tmp_path):
     plans every job of the paper. Checked to fail without the feature: before the download rules, the dry run
     planned no hub_model/hub_dataset job and stopped on the missing question files."""
     config = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path / "run"),
-         "--configfile", str(ROOT / "config/paper.yaml")],
-        env=_env(tmp_path), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
-    counts = job_counts(run.stdout + run.stderr)
+    output, counts = dry_run(tmp_path, "config/paper.yaml")
     for rule, n in expected_counts(config).items():
         assert counts.get(rule) == n, (rule, counts)
     assert counts["first_token_shard"] == 60  # 3 models x 5 sources (3 POPE, MME, MMMU) x 4 shards
@@ -101,12 +95,24 @@ def test_paper_config_dry_run_plans_every_job_offline(tmp_path):
     assert not (tmp_path / "hf").exists() or not any((tmp_path / "hf").rglob("*.safetensors"))
     # every job that loads a checkpoint asks the same of a cluster: 40 GB host memory, a GPU, a CPU per thread
     # (the attention rule once asked a fixed 8 GB and no cpus_per_task, too little to load a 13B model)
-    resources = _job_resources(run.stdout + run.stderr)
+    resources = _job_resources(output)
     for rule in ("first_token_shard", "reference_probs", "decoding_sweep", "prior_probing", "attention",
                  "contrastive_answers", "open_answers"):  # fmt: skip
         assert resources[rule] and all(
             r["mem_mb"] == "40000" and r["gpu"] == "1" and "cpus_per_task" in r for r in resources[rule]
         ), (rule, resources[rule][:1])
+
+
+def dry_run(tmp_path, configfile: str) -> tuple[str, dict[str, int]]:
+    """`snakemake -n --configfile <configfile>` (a path in the checkout) in an empty folder under ``tmp_path``, with
+    an empty HF cache and no network: its output and the job count per rule (it must succeed)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path / "run"),
+         "--configfile", str(ROOT / configfile)],
+        env=_env(tmp_path), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout + run.stderr, job_counts(run.stdout + run.stderr)
 
 
 def _job_resources(output: str) -> dict[str, list[dict[str, str]]]:

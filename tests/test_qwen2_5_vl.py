@@ -9,28 +9,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import COLOURS, SHAPES, schema_defaults, write_questions
-from family_checks import alpha_zero_reproduces_greedy
+from conftest import COLOURS, SHAPES, write_questions
+from family_checks import alpha_zero_reproduces_greedy, library_entry_points_run
 from hub_cache import REVISION, fill_hub_cache
 from miniature import run_paper_config_in_miniature
 from test_downloads import DOWNLOAD, _python
 from test_probes import _image
 from tiny_qwen2_5_vl import IMAGE_TOKENS, PIXELS, TEMPLATE, save_tiny_qwen2_5_vl
 
-from lvlm_debias.decoding.decode import decode_with_entry
 from lvlm_debias.decoding.vdd import ReferenceBranch, reference_inputs
-from lvlm_debias.inputs.probes import PROBES, image_token_id, left_pad, probe_inputs
+from lvlm_debias.inputs.probes import image_token_id, left_pad, probe_inputs
 from lvlm_debias.models.families import family_of
 from lvlm_debias.models.families.qwen2_5_vl import FIXED_PIXELS, UNK_TOKEN, Qwen25VL
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
-from lvlm_debias.scoring.attention import attention_with_entry
 from lvlm_debias.scoring.cache import (
     pair_questions,
     prefix_applies,
-    references_with_entry,
     score_pairs,
-    score_shard_with_entry,
 )
 from lvlm_debias.scoring.first_token import FirstTokenSpec
 from lvlm_debias.scoring.pairs import distinct_pairs, image_batches
@@ -236,39 +232,11 @@ def test_the_prefix_cache_does_not_apply_and_scoring_falls_back_to_whole_prompts
 
 
 def test_the_rules_library_entry_points_run_on_it(folder, tmp_path):
-    """What the scoring, generation and attention jobs call, with the checkpoint folder and a config entry."""
+    """What the scoring, generation (OPERA included) and attention jobs call, with the folder and a config entry."""
     questions = write_questions(tmp_path, 4, labels=("yes", "no"))
-    splits = {"random": questions}
-    common = dict(labels=YES_NO, top_k=20, batch_size=3, seed=0)
-    image_probes = [name for name, probe in PROBES.items() if probe.per_image]
-    shard, _, _, _ = score_shard_with_entry(
-        folder, ENTRY, splits, tmp_path, shard=0, shards=1, probes=image_probes, store=FirstTokenSpec(20),
-        logits=False, **common,
-    )  # fmt: skip
-    text_probes = [p for p in PROBES if p not in image_probes]
-    refs, _ = references_with_entry(folder, ENTRY, splits, tmp_path, probes=text_probes, **common)
-    scores = pd.concat([shard, refs], ignore_index=True)
-    assert set(scores["probe"]) == set(PROBES) and len(scores) == 4 * len(PROBES)
-    total = scores[["p_yes", "p_no"]].sum(axis=1)
-    assert total.between(0, 1 + 1e-6).all() and scores.groupby("probe")["p_yes"].nunique().gt(0).all()
-    decoding = {"methods": ["naive", "vdd-none", "vcd"], "alpha": 1.0, "beta": 0.1}
-    texts = decode_with_entry(
-        folder, ENTRY, questions, tmp_path, "default", decoding, sweep={}, summary=None, benchmark="pope",
-        max_new_tokens=3, batch_size=3, seed=0,
-    )  # fmt: skip
-    assert texts.groupby("method").size().to_dict() == {"naive": 4, "vcd": 4, "vdd-none": 4}
-    layers, tokens, _, steps, _, captions = attention_with_entry(
-        folder,
-        ENTRY,
-        questions,
-        tmp_path,
-        schema_defaults("attention", {"n_samples": 4, "probes": ["naive", "none"], "max_new_tokens": 3}),
-    )
-    shares = layers.groupby(["probe", "layer"])["share"].sum()
-    assert shares.round(5).eq(1).all() and set(layers["probe"]) == {"naive", "none"}
+    _, _, layers = library_entry_points_run(folder, ENTRY, tmp_path, questions)
     image_tokens = layers[(layers["probe"] == "naive") & (layers["group"] == "image")]["tokens"]
     assert image_tokens.eq(IMAGE_TOKENS).all()  # the image group is the <|image_pad|> tokens, markers not in it
-    assert len(captions) == len(set(q["image"] for q in questions))
 
 
 def test_downloads_in_the_hub_layout_and_loads_by_repo_id(tmp_path, folder):

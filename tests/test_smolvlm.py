@@ -10,11 +10,10 @@ import json
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
-from conftest import COLOURS, SHAPES, schema_defaults, write_questions
-from family_checks import alpha_zero_reproduces_greedy, reference_branch_matches_full_forward
+from conftest import COLOURS, SHAPES, write_questions
+from family_checks import alpha_zero_reproduces_greedy, library_entry_points_run, reference_branch_matches_full_forward
 from hub_cache import REVISION, fill_hub_cache
 from miniature import run_paper_config_in_miniature
 from test_downloads import DOWNLOAD, _python
@@ -22,16 +21,12 @@ from test_probes import _image
 from tiny_smolvlm import IMAGE_SIZE, IMAGE_TOKENS, TEMPLATE, save_tiny_smolvlm
 from transformers import AutoModelForImageTextToText
 
-from lvlm_debias.decoding.decode import decode_with_entry
 from lvlm_debias.inputs.probes import PROBES, image_token_id, probe_inputs
 from lvlm_debias.models.families import family_of
 from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
-from lvlm_debias.scoring.attention import attention_with_entry
-from lvlm_debias.scoring.cache import references_with_entry, score_shard_with_entry
-from lvlm_debias.scoring.first_token import FirstTokenSpec
 from lvlm_debias.scoring.prefix import PromptIds, prefix_logits, shares_prefix
-from lvlm_debias.scoring.score import YES_NO, next_token_logits
+from lvlm_debias.scoring.score import next_token_logits
 
 ENTRY = {"prompt": TEMPLATE, "dtype": "float32", "device": "cpu"}
 QUESTIONS = ["Is there a red circle in the image?", "Is there a star?", "What colour is the square in the picture?"]
@@ -208,39 +203,13 @@ def test_alpha_zero_reproduces_plain_greedy_decoding(loaded, method):
 
 
 def test_the_rules_library_entry_points_run_on_it(folder, tmp_path):
-    """What the scoring, generation and attention jobs call, with the checkpoint folder and a config entry."""
+    """What the scoring, generation (OPERA included) and attention jobs call, with the folder and a config entry."""
     questions = write_questions(tmp_path, 4, labels=("yes", "no"))
-    splits = {"random": questions}
-    common = dict(labels=YES_NO, top_k=20, batch_size=3, seed=0)
-    image_probes = [name for name, probe in PROBES.items() if probe.per_image]
-    shard, _, _, _ = score_shard_with_entry(
-        folder, ENTRY, splits, tmp_path, shard=0, shards=1, probes=image_probes, store=FirstTokenSpec(20),
-        logits=False, **common,
-    )  # fmt: skip
-    text_probes = [p for p in PROBES if p not in image_probes]
-    refs, _ = references_with_entry(folder, ENTRY, splits, tmp_path, probes=text_probes, **common)
-    scores = pd.concat([shard, refs], ignore_index=True)
-    assert set(scores["probe"]) == set(PROBES) and len(scores) == 4 * len(PROBES)
-    total = scores[["p_yes", "p_no"]].sum(axis=1)
-    assert total.between(0, 1 + 1e-6).all() and scores.groupby("probe")["p_yes"].nunique().gt(0).all()
-    decoding = {"methods": ["naive", "vdd-none", "vcd"], "alpha": 1.0, "beta": 0.1}
-    texts = decode_with_entry(
-        folder, ENTRY, questions, tmp_path, "default", decoding, sweep={}, summary=None, benchmark="pope",
-        max_new_tokens=3, batch_size=3, seed=0,
-    )  # fmt: skip
-    assert texts.groupby("method").size().to_dict() == {"naive": 4, "vcd": 4, "vdd-none": 4}
-    layers, tokens, _, steps, _, captions = attention_with_entry(
-        folder,
-        ENTRY,
-        questions,
-        tmp_path,
-        schema_defaults("attention", {"n_samples": 4, "probes": ["naive", "none", "zero"], "max_new_tokens": 3}),
+    _, _, layers = library_entry_points_run(
+        folder, ENTRY, tmp_path, questions, attention_probes=("naive", "none", "zero")
     )
-    shares = layers.groupby(["probe", "layer"])["share"].sum()
-    assert shares.round(5).eq(1).all() and set(layers["probe"]) == {"naive", "none", "zero"}
     image_share = layers[layers["group"] == "image"].groupby("probe")["share"].sum()
     assert image_share["naive"] > 0 and image_share.get("none", 0) == 0
-    assert len(captions) == len(set(q["image"] for q in questions))
 
 
 def test_downloads_and_loads_by_repo_id(tmp_path, folder):
