@@ -195,8 +195,14 @@ def test_cost_model_by_hand():
     # free: 10 GiB - 2.202e9 bytes - 4 GiB; per row 6 tokens * (40 + 40) * 2 bytes = 960 bytes
     assert batch_that_fits(arch, gpu, 6) == int((6 * 2**30 - 2.202e9) // 960)
     hours = paper_gpu_hours(arch, gpu, distinct_prompts=10, captions=0, caption_tokens=10)
-    assert list(hours["rule"]) == ["first_token_shard", "reference_probs", "vdd_generation"]
-    assert hours.loc[2, "ours_gpu_hours"] == 0 == hours.loc[2, "official_gpu_hours"]
+    assert list(hours["rule"]) == ["first_token_shard", "reference_probs", "vdd_generation", "opera_generation"]
+    assert hours.loc[2:, "ours_gpu_hours"].tolist() == [0, 0] == hours.loc[2:, "official_gpu_hours"].tolist()
+    # OPERA, 3 captions of 10 tokens: ours 2 passes of 32 rows (6 captions of 5 beams) per token, the official way
+    # 1 + 5 passes of 5 rows, one caption at a time; context 4 image + 60 text + 5 tokens
+    opera = paper_gpu_hours(arch, gpu, distinct_prompts=10, captions=3, caption_tokens=10).set_index("rule")
+    step = decode_step_seconds
+    assert opera.loc["opera_generation", "ours_gpu_hours"] == pytest.approx(30 * 2 * step(arch, gpu, 32, 69) / 6 / 3600)
+    assert opera.loc["opera_generation", "official_gpu_hours"] == pytest.approx(30 * 6 * step(arch, gpu, 5, 69) / 3600)
     # the official way: every question's whole prompt at a quarter of the utilisation; ours: the logit cache, one
     # prefix per image (36 text tokens at text_tokens 60) and one 24-token suffix per distinct pair (PAPER_SOURCES)
     prefix, suffix = prefill_flops(arch, 36), suffix_flops(arch, 36 + 4, 24)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from lvlm_debias.settings import schema_default
+
 BYTES_FP16 = 2
 
 
@@ -173,6 +175,7 @@ def paper_gpu_hours(
     batch: int = 32,
     official_call_seconds: tuple[float, float] | None = None,
     shares_prefix: bool = True,
+    beams: int = schema_default("generation.opera.beams"),
 ) -> pd.DataFrame:
     """GPU hours per rule of the paper config, ours and the official way, from the model above.
 
@@ -184,7 +187,10 @@ def paper_gpu_hours(
     with the image tokens (Naive, Noise, Zero, One) and two without (None, Unk), ``official_call_seconds`` = (with,
     without) when measured, else the FLOP model at a quarter of ``mfu`` (batch 1); generation one sequence at a time.
     A model that cannot share its image prefix (``shares_prefix`` False: Qwen2.5-VL's M-RoPE, InstructBLIP's
-    Q-Former) runs each distinct pair's whole prompt instead.
+    Q-Former) runs each distinct pair's whole prompt instead. OPERA's captions (``opera_generation``): per token two
+    passes (the beams' token, then all their candidates side by side) of ``batch`` rows holding ``batch / beams``
+    captions; the official way, one caption at a time, ``1 + beams`` passes of ``beams`` rows (its candidates one
+    by one, as many as its beams by default).
     """
     questions = sum(PAPER_QUESTIONS.values())
     with_image, without = prefill_flops(arch, text_tokens), prefill_flops(arch, text_tokens, image=False)
@@ -208,6 +214,11 @@ def paper_gpu_hours(
         "vdd_generation": generation
         / (batch * branches)
         * decode_step_seconds(arch, gpu, int(batch * branches), context),
+        "opera_generation": captions
+        * caption_tokens
+        * 2
+        * decode_step_seconds(arch, gpu, batch, context)
+        / max(1, batch // beams),
     }
     if official_call_seconds is None:
         official_call_seconds = (with_image / (rate / 4), without / (rate / 4))
@@ -216,6 +227,7 @@ def paper_gpu_hours(
         "first_token_shard": questions * 2 * image_call,
         "reference_probs": questions * (2 * image_call + 2 * text_call),
         "vdd_generation": generation * decode_step_seconds(arch, gpu, 1, context),
+        "opera_generation": captions * caption_tokens * (1 + beams) * decode_step_seconds(arch, gpu, beams, context),
     }
     return pd.DataFrame(
         {
