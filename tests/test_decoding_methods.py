@@ -45,7 +45,7 @@ def test_schema_enums_are_the_registry_keys():
 def test_registry_owns_each_methods_references():
     assert {m: DECODING_METHODS[m].references for m in DECODING_METHODS} == {
         "naive": (), "vcd": ("vcd-noise",), "vdd-none": ("none",), "vdd-unk": ("unk",), "vdd-both": ("none", "unk"),
-        "m3id": ("none",), "icd": (), "opera": (),
+        "m3id": ("none",), "icd": (), "beam": (), "opera": (),
     }  # fmt: skip
     with pytest.raises(ValueError, match="unknown decoding method 'dola'; known: \\['naive', 'vcd'"):
         decoding_method("dola")

@@ -237,3 +237,22 @@ def test_opera_is_decoded_at_the_first_setting_only():
     assert setting_methods(["naive", "opera"], "default", ["default", "best"]) == ["naive", "opera"]
     assert setting_methods(["naive", "opera"], "best", ["default", "best"]) == ["naive"]
     assert setting_methods(["naive", "opera"], "best", ["best"]) == ["naive", "opera"]
+
+
+def test_beam_search_is_opera_with_the_penalty_and_rollback_off(tiny_llava):
+    """The ``beam`` null (transformers' beam search at OPERA's beams) gives OPERA's texts once OPERA's penalty is off
+    and every token is a candidate, through generation; both are decoded at the first setting only."""
+    model, processor = tiny_llava
+    n, vocab = 4, model.config.text_config.vocab_size
+
+    def texts(method, opera_parameters):
+        return generate_texts(
+            model, processor, [PROMPTS[i % 2] for i in range(n)], [_image(i) for i in range(n)],
+            [f"{i}.png" for i in range(n)], method, DecodingConfig(do_sample=False),
+            DecodingParameters(1.0, 0.1, opera=opera_parameters), max_new_tokens=8, batch_size=4, seed=0,
+        )  # fmt: skip
+
+    off = {"beams": 3, "candidates": vocab, "penalty_weight": 0.0, "threshold": 10**6}
+    assert texts("beam", off) == texts("opera", off)
+    assert texts("beam", off) != texts("naive", off)  # beam search is not greedy decoding here
+    assert setting_methods(["beam", "opera", "vcd"], "best", ["default", "best"]) == ["vcd"]

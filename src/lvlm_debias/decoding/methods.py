@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from lvlm_debias.decoding.base import DecodingMethod, Naive
 from lvlm_debias.decoding.icd import ICD
 from lvlm_debias.decoding.m3id import M3ID
-from lvlm_debias.decoding.opera import OPERA
+from lvlm_debias.decoding.opera import OPERA, BeamSearch
 from lvlm_debias.decoding.vdd import ContrastiveDecoding
 
 NAIVE = "naive"
@@ -24,6 +24,7 @@ DECODING_METHODS: dict[str, DecodingMethod] = {
     "vdd-both": ContrastiveDecoding(references=("none", "unk")),
     "m3id": M3ID(),
     "icd": ICD(),
+    "beam": BeamSearch(),
     "opera": OPERA(),
 }
 

@@ -468,3 +468,17 @@ class OPERA(DecodingMethod):
         for i, generated in enumerate(outputs):
             tail[i, : len(generated)] = generated
         return torch.cat([inputs["input_ids"], tail], dim=1)
+
+
+@dataclass(frozen=True)
+class BeamSearch(DecodingMethod):
+    """Plain beam search at OPERA's ``beams`` (transformers' own: length penalty 1, ``early_stopping`` False): the
+    null OPERA has to beat, as its paper compares with it, since beam search alone already changes what a model
+    says. It is OPERA with the penalty and the rollback off (a test checks it token for token)."""
+
+    samples: ClassVar[bool] = False
+
+    def generate_kwargs(
+        self, batch: GenerationBatch, config: DecodingConfig, parameters: DecodingParameters
+    ) -> dict[str, object]:
+        return {"num_beams": parameters.opera.beams, "do_sample": False}

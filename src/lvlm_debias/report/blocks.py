@@ -286,7 +286,8 @@ def _chair_block(outputs: Mapping[str, Path], link: Link) -> Block | None:
         'Each evaluation image is captioned ("Describe the image.") with naive decoding, VCD (contrast with '
         "the image noised at diffusion step 500) and VDD (contrast with the input without the image: None, Unk, "
         "or Both = the mean of their logits) and the configured methods beyond the paper (M3ID, ICD, OPERA), at the "
-        "sweep's default and best decoding settings (OPERA, a beam search that does not sample, at the first only). "
+        "sweep's default and best decoding settings (OPERA, a beam search that does not sample, at the first only, "
+        "beside beam: plain beam search, its null). "
         "CHAIR_i: "
         "hallucinated object mentions / all mentions; CHAIR_s: captions with any hallucinated object; recall: "
         "ground-truth objects mentioned.",
