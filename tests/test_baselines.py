@@ -201,4 +201,18 @@ def test_a_constant_reference_is_named_as_identical_to_its_yes_shift_null():
     assert contextual["f1_vs_yes_shift_low"] == contextual["f1_vs_yes_shift_high"] == 0
     findings = {line.split(":")[0]: line for line in method_findings(table)}
     assert "answers exactly as its yes-shift null" in findings["contextual"]
+    assert "one p_ref for every question" in findings["contextual"]
     assert "answers exactly" not in findings["none"]
+
+
+def test_a_generation_row_with_greedys_answers_is_named_as_greedy():
+    """OPERA and plain beam search answered POPE exactly as greedy first-token decoding in the embedded run: the
+    findings say that, not the calibration explanation."""
+    generated = pd.DataFrame(
+        {"setting": "default", "method": "opera", "question_id": [0, 1], "prediction": ["yes", "no"]}
+    )
+    table = method_table({"s": _scores()}, {"s": _store()}, [], [], 1.0, 0.4, 1.0, 50, 0, {"s": generated})
+    row = table[table["method"] == "opera [default]"].iloc[0]
+    assert row["f1_vs_greedy_low"] == row["f1_vs_greedy_high"] == 0
+    (line,) = [line for line in method_findings(table) if line.startswith("opera [default]")]
+    assert "its answers are greedy's" in line and "p_ref" not in line

@@ -303,6 +303,11 @@ def method_table(
     return pd.DataFrame(out)
 
 
+def _zero(rows: pd.DataFrame, column: str) -> bool:
+    """Whether the difference ``column`` has the interval [0, 0] on every row (no resample tells them apart)."""
+    return column + "_low" in rows and bool(((rows[column + "_low"] == 0) & (rows[column + "_high"] == 0)).all())
+
+
 def method_findings(table: pd.DataFrame, metric: str = "f1") -> list[str]:
     """Per method (splits pooled by their verdicts): on how many splits it beats its yes-shift null and cut-only on
     ``metric`` (the interval wholly above 0), is worse, or is inconclusive; and its yes-ratio against greedy's."""
@@ -318,13 +323,16 @@ def method_findings(table: pd.DataFrame, metric: str = "f1") -> list[str]:
                 f"(worse on {counts.get('no', 0)}, inconclusive on {counts.get('inconclusive', 0)})"
             )
         shift = 100 * (rows.set_index("split")["yes_ratio"] - greedy.reindex(rows["split"]).to_numpy()).mean()
-        same = (rows[f"{metric}_vs_yes_shift_low"] == 0) & (rows[f"{metric}_vs_yes_shift_high"] == 0)
-        note = (
-            " It answers exactly as its yes-shift null on every split and resample: one p_ref for every question only"
-            " moves the threshold on the naive yes-no margin."
-            if len(rows) and same.all()
-            else ""
-        )
+        note = ""
+        if len(rows) and _zero(rows, f"{metric}_vs_yes_shift"):
+            why = (
+                "its answers are greedy's, the naive model's first-token argmax"
+                if _zero(rows, f"{metric}_vs_greedy")
+                else "one p_ref for every question only moves the threshold on the naive yes-no margin"
+                if set(rows["kind"]) == {"calibration"}
+                else "it orders the questions as the naive yes-no margin does"
+            )
+            note = f" It answers exactly as its yes-shift null on every split and resample: {why}."
         out.append(
             f"{method}: {metric} {'; '.join(parts)}; yes-ratio {shift:+.1f} points from greedy's on average.{note}"
         )
