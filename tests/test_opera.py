@@ -108,7 +108,7 @@ def test_candidate_rows_equal_full_forwards_with_left_padding(tiny_llava):
     pads = (inputs["attention_mask"] == 0).sum(dim=1).tolist()
     assert pads[0] > 0  # the shorter prompt is padded
     with eager_attention(model), torch.inference_mode():
-        passes = _Passes(model, inputs, beams=2)
+        passes = _Passes(model, inputs, beams=2, keep_prompt=False)
         logits = passes.restart(torch.zeros((4, 0), dtype=torch.long))
         candidates = logits.topk(3, dim=-1).indices
         rows = passes.candidate_rows(candidates)
@@ -125,7 +125,7 @@ def test_a_rebuilt_cache_gives_the_logits_of_token_by_token_feeding(tiny_llava):
     inputs = _inputs(processor, PROMPTS, [_image(0), _image(1)])
     tokens = torch.tensor([[5, 9], [7, 7], [11, 6], [6, 12]])
     with eager_attention(model), torch.inference_mode():
-        passes = _Passes(model, inputs, beams=2)
+        passes = _Passes(model, inputs, beams=2, keep_prompt=True)
         passes.restart(torch.zeros((4, 0), dtype=torch.long))
         passes.feed(tokens[:, 0])
         stepwise = passes.feed(tokens[:, 1])[0]

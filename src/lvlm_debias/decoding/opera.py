@@ -4,8 +4,9 @@ attention shows the "over-trust" pattern (the response keeps attending to one su
 and that rolls the beams back when one summary token keeps drawing it. Not a logits processor: :class:`OPERA`
 overrides ``DecodingMethod.generate`` with its own beam-search loop, :func:`opera_search`.
 
-At each step, for each beam, the top ``candidates`` tokens ``c`` (by logit ``l_c``) are each fed one extra forward
-pass to read their attention. ``w`` is the last layer's attention, max over heads, each row normalised over all keys;
+At each step, for each beam, the top ``candidates`` tokens ``c`` (by logit ``l_c``) are fed in one extra forward
+pass, side by side at the same position (a 4-D mask lets each see the cache and itself), to read their attention.
+``w`` is the last layer's attention, max over heads, each row normalised over all keys;
 ``W`` its (R, R) lower-triangular block among the response tokens (rows and columns from the first generated token;
 the last row is the candidate's, R the response length with the candidate). With ``sigma = scale_factor``:
 
@@ -28,7 +29,8 @@ here: the beam bookkeeping (finished beams, length normalisation, stopping) is t
 penalty off and every token a candidate this is exactly ``model.generate(num_beams=...)`` (a test checks it; 4.29
 divided a finished beam's log-probability by the prompt's length plus its own); and a rollback clears the bans of
 every later position (the official code clears one position and, by a negative index, entries that are never read).
-Each prompt is searched on its own (the official code ran batch size 1); the sampling setting does not apply.
+Prompts are searched side by side, and one that rolls back is searched again on its own (the official code ran
+batch size 1); the sampling setting does not apply.
 The model runs with eager attention during the search (other implementations return no attention weights).
 """
 
@@ -157,10 +159,10 @@ def select(
     ends |= length >= max_new_tokens
     running = top - 1e9 * ends.float()
     order = running.topk(n).indices
-    finished = top / length + (0.0 if beams.open else -1e9)
-    finished = finished + -1e9 * (~(ends & (torch.arange(keep, device=top.device) < n))).float()
+    finishing = ends & (torch.arange(keep, device=top.device) < n)  # only the best N may finish
+    finished = top / length + (0.0 if beams.open else -1e9) + -1e9 * (~finishing).float()
     merged = torch.cat([beams.done_scores, finished])
-    real = torch.cat([beams.done_real, ends & (torch.arange(keep, device=top.device) < n)])
+    real = torch.cat([beams.done_real, finishing])
     pick = merged.topk(n).indices
     done = tuple(beams.done[i] if i < n else grown[i - n] for i in pick.tolist())
     state = Beams(grown[order], running[order], done, merged[pick], real[pick], beams.open)
@@ -175,8 +177,10 @@ class _Passes:
     b * N ... b * N + N - 1; the family's ``forward``, positions continuing each left-padded prompt's): the prompts
     once, then one token per row per step; candidate passes are cropped off again."""
 
-    def __init__(self, model: PreTrainedModel, inputs: Mapping[str, torch.Tensor], beams: int) -> None:
-        self.model, self.family, self.beams = model, family_of(model), beams
+    def __init__(
+        self, model: PreTrainedModel, inputs: Mapping[str, torch.Tensor], beams: int, *, keep_prompt: bool
+    ) -> None:
+        self.model, self.family, self.beams, self.keep_prompt = model, family_of(model), beams, keep_prompt
         self.cache_arg = self.family.cache_arg(model)
         mask = inputs["attention_mask"]
         positions = self.family.positions(mask, inputs, model)
@@ -188,9 +192,15 @@ class _Passes:
         self.cache, self.mask = None, None
 
     def restart(self, generated: torch.Tensor) -> torch.Tensor:
-        """Logits (B * N, V) after the prompts and each row's ``generated`` tokens (B * N, T), from a fresh copy of
-        the prompts' cache (the start, and a rollback's restored state)."""
-        self.cache, self.mask = copy.deepcopy(self.prompt_cache), self.prompt_mask
+        """Logits (B * N, V) after the prompts and each row's ``generated`` tokens (B * N, T), from the prompts'
+        cache: a fresh copy of it with ``keep_prompt`` (the start, and a rollback's restored state), else the cache
+        itself, once (a search that does not roll back starts only once)."""
+        if self.prompt_cache is None:
+            raise ValueError("the prompts' cache was not kept: restart once, or pass keep_prompt=True")
+        cache = copy.deepcopy(self.prompt_cache) if self.keep_prompt else self.prompt_cache
+        if not self.keep_prompt:
+            self.prompt_cache = None
+        self.cache, self.mask = cache, self.prompt_mask
         self.cache.batch_repeat_interleave(self.beams)
         if generated.shape[1] == 0:
             return self.prompt_logits.repeat_interleave(self.beams, dim=0)
@@ -360,16 +370,17 @@ def opera_search(
     n, batch = parameters.beams, image_mask.shape[0]
     if roll_back and batch != 1:
         raise ValueError(f"a search that rolls back takes one prompt at a time, got {batch}")
-    passes = _Passes(model, inputs, n)
+    passes = _Passes(model, inputs, n, keep_prompt=roll_back)
     logits = passes.restart(torch.zeros((batch * n, 0), dtype=torch.long, device=model.device))
     vocab = logits.shape[-1]
     k = min(parameters.candidates, vocab)
     searches = [_Search(parameters, image_mask[b], passes.prompt_length, model.dtype, roll_back) for b in range(batch)]
     left = [False] * batch
-    while True:
-        live = [b for b, s in enumerate(searches) if s.result is None and not left[b]]
-        if not live:
-            return [(s.result, s.rollbacks) for s in searches]
+
+    def running() -> list[int]:
+        return [b for b, s in enumerate(searches) if s.result is None and not left[b]]
+
+    while live := running():
         top, candidates = logits.topk(k, dim=-1)
         rows = passes.candidate_rows(candidates)
         order = torch.arange(batch * n, device=logits.device)
@@ -386,14 +397,14 @@ def opera_search(
             source = search.choose(scores, eos, max_new_tokens)
             order[own] = b * n + source
             tokens[own] = search.arrived[1]
-        if all(s.result is not None or left[b] for b, s in enumerate(searches)):
-            continue
+        if not (live := running()):
+            break
         passes.reorder(order)
         logits, row = passes.feed(tokens)
         for b in live:
-            if searches[b].result is None and not left[b]:
-                own = slice(b * n, b * n + n)
-                searches[b].advance(order[own] - b * n, row[own])
+            own = slice(b * n, b * n + n)
+            searches[b].advance(order[own] - b * n, row[own])
+    return [(s.result, s.rollbacks) for s in searches]
 
 
 @contextmanager
@@ -423,8 +434,8 @@ def end_tokens(model: PreTrainedModel, tokenizer) -> list[int]:
 
 @dataclass(frozen=True)
 class OPERA(DecodingMethod):
-    """OPERA (module docstring) at the parameters' ``opera`` settings: no reference input; each prompt searched on
-    its own with eager attention; the sampling setting ignored (beam search is deterministic), so it is decoded at the
+    """OPERA (module docstring) at the parameters' ``opera`` settings: no reference input; prompts searched side by
+    side with eager attention; the sampling setting ignored (beam search is deterministic), so it is decoded at the
     config's first generation setting only."""
 
     samples: ClassVar[bool] = False
