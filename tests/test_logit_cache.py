@@ -15,9 +15,9 @@ from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec, build_model, build_pr
 from lvlm_debias.embedded.tokenizer import build_tokenizer
 from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.prompts import LLAVA_HF, LLAVA_V1_ONE_WORD, build_prompt, without_image
-from lvlm_debias.scoring.cache import batch_logit_store, pair_questions, score_pairs, split_tables
+from lvlm_debias.scoring.cache import batch_logit_store, pair_questions, score_pairs
 from lvlm_debias.scoring.first_token import FirstTokenSpec
-from lvlm_debias.scoring.gather import gather_label_probs
+from lvlm_debias.scoring.gather import gather_label_probs, split_tables
 from lvlm_debias.scoring.pairs import distinct_pairs, image_batches, shard_batches
 from lvlm_debias.scoring.prefix import PromptIds, prefix_logits
 from lvlm_debias.scoring.score import YES_NO, next_token_logits, score_questions

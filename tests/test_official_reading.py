@@ -14,6 +14,7 @@ from lvlm_debias.benchmarks import official_convention
 from lvlm_debias.decoding.vdd import contrast
 from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt, without_image_line
+from lvlm_debias.scoring.cache import logit_store
 from lvlm_debias.scoring.first_token import FirstTokenSpec
 from lvlm_debias.scoring.official import (
     OfficialSettings,
@@ -25,7 +26,7 @@ from lvlm_debias.scoring.official import (
     warped_log_probs,
 )
 from lvlm_debias.scoring.score import YES_NO, next_token_logits, score_questions
-from lvlm_debias.scoring.store import LogitStore, decoded_label_index, logit_store
+from lvlm_debias.scoring.store import LogitStore, decoded_label_index
 
 POPE, MME = official_convention("pope"), official_convention("mme")
 SETTINGS = OfficialSettings(temperature=1.0, alpha=1.0, beta=0.2, contrast="vdd-both", top_k=0)

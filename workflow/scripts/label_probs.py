@@ -6,8 +6,8 @@ import pandas as pd
 from lvlm_debias.benchmarks import benchmark
 from lvlm_debias.data.questions import load_splits, write_skipped
 from lvlm_debias.runlog import log_to
-from lvlm_debias.scoring.cache import split_tables
 from lvlm_debias.scoring.first_token import FirstToken
+from lvlm_debias.scoring.gather import split_tables
 from lvlm_debias.scoring.store import LogitStore
 from lvlm_debias.tables import write_csv
 

@@ -26,7 +26,7 @@ from lvlm_debias.benchmarks.mmmu import LETTER_PARSER, LETTERS, MMMU
 from lvlm_debias.data.convert import Converter
 from lvlm_debias.decoding.sampling import expected_accuracy
 from lvlm_debias.metrics.mmmu import accuracy_by_subject
-from lvlm_debias.scoring.official import Convention
+from lvlm_debias.scoring.convention import Convention
 
 __all__ = [
     "BENCHMARKS",

@@ -16,7 +16,7 @@ import pandas as pd
 
 from lvlm_debias.data.convert import Converter
 from lvlm_debias.metrics.parse import PARSERS
-from lvlm_debias.scoring.official import Convention
+from lvlm_debias.scoring.convention import Convention
 
 #: (annotations, split, the benchmark's config section, seed) -> the split's question records
 Builder = Callable[[list[dict], str, Mapping, int], list[dict]]
@@ -72,7 +72,7 @@ class Benchmark:
     - ``expected(label_dist, gold, answers)``: the metrics beyond the accuracy expected of one draw per question
       from a distribution over the labels and "other" (the decoding sweep's);
     - ``parser(name, labels, configured)``: the :class:`AnswerParser` that reads its generated answers;
-    - ``official``: how the official code reads it (:class:`~lvlm_debias.scoring.official.Convention`; None: it
+    - ``official``: how the official code reads it (:class:`~lvlm_debias.scoring.convention.Convention`; None: it
       has no official reading);
     - ``converter``: the dataset format its downloaded data is converted with (None: ShapesWorld only);
     - ``layout``: the metrics of its calibration table in the paper's layout (one row per split and metric; None:

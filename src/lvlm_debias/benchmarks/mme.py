@@ -17,8 +17,8 @@ import pandas as pd
 from lvlm_debias.benchmarks.base import Benchmark, accuracy
 from lvlm_debias.data.convert import Converter, image_bytes, yes_no_label
 from lvlm_debias.metrics.mme import OFFICIAL_GROUPS, mme_scores, mme_totals
+from lvlm_debias.scoring.convention import Convention
 from lvlm_debias.scoring.labels import YES_NO
-from lvlm_debias.scoring.official import Convention
 from lvlm_debias.world.tasks import MME_GROUPS, build_mme
 
 #: The perception / cognition groups of each source of MME questions. The groups follow the data, not the benchmark's

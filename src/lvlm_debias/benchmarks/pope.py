@@ -22,8 +22,8 @@ from lvlm_debias.data.convert import Converter, image_bytes, pope_object, yes_no
 from lvlm_debias.data.pope import POPE_SPLITS, build_pope
 from lvlm_debias.decoding.sampling import expected_confusion
 from lvlm_debias.metrics.pope import pope_metrics, pope_ratios
+from lvlm_debias.scoring.convention import Convention
 from lvlm_debias.scoring.labels import YES_NO
-from lvlm_debias.scoring.official import Convention
 
 #: the paper's three POPE sources, each registered as a benchmark of its own beside ``pope``
 SOURCES = ("pope_coco", "pope_aokvqa", "pope_gqa")

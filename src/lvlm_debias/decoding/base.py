@@ -12,14 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
-from typing import ClassVar
-
-import torch
-from PIL import Image
-from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedModel, ProcessorMixin
+from typing import TYPE_CHECKING, ClassVar
 
 from lvlm_debias.decoding.sampling import DecodingConfig, warpers
 from lvlm_debias.settings import schema_default
+
+if TYPE_CHECKING:  # annotations only: the parameters below are read by jobs that load no model
+    import torch
+    from PIL import Image
+    from transformers import LogitsProcessor, PreTrainedModel, ProcessorMixin
 
 
 def check_alpha_beta(alpha: float, beta: float) -> None:
@@ -141,6 +142,8 @@ class DecodingMethod:
         """Keyword arguments for ``model.generate`` under ``config``. Without processors: ``config``'s own
         (:meth:`DecodingConfig.generate_kwargs`). With them: the processors first, then config's warpers
         (``generate`` is told to add none of its own, since it would put them before a custom processor)."""
+        from transformers import LogitsProcessorList
+
         processors = LogitsProcessorList(self.logits_processors(batch, parameters))
         if not processors:
             return config.generate_kwargs()

@@ -23,10 +23,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import LogitsProcessorList
 
 #: a stored set whose full-softmax mass is within this of 1 is taken to cover the vocabulary (float64 rounding).
 TAIL_EPS = 1e-12
@@ -94,6 +97,8 @@ def stored_topk(
     ``k' = min(k, V)``; ``log_z[:, j] = logsumexp_v(logits[:, v] / temperatures[j])`` (N, len(temperatures)) over the
     whole vocabulary, computed in float64. Ties keep ``torch.topk``'s order.
     """
+    import torch  # here, not at the top: the model-free jobs that read this module need no torch
+
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
         raise ValueError(
             f"logits must be a 2-D tensor (N, V), got {type(logits).__name__} {getattr(logits, 'shape', '')}"
@@ -346,6 +351,8 @@ def config_grid(temperatures: Sequence[float], top_ps: Sequence[float], top_ks: 
 
 def warpers(config: DecodingConfig) -> LogitsProcessorList:
     """transformers' own warpers for ``config``, in the order ``generate`` applies them."""
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
     out = LogitsProcessorList()
     if config.temperature != 1.0:
         out.append(TemperatureLogitsWarper(config.temperature))

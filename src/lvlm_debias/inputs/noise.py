@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where used: stable_seed is read by jobs that load no model
+    import torch
 
 #: number of diffusion steps in VCD's schedule.
 DIFFUSION_STEPS = 1000
@@ -14,6 +16,8 @@ NOISE_PROBE_STEP, VCD_STEP = 999, 500
 
 def alpha_bar(step: int, steps: int = DIFFUSION_STEPS) -> float:
     """``alpha_bar_t = prod_{s<=t} (1 - beta_s)``, ``beta = sigmoid(linspace(-6, 6, steps)) * (5e-3 - 1e-5) + 1e-5``."""
+    import torch
+
     if not 0 <= step < steps:
         raise ValueError(f"diffusion step must lie in [0, {steps - 1}], got {step!r}")
     betas = torch.sigmoid(torch.linspace(-6, 6, steps, dtype=torch.float64)) * (5e-3 - 1e-5) + 1e-5
@@ -31,6 +35,8 @@ def diffusion_noise(pixels: torch.Tensor, step: int, seed: int) -> torch.Tensor:
 
     ``pixels`` is one processed image tensor (C, H, W) or a batch; the noise depends only on ``seed`` and the shape.
     """
+    import torch
+
     a = alpha_bar(step)
     generator = torch.Generator().manual_seed(seed)
     eps = torch.randn(pixels.shape, generator=generator, dtype=torch.float32)

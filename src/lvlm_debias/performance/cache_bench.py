@@ -19,11 +19,11 @@ from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.performance.cost_model import LLAVA_15, image_probe_flops
 from lvlm_debias.performance.measure import timed
 from lvlm_debias.performance.targets import Target, targets_frame
-from lvlm_debias.scoring.cache import pair_questions, score_pairs, split_tables
+from lvlm_debias.scoring.cache import logit_store, pair_questions, score_pairs
 from lvlm_debias.scoring.first_token import FirstTokenSpec
+from lvlm_debias.scoring.gather import split_tables
 from lvlm_debias.scoring.pairs import distinct_pairs, image_batches
 from lvlm_debias.scoring.score import score_questions
-from lvlm_debias.scoring.store import logit_store
 
 log = logging.getLogger(__name__)
 

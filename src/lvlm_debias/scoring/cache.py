@@ -9,8 +9,10 @@ computed once, and every split's table gathered from it.
   that needs (``LogitStore``).
 - The other probes (none, unk, zero, one: their input depends on the prompt alone) run once per distinct prompt of
   the whole source (:func:`~lvlm_debias.scoring.score.score_questions` on the pairs).
-- :func:`split_tables`: a split's label probabilities, stored distributions and logit cache, its
-  questions given their pair's rows: the same tables as scoring the split alone.
+- :func:`~lvlm_debias.scoring.gather.split_tables` (model-free, beside the other gathering): a split's label
+  probabilities, stored distributions and logit cache, its questions given their pair's rows: the same tables as
+  scoring the split alone.
+- :func:`logit_store`: the pass that fills the logit store (``scoring.store``) for the official reading.
 """
 
 from __future__ import annotations
@@ -25,17 +27,17 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, ProcessorMixin
 
+from lvlm_debias.decoding.sampling import pad_labels, stored_topk
 from lvlm_debias.inputs.images import load_image
 from lvlm_debias.inputs.probes import PROBES, get_probe, probe_inputs, probe_seeds
 from lvlm_debias.models.load import load_entry
-from lvlm_debias.models.prompts import IMAGE_PLACEHOLDER, build_prompt
+from lvlm_debias.models.prompts import IMAGE_PLACEHOLDER, build_prompt, without_image_line
 from lvlm_debias.scoring.first_token import FirstToken, FirstTokenSpec
-from lvlm_debias.scoring.gather import gather_label_probs
 from lvlm_debias.scoring.labels import label_probs
 from lvlm_debias.scoring.pairs import Pairs, distinct_pairs, image_batches, shard_batches
 from lvlm_debias.scoring.prefix import PromptIds, prefix_logits, shares_prefix
 from lvlm_debias.scoring.score import next_token_logits, probe_frame, score_questions, token_label_index
-from lvlm_debias.scoring.store import LogitStore, logit_store
+from lvlm_debias.scoring.store import LogitStore, decoded_label_index
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +154,7 @@ def score_shard_with_entry(
 ) -> tuple[pd.DataFrame, FirstToken, dict[str, int], LogitStore | None]:
     """What a scoring shard of a benchmark source runs: its batches of the source's distinct pairs under the image
     ``probes``, with the model of a config ``entry`` (loaded from ``model_dir``), and with ``logits`` their logit
-    cache (:func:`~lvlm_debias.scoring.store.logit_store`)."""
+    cache (:func:`logit_store`)."""
     pairs, batches = load_pairs(questions_by_split, batch_size)
     mine = shard_batches(batches, shard, shards)
     n = sum(len(b) for b in mine)
@@ -181,7 +183,7 @@ def batch_logit_store(
     template: str,
     labels: Mapping[str, Sequence[str]],
 ) -> LogitStore:
-    """The logit cache (:func:`~lvlm_debias.scoring.store.logit_store`) of the pairs in ``batches`` (indices into
+    """The logit cache (:func:`logit_store`) of the pairs in ``batches`` (indices into
     ``pairs``), whose naive distributions ``first`` holds in batch order. Its reference passes run the same fixed
     batches as the image probes, so that the bits do not depend on the shard count."""
     chosen = [pairs[i] for b in batches for i in b]
@@ -217,33 +219,70 @@ def references_with_entry(
     return scores, passes
 
 
-def split_tables(
-    questions_by_split: Mapping[str, Sequence[Mapping]],
-    split: str,
-    parts: Sequence[pd.DataFrame],
-    first_tokens: Sequence[FirstToken],
-    probes: Sequence[str],
-    stores: Sequence[LogitStore] = (),
-) -> tuple[pd.DataFrame, FirstToken, LogitStore | None]:
-    """One split's ``label_probs`` table (as :func:`~lvlm_debias.scoring.gather.gather_label_probs` writes it),
-    stored first-position distributions and logit cache, from the source's pair-keyed shard and
-    reference ``parts``: each question gets its pair's rows. A pair missing from the parts fails, naming the probe
-    and the count."""
-    pairs = distinct_pairs(questions_by_split)
-    questions = questions_by_split[split]
-    pair_of = pairs.of_split[split]
-    table = pd.concat(parts, ignore_index=True)
-    wanted = pd.DataFrame({"question_id": [q["question_id"] for q in questions], "pair_id": pair_of})
-    rows = wanted.merge(
-        table.rename(columns={"question_id": "pair_id"}), on="pair_id", how="left"
-    )  # questions sharing a pair share its rows
-    rows = rows[rows["probe"].notna()].drop(columns="pair_id")
-    rows["label"] = rows["question_id"].map({q["question_id"]: q["label"] for q in questions})
-    gathered = gather_label_probs([rows], questions, probes)
-    filled = [f for f in first_tokens if len(f.question_id)] or list(first_tokens[:1])
-    first = FirstToken.concat(filled).select(pair_of).with_ids([q["question_id"] for q in questions])
-    logits = None
-    if stores:
-        store = LogitStore.gather(stores, pair_of)
-        logits = LogitStore({**store.arrays, "question_id": np.asarray([q["question_id"] for q in questions])})
-    return gathered, first, logits
+@torch.inference_mode()
+def logit_store(
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    prompts: Sequence[str],
+    question_ids: Sequence[int],
+    naive_ids: np.ndarray,
+    naive_logits: np.ndarray,
+    naive_log_z: np.ndarray,
+    labels: Mapping[str, Sequence[str]],
+    temperatures: Sequence[float],
+    *,
+    batch_size: int | None = None,
+    batches: Sequence[Sequence[int]] | None = None,
+) -> LogitStore:
+    """What the official reading needs of these questions, given their naive top-K (``naive_ids``, ``naive_logits``,
+    sorted descending, and ``naive_log_z``): the None and Unk logits on those ids and the top-K of each reference
+    input. ``batches`` (positions into ``prompts``; without them, runs of ``batch_size``: give one of the two) fix
+    which questions share a forward pass, so that a caller whose batches do not depend on how the work was split
+    gets the same bits; within a batch each text-only input runs once per distinct prompt."""
+    token_label = pad_labels(
+        decoded_label_index(processor.tokenizer, labels), model.config.get_text_config().vocab_size
+    )
+    n, k = naive_ids.shape
+    if batches is None:
+        if batch_size is None:
+            raise ValueError("logit_store needs batch_size or batches")
+        batches = [range(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    arrays: dict[str, np.ndarray] = {
+        "question_id": np.asarray(question_ids, dtype=np.int64),
+        "naive_logits": naive_logits,
+        "naive_label": token_label[naive_ids],
+        "naive_log_z": naive_log_z,
+        "temperatures": np.asarray(temperatures, dtype=np.float64),
+        "vocab_size": np.asarray(0),
+    }
+    # input -> (probe, texts, the VDD branch it gives logits on the naive ids for, the reference it gives the top-K of)
+    runs = {
+        "none": ("none", list(prompts), "at_none", None),
+        "unk": ("unk", list(prompts), "at_unk", "unk"),
+        "none_text": ("none", [without_image_line(p) for p in prompts], None, "none"),
+    }
+    for _, _, branch, reference in runs.values():
+        if branch:
+            arrays[branch] = np.zeros((n, k))
+        if reference:
+            arrays[f"{reference}_logits"] = np.zeros((n, k))
+            arrays[f"{reference}_label"] = np.zeros((n, k), np.int8)
+            arrays[f"{reference}_log_z"] = np.zeros((n, len(temperatures)))
+    for batch in tqdm(batches, desc="official references", unit="batch", mininterval=2):
+        batch = np.asarray(list(batch), dtype=np.int64)
+        if not len(batch):
+            continue
+        for probe, texts, branch, reference in runs.values():
+            asked = [texts[i] for i in batch]
+            distinct = list(dict.fromkeys(asked))
+            rows = np.array([distinct.index(t) for t in asked], dtype=np.int64)
+            logits = next_token_logits(model, probe_inputs(processor, distinct, probe)).double().cpu()
+            arrays["vocab_size"] = np.asarray(logits.shape[-1])
+            if branch:
+                arrays[branch][batch] = np.take_along_axis(logits.numpy()[rows], naive_ids[batch], axis=1)
+            if reference:
+                ids, values, lz = stored_topk(logits, k, list(temperatures))
+                arrays[f"{reference}_logits"][batch] = values[rows]
+                arrays[f"{reference}_label"][batch] = token_label[ids][rows]
+                arrays[f"{reference}_log_z"][batch] = lz[rows]
+    return LogitStore(arrays)

@@ -6,13 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from lvlm_debias.atomic import atomic_path
 from lvlm_debias.decoding.sampling import stored_topk
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)

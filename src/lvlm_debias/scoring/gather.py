@@ -1,10 +1,16 @@
-"""Gathering the scored rows of a benchmark split into one table, checked for lost or doubled questions."""
+"""Gathering the scored rows of a benchmark split into one table, checked for lost or doubled questions, and a split's
+tables from its source's logit cache (:func:`split_tables`), without the model."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
+
+from lvlm_debias.scoring.first_token import FirstToken
+from lvlm_debias.scoring.pairs import distinct_pairs
+from lvlm_debias.scoring.store import LogitStore
 
 
 def gather_label_probs(
@@ -37,3 +43,35 @@ def gather_label_probs(
     table = table.sort_values(["_probe", "_order"], kind="stable").drop(columns=["_probe", "_order"])
     first = ["question_id", "probe", "label", "subset", "image", "pair"]
     return table[first + [c for c in table.columns if c not in first]].reset_index(drop=True)
+
+
+def split_tables(
+    questions_by_split: Mapping[str, Sequence[Mapping]],
+    split: str,
+    parts: Sequence[pd.DataFrame],
+    first_tokens: Sequence[FirstToken],
+    probes: Sequence[str],
+    stores: Sequence[LogitStore] = (),
+) -> tuple[pd.DataFrame, FirstToken, LogitStore | None]:
+    """One split's ``label_probs`` table (as :func:`~lvlm_debias.scoring.gather.gather_label_probs` writes it),
+    stored first-position distributions and logit cache, from the source's pair-keyed shard and
+    reference ``parts``: each question gets its pair's rows. A pair missing from the parts fails, naming the probe
+    and the count."""
+    pairs = distinct_pairs(questions_by_split)
+    questions = questions_by_split[split]
+    pair_of = pairs.of_split[split]
+    table = pd.concat(parts, ignore_index=True)
+    wanted = pd.DataFrame({"question_id": [q["question_id"] for q in questions], "pair_id": pair_of})
+    rows = wanted.merge(
+        table.rename(columns={"question_id": "pair_id"}), on="pair_id", how="left"
+    )  # questions sharing a pair share its rows
+    rows = rows[rows["probe"].notna()].drop(columns="pair_id")
+    rows["label"] = rows["question_id"].map({q["question_id"]: q["label"] for q in questions})
+    gathered = gather_label_probs([rows], questions, probes)
+    filled = [f for f in first_tokens if len(f.question_id)] or list(first_tokens[:1])
+    first = FirstToken.concat(filled).select(pair_of).with_ids([q["question_id"] for q in questions])
+    logits = None
+    if stores:
+        store = LogitStore.gather(stores, pair_of)
+        logits = LogitStore({**store.arrays, "question_id": np.asarray([q["question_id"] for q in questions])})
+    return gathered, first, logits

@@ -13,9 +13,12 @@ Token groups of a prompt (left-padded rows; padding belongs to no group):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import torch
+
+if TYPE_CHECKING:  # torch is imported where used: GROUPS is read by jobs that load no model
+    import torch
 
 GROUPS = ("system", "image", "question", "generated")
 #: the groups of a prompt's tokens (no generated tokens yet).
@@ -37,6 +40,8 @@ def group_masks(
     takes its first ``n_system[row]`` real tokens as system (where the image was); such a row without ``n_system``
     is an error. Padding (``attention_mask == 0``) is in no group.
     """
+    import torch
+
     real = attention_mask.bool()
     image = real & (input_ids == image_token_id)
     index = real.long().cumsum(-1) - 1  # position among the row's real tokens (left padding: -1)
@@ -57,6 +62,8 @@ def group_masks(
 def with_generated(masks: Mapping[str, torch.Tensor], n_new: int) -> dict[str, torch.Tensor]:
     """``masks`` over the prompt extended by ``n_new`` generated key positions (appended on the right, as generation
     appends them): those are in the generated group only."""
+    import torch
+
     out = {}
     for group in GROUPS:
         mask = masks[group]
@@ -77,6 +84,8 @@ def group_shares(attention: torch.Tensor, masks: Mapping[str, torch.Tensor], gro
     The denominator is 1 up to rounding when padding gets no weight (the model masks it); it makes the shares of
     ``GROUPS`` sum to 1 exactly for every layer and row.
     """
+    import torch
+
     attention = attention.float()
     real = torch.zeros_like(masks[GROUPS[0]])
     for group in GROUPS:

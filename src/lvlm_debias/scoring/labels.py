@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # YES_NO and the token helpers are read by jobs that load no model
+    import torch
 
 #: POPE and MME labels, each with its words (case and leading-space variants are merged when reading).
 YES_NO: dict[str, list[str]] = {"yes": ["yes"], "no": ["no"]}
@@ -33,6 +35,8 @@ def label_of_token(tokens: Sequence[str], labels: Mapping[str, Sequence[str]]) -
 
     ``labels`` maps each label to its words, e.g. ``{"yes": ["yes"], "no": ["no"]}``; label order is kept.
     """
+    import torch
+
     index = {}
     for k, words in enumerate(labels.values()):
         for word in words:
@@ -47,6 +51,8 @@ def label_probs(logits: torch.Tensor, token_labels: torch.Tensor, n_labels: int,
     labels, so the returned rows sum to the label mass found in the top ``top_k`` tokens. Ids past the end of
     ``token_labels`` (a model's padding rows beyond its tokenizer, e.g. LLaVA-1.5's 32002-32063) spell no label.
     """
+    import torch
+
     probs = torch.softmax(logits.float(), dim=-1)
     missing = probs.shape[-1] - token_labels.numel()
     if missing > 0:

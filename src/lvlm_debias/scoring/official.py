@@ -49,6 +49,7 @@ import pandas as pd
 from lvlm_debias.calibration import CALIBRATION_METHODS, REFERENCE_EPS
 from lvlm_debias.decoding.base import check_alpha_beta
 from lvlm_debias.decoding.methods import stored_contrasts
+from lvlm_debias.scoring.convention import Convention
 from lvlm_debias.scoring.store import REFERENCE_INPUTS, LogitStore
 from lvlm_debias.settings import from_section
 
@@ -61,16 +62,6 @@ CONTRASTS: dict[str, tuple[str, ...]] = {"none": (), **stored_contrasts(REFERENC
 OFFICIAL_METHODS: dict[str, tuple[str, ...]] = {
     name: CALIBRATION_METHODS[name].probes for name in ("naive", "none", "unk", "both")
 }
-
-
-@dataclass(frozen=True)
-class Convention:
-    """How one benchmark's official evaluation reads and calibrates: ``read_top`` tokens read, and whether a
-    single reference is normalised over the labels before ``+ 1e-4``. Each benchmark with an official reading holds
-    its own (``Benchmark.official``, :mod:`lvlm_debias.benchmarks`)."""
-
-    read_top: int
-    normalise_single: bool
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ class Pairs:
 def distinct_pairs(questions_by_split: Mapping[str, Sequence[Mapping]]) -> Pairs:
     """The distinct (image, text) pairs of the splits' questions. A pair's ``label`` is its first question's; the
     scores do not depend on it, and each split's table takes its own questions' labels
-    (:func:`lvlm_debias.scoring.cache.split_tables`)."""
+    (:func:`lvlm_debias.scoring.gather.split_tables`)."""
     first_image: dict[str, int] = {}
     first_text: dict[tuple[str, str], int] = {}
     label: dict[tuple[str, str], str] = {}

@@ -5,7 +5,8 @@ the logits of the VDD reference inputs (None: image tokens removed; Unk: the ima
 same token ids*; and for the official code's reference inputs (None rebuilt without the ``<image>\\n`` text, Unk)
 their own top-K logits, labels and log-normalisers. From these, contrastive first steps (VDD at any ``alpha`` and
 ``beta``, :mod:`lvlm_debias.analysis.contrast_grid`) and the official reading (:mod:`lvlm_debias.scoring.official`) are
-derived without the model.
+derived without the model. The scoring pass that fills it is ``scoring.cache.logit_store``; this module, read by
+jobs that load no model, imports no torch.
 """
 
 from __future__ import annotations
@@ -16,15 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from tqdm.auto import tqdm
-from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.atomic import atomic_path
-from lvlm_debias.decoding.sampling import pad_labels, stored_topk
-from lvlm_debias.inputs.probes import probe_inputs
-from lvlm_debias.models.prompts import without_image_line
-from lvlm_debias.scoring.score import next_token_logits
 
 #: the reference inputs the official code reads for its POPE/MME calibration: None (the prompt rebuilt without the
 #: ``<image>\\n`` text) and Unk (the image token replaced by ``<unk>``)
@@ -113,72 +107,3 @@ class LogitStore:
                 return LogitStore({k: data[k] for k in data.files})
         except (OSError, ValueError) as err:
             raise ValueError(f"cannot read the stored logit cache {path}: {err}") from err
-
-
-@torch.inference_mode()
-def logit_store(
-    model: PreTrainedModel,
-    processor: ProcessorMixin,
-    prompts: Sequence[str],
-    question_ids: Sequence[int],
-    naive_ids: np.ndarray,
-    naive_logits: np.ndarray,
-    naive_log_z: np.ndarray,
-    labels: Mapping[str, Sequence[str]],
-    temperatures: Sequence[float],
-    *,
-    batch_size: int | None = None,
-    batches: Sequence[Sequence[int]] | None = None,
-) -> LogitStore:
-    """What the official reading needs of these questions, given their naive top-K (``naive_ids``, ``naive_logits``,
-    sorted descending, and ``naive_log_z``): the None and Unk logits on those ids and the top-K of each reference
-    input. ``batches`` (positions into ``prompts``; without them, runs of ``batch_size``: give one of the two) fix
-    which questions share a forward pass, so that a caller whose batches do not depend on how the work was split
-    gets the same bits; within a batch each text-only input runs once per distinct prompt."""
-    token_label = pad_labels(
-        decoded_label_index(processor.tokenizer, labels), model.config.get_text_config().vocab_size
-    )
-    n, k = naive_ids.shape
-    if batches is None:
-        if batch_size is None:
-            raise ValueError("logit_store needs batch_size or batches")
-        batches = [range(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-    arrays: dict[str, np.ndarray] = {
-        "question_id": np.asarray(question_ids, dtype=np.int64),
-        "naive_logits": naive_logits,
-        "naive_label": token_label[naive_ids],
-        "naive_log_z": naive_log_z,
-        "temperatures": np.asarray(temperatures, dtype=np.float64),
-        "vocab_size": np.asarray(0),
-    }
-    # input -> (probe, texts, the VDD branch it gives logits on the naive ids for, the reference it gives the top-K of)
-    runs = {
-        "none": ("none", list(prompts), "at_none", None),
-        "unk": ("unk", list(prompts), "at_unk", "unk"),
-        "none_text": ("none", [without_image_line(p) for p in prompts], None, "none"),
-    }
-    for _, _, branch, reference in runs.values():
-        if branch:
-            arrays[branch] = np.zeros((n, k))
-        if reference:
-            arrays[f"{reference}_logits"] = np.zeros((n, k))
-            arrays[f"{reference}_label"] = np.zeros((n, k), np.int8)
-            arrays[f"{reference}_log_z"] = np.zeros((n, len(temperatures)))
-    for batch in tqdm(batches, desc="official references", unit="batch", mininterval=2):
-        batch = np.asarray(list(batch), dtype=np.int64)
-        if not len(batch):
-            continue
-        for probe, texts, branch, reference in runs.values():
-            asked = [texts[i] for i in batch]
-            distinct = list(dict.fromkeys(asked))
-            rows = np.array([distinct.index(t) for t in asked], dtype=np.int64)
-            logits = next_token_logits(model, probe_inputs(processor, distinct, probe)).double().cpu()
-            arrays["vocab_size"] = np.asarray(logits.shape[-1])
-            if branch:
-                arrays[branch][batch] = np.take_along_axis(logits.numpy()[rows], naive_ids[batch], axis=1)
-            if reference:
-                ids, values, lz = stored_topk(logits, k, list(temperatures))
-                arrays[f"{reference}_logits"][batch] = values[rows]
-                arrays[f"{reference}_label"][batch] = token_label[ids][rows]
-                arrays[f"{reference}_log_z"][batch] = lz[rows]
-    return LogitStore(arrays)
