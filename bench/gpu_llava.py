@@ -8,8 +8,8 @@ random fp16 weights. Measures, on one GPU, for POPE-shaped inputs (576 image tok
   Unk, two new tokens each ("Yes" and end of sequence), questions/s;
 - two-branch generation as VDD needs it (the image branch and a None branch, each with its own KV cache), as two
   ``generate`` runs of ``--new-tokens`` tokens, tokens/s per branch pair;
-- VDD itself: ``generate`` with ``lvlm_debias.decoding.vdd.ContrastLogitsProcessor`` and one reference branch (None)
-  or two (None and Unk: VDD-Both), each advancing its own KV cache, tokens/s (run with ``PYTHONPATH=src``).
+- VDD itself: ``generate`` with ``lvlm_debias.decoding.processors.ContrastLogitsProcessor`` and one reference branch
+  (None) or two (None and Unk: VDD-Both), each advancing its own KV cache, tokens/s (run with ``PYTHONPATH=src``).
 Writes one CSV per model (``--out``) and prints it. ``--tiny`` runs the same code on a small model on the CPU.
 """
 
@@ -175,7 +175,7 @@ def measure(size: str, batches: list[int], official_questions: int, new_tokens: 
     )
     print(rows[-1], flush=True)
 
-    from lvlm_debias.decoding.vdd import ContrastLogitsProcessor, ReferenceBranch
+    from lvlm_debias.decoding.processors import ContrastLogitsProcessor, ReferenceBranch
 
     image = inputs(gen_batch, True, device, dtype)
     text = inputs(gen_batch, False, device, dtype)

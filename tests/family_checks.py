@@ -9,8 +9,8 @@ from conftest import schema_defaults
 from lvlm_debias.decoding.base import DecodingParameters, GenerationBatch
 from lvlm_debias.decoding.decode import decode_with_entry
 from lvlm_debias.decoding.methods import DECODING_METHODS
+from lvlm_debias.decoding.processors import ReferenceBranch, reference_inputs
 from lvlm_debias.decoding.sampling import DecodingConfig
-from lvlm_debias.decoding.vdd import ReferenceBranch, reference_inputs
 from lvlm_debias.inputs.probes import PROBES, left_pad, probe_inputs
 from lvlm_debias.scoring.attention import attention_with_entry
 from lvlm_debias.scoring.cache import references_with_entry, score_shard_with_entry

@@ -152,8 +152,8 @@ def layout_results(model, processor, questions: Sequence[Mapping], image_root: P
     from lvlm_debias.decoding.base import DecodingParameters
     from lvlm_debias.decoding.decode import decode_records
     from lvlm_debias.decoding.methods import DECODING_METHODS
+    from lvlm_debias.decoding.processors import ReferenceBranch, reference_inputs
     from lvlm_debias.decoding.sampling import DecodingConfig
-    from lvlm_debias.decoding.vdd import ReferenceBranch, reference_inputs
     from lvlm_debias.inputs.probes import probe_inputs
     from lvlm_debias.models.prompts import build_prompt
     from lvlm_debias.scoring.score import YES_NO, score_questions

@@ -13,12 +13,12 @@ from test_probes import _image
 from transformers import LogitsProcessor
 
 from lvlm_debias.analysis.contrast_grid import GRID_METHODS
-from lvlm_debias.decoding import vdd
+from lvlm_debias.decoding import processors, vdd
 from lvlm_debias.decoding.base import DecodingMethod, DecodingParameters, GenerationBatch
 from lvlm_debias.decoding.decode import decode_records
 from lvlm_debias.decoding.methods import DECODING_METHODS, decoding_method
+from lvlm_debias.decoding.processors import ContrastLogitsProcessor, ReferenceBranch, reference_inputs
 from lvlm_debias.decoding.sampling import DecodingConfig
-from lvlm_debias.decoding.vdd import ContrastLogitsProcessor, ReferenceBranch, reference_inputs
 from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt
 from lvlm_debias.scoring.official import CONTRASTS
@@ -63,7 +63,8 @@ class _Branch:
 def test_the_contrast_checks_alpha_and_beta_once_not_at_every_step(monkeypatch):
     """Checked to fail with the processor calling the checked ``contrast`` at each step."""
     calls = []
-    monkeypatch.setattr(vdd, "check_alpha_beta", lambda alpha, beta: calls.append((alpha, beta)))
+    for module in (vdd, processors):
+        monkeypatch.setattr(module, "check_alpha_beta", lambda alpha, beta: calls.append((alpha, beta)))
     processor = ContrastLogitsProcessor([_Branch()], alpha=1.0, beta=0.5)
     scores = torch.tensor([[2.0, 1.0, 0.0, -1.0, -5.0]] * 2)
     for step in range(3):

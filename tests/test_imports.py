@@ -1,5 +1,6 @@
 """A job that loads no model starts in about a second: its script imports neither torch nor transformers (about
-8 s of CPU per job on 2 cores, paid by 30-odd jobs of the embedded run and of every workflow test)."""
+8 s of CPU per job on 2 cores, paid by 30-odd jobs of the embedded run and of every workflow test). Likewise each
+parse of the Snakefile (every ``snakemake`` call, dry runs included, and every SLURM job)."""
 
 from __future__ import annotations
 
@@ -12,20 +13,6 @@ import pytest
 from conftest import ROOT
 
 HEAVY = ("torch", "transformers")
-#: model-free scripts that still import torch, and why: they read the decoding-method registry
-#: (``decoding.methods``), whose methods' modules import torch, transformers, the probes and the families at the top
-#: (the official reading's CONTRASTS, the method table's contrasts, the generation tables' method order)
-STILL_HEAVY = {
-    "baselines.py": "the method table's first-token contrasts (decoding.methods.stored_contrasts)",
-    "chair.py": "analysis.generation's method order (decoding.methods, decoding.decode)",
-    "contrastive_classification.py": "analysis.generation's method order (decoding.methods, decoding.decode)",
-    "decoding_summary.py": "analysis.generation's method order (decoding.methods, decoding.decode)",
-    "contrast_grid.py": "scoring.official.CONTRASTS and analysis.sweep (the decoding sweep's model code)",
-    "open_ended.py": "analysis.generation's method order (decoding.methods, decoding.decode)",
-    "reading_table.py": "scoring.official.CONTRASTS (decoding.methods.stored_contrasts)",
-    "report.py": "analysis.baselines and analysis.generation (decoding.methods)",
-    "study_report.py": "report.render (as report.py)",
-}
 #: a rule's block: its name, up to the next rule
 RULE = re.compile(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", re.M | re.S)
 
@@ -68,17 +55,29 @@ def test_the_rules_name_model_free_scripts():
     assert "first_token_shard.py" not in scripts and "train_shapes_llava.py" not in scripts
 
 
-@pytest.mark.parametrize("script", [s for s in model_free_scripts() if s not in STILL_HEAVY])
+@pytest.mark.parametrize("script", model_free_scripts())
 def test_a_model_free_job_imports_no_torch_or_transformers(script):
     assert heavy_imports(imported_modules(script)) == [], f"{script}: see python -X importtime for who imports it"
 
 
-@pytest.mark.parametrize("script", sorted(STILL_HEAVY))
-def test_the_list_of_still_heavy_scripts_is_current(script):
-    """A script made light leaves STILL_HEAVY (and joins the test above)."""
-    assert script in model_free_scripts()
-    assert heavy_imports(imported_modules(script)), f"{script} imports no torch now: remove it from STILL_HEAVY"
+def workflow_modules() -> list[str]:
+    """The library modules the Snakefile and its rule files import (at every parse: each dry run, each SLURM job)."""
+    text = "".join(p.read_text() for p in [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))])
+    return sorted(set(re.findall(r"^from (lvlm_debias[\w.]*) import", text, re.M)))
+
+
+def test_parsing_the_workflow_imports_no_torch_or_transformers():
+    modules = workflow_modules()
+    assert {"lvlm_debias.config", "lvlm_debias.inputs.probes", "lvlm_debias.outputs"} <= set(modules)
+    assert heavy_imports(modules) == []
+
+
+def test_the_decoding_method_registry_is_light():
+    """The registry (read by the report, the method tables and the official reading) imports each method's
+    descriptor only; a method's model code (``decoding.processors``, ``decoding.opera``) is imported in its hooks."""
+    assert heavy_imports(["lvlm_debias.decoding.methods", "lvlm_debias.decoding.decode"]) == []
 
 
 def test_the_check_sees_torch():
     assert heavy_imports(["lvlm_debias.scoring.cache"]) == ["torch", "transformers"]
+    assert heavy_imports(["lvlm_debias.decoding.processors"]) == ["torch", "transformers"]

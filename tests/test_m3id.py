@@ -9,8 +9,9 @@ from test_probes import _image
 
 from lvlm_debias.decoding.base import DecodingParameters, GenerationBatch
 from lvlm_debias.decoding.decode import generate_texts
-from lvlm_debias.decoding.m3id import M3IDLogitsProcessor, m3id_scores, m3id_weight
+from lvlm_debias.decoding.m3id import m3id_scores, m3id_weight
 from lvlm_debias.decoding.methods import DECODING_METHODS
+from lvlm_debias.decoding.processors import M3IDLogitsProcessor
 from lvlm_debias.decoding.sampling import DecodingConfig
 from lvlm_debias.inputs.probes import probe_inputs
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt

@@ -17,7 +17,7 @@ from test_downloads import DOWNLOAD, _python
 from test_probes import _image
 from tiny_qwen2_5_vl import IMAGE_TOKENS, PIXELS, TEMPLATE, save_tiny_qwen2_5_vl
 
-from lvlm_debias.decoding.vdd import ReferenceBranch, reference_inputs
+from lvlm_debias.decoding.processors import ReferenceBranch, reference_inputs
 from lvlm_debias.inputs.probes import image_token_id, left_pad, probe_inputs
 from lvlm_debias.models.families import family_of
 from lvlm_debias.models.families.qwen2_5_vl import FIXED_PIXELS, UNK_TOKEN, Qwen25VL

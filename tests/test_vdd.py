@@ -8,8 +8,9 @@ from test_probes import _image
 
 from lvlm_debias.decoding.base import DecodingParameters, GenerationBatch
 from lvlm_debias.decoding.methods import DECODING_METHODS
+from lvlm_debias.decoding.processors import ContrastLogitsProcessor, ReferenceBranch, reference_inputs
 from lvlm_debias.decoding.sampling import DecodingConfig, warpers
-from lvlm_debias.decoding.vdd import ContrastLogitsProcessor, ReferenceBranch, contrast, reference_inputs
+from lvlm_debias.decoding.vdd import contrast
 from lvlm_debias.inputs.noise import VCD_STEP, diffusion_noise
 from lvlm_debias.inputs.probes import left_pad, probe_inputs
 from lvlm_debias.models.prompts import LLAVA_HF, build_prompt

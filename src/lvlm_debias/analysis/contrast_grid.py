@@ -20,8 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lvlm_debias.analysis.sweep import expected_metrics
-from lvlm_debias.benchmarks import benchmark
+from lvlm_debias.benchmarks import benchmark, expected_metrics
 from lvlm_debias.scoring.official import CONTRASTS, warped_log_probs
 from lvlm_debias.scoring.store import LogitStore
 

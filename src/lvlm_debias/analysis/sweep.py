@@ -29,10 +29,7 @@ from lvlm_debias.decoding.sampling import (
     sampling_distribution_with_bound,
 )
 from lvlm_debias.inputs.noise import stable_seed
-from lvlm_debias.models.load import load_entry
-from lvlm_debias.scoring.continuation import Continuations
 from lvlm_debias.scoring.first_token import FirstToken
-from lvlm_debias.scoring.score import token_label_index
 
 #: (question rows, their first token ids, -1 for a token outside the stored set; config) -> the generated answers
 Continue = Callable[[Sequence[int], Sequence[int], DecodingConfig], list[str]]
@@ -185,7 +182,12 @@ def sweep_with_entry(
     """One split's decoding sweep with the model of config ``entry`` loaded from ``model_dir``: the continuations of
     the naive top tokens (generated once, :class:`~lvlm_debias.scoring.continuation.Continuations`), then
     :func:`sweep_split` and :func:`sweep_questions` over every configuration of ``settings``. ``scores`` is the split's
-    first-token table (its naive rows give the answers), ``first_token`` its stored top logits."""
+    first-token table (its naive rows give the answers), ``first_token`` its stored top logits. (The model code is
+    imported here: the rest of this module is read by jobs that load no model.)"""
+    from lvlm_debias.models.load import load_entry
+    from lvlm_debias.scoring.continuation import Continuations
+    from lvlm_debias.scoring.score import token_label_index
+
     spec = benchmark(name)
     answers = scores[scores["probe"] == "naive"].set_index("question_id")[["label", "subset", "pair"]]
     model, processor = load_entry(str(model_dir), entry)

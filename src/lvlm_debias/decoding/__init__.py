@@ -22,7 +22,7 @@ _EXPORTS = {
     "DecodingConfig": "lvlm_debias.decoding.sampling",
     "sampling_distribution": "lvlm_debias.decoding.sampling",
     "ContrastiveDecoding": "lvlm_debias.decoding.vdd",
-    "ContrastLogitsProcessor": "lvlm_debias.decoding.vdd",
+    "ContrastLogitsProcessor": "lvlm_debias.decoding.processors",
     "contrast": "lvlm_debias.decoding.vdd",
     "diffusion_noise": "lvlm_debias.inputs.noise",
 }

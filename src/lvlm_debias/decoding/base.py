@@ -120,9 +120,14 @@ class GenerationBatch:
 class DecodingMethod:
     """A decoding method; this base decodes with the model's own distribution (naive decoding).
 
-    ``references``: the reference inputs it decodes against besides the image input (``decoding.vdd.reference_inputs``
-    names them: ``none``, ``unk``, ``vcd-noise``); empty for naive. The rest of the code reads it (which probes a
-    method needs; which methods the logit cache can derive) instead of switching on the method's name.
+    ``references``: the reference inputs it decodes against besides the image input
+    (``decoding.processors.reference_inputs`` names them: ``none``, ``unk``, ``vcd-noise``); empty for naive. The rest
+    of the code reads it (which probes a method needs; which methods the logit cache can derive) instead of switching
+    on the method's name.
+
+    Jobs that load no model read the registry of methods (``decoding.methods``), so a method's module imports torch,
+    transformers and the model code inside its hooks (``decoding.processors`` holds the contrastive methods' model
+    code; ``tests/test_imports.py`` checks it).
     """
 
     references: tuple[str, ...] = ()

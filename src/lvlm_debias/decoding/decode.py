@@ -1,27 +1,29 @@
 """Generating answers with one decoding method of ``decoding.methods.DECODING_METHODS`` (naive, VCD, VDD-None,
-VDD-Unk, VDD-Both, or one you register) under one decoding configuration, in batches."""
+VDD-Unk, VDD-Both, or one you register) under one decoding configuration, in batches.
+
+The generation tables' settings and method order (:data:`SETTINGS`, :func:`setting_methods`) are read by jobs that
+load no model, so torch, transformers and the model code are imported inside the functions that generate."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import torch
-from PIL import Image
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel, ProcessorMixin
 
 from lvlm_debias.decoding.base import DecodingParameters, GenerationBatch
 from lvlm_debias.decoding.methods import NAIVE, decoding_method
 from lvlm_debias.decoding.sampling import DecodingConfig
 from lvlm_debias.inputs.images import load_image
 from lvlm_debias.inputs.noise import stable_seed
-from lvlm_debias.inputs.probes import probe_inputs, probe_seeds
-from lvlm_debias.models.families import family_of
-from lvlm_debias.models.load import load_entry
 from lvlm_debias.models.prompts import build_prompt
+
+if TYPE_CHECKING:  # annotations only
+    from PIL import Image
+    from transformers import PreTrainedModel, ProcessorMixin
 
 #: the decoding settings a generation run compares: the sweep's default, and its best sampling configuration
 SETTINGS = ("default", "best")
@@ -44,7 +46,6 @@ def decoding_setting(setting: str, sweep: Mapping, summary: pd.DataFrame | None,
     return DecodingConfig.from_name(rows["best_sampling_config"].iloc[0])
 
 
-@torch.inference_mode()
 def generate_texts(
     model: PreTrainedModel,
     processor: ProcessorMixin,
@@ -65,6 +66,11 @@ def generate_texts(
     Sampling is seeded per batch by ``(seed, method, config, first image key)``, and VCD's noise per image by
     ``(seed, "vcd-noise", image key)``, so a rerun gives the same texts.
     """
+    import torch
+
+    from lvlm_debias.inputs.probes import probe_inputs, probe_seeds
+    from lvlm_debias.models.families import family_of
+
     decoder = decoding_method(method)
     if not len(prompts) == len(images) == len(image_keys):
         raise ValueError(f"{len(prompts)} prompts, {len(images)} images and {len(image_keys)} image keys")
@@ -72,17 +78,19 @@ def generate_texts(
         raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens} and {batch_size}")
     texts: list[str] = []
     family = family_of(model)
-    for start in tqdm(range(0, len(prompts), batch_size), desc=f"{method} {config.name}", unit="batch", mininterval=2):
-        rows = slice(start, start + batch_size)
-        batch_prompts, batch_images = list(prompts[rows]), list(images[rows])
-        inputs = family.to_device(model, probe_inputs(processor, batch_prompts, NAIVE, batch_images))
-        noise_seeds = probe_seeds("vcd-noise", seed, list(image_keys[rows]))
-        batch = GenerationBatch(model, processor, batch_prompts, batch_images, noise_seeds)
-        kwargs = decoder.generate_kwargs(batch, config, parameters)
-        torch.manual_seed(stable_seed(seed, method, config.name, image_keys[start]))
-        out = decoder.generate(batch, inputs, kwargs, max_new_tokens)
-        length = inputs["input_ids"].shape[1]
-        texts += [t.strip() for t in processor.tokenizer.batch_decode(out[:, length:], skip_special_tokens=True)]
+    batches = tqdm(range(0, len(prompts), batch_size), desc=f"{method} {config.name}", unit="batch", mininterval=2)
+    with torch.inference_mode():
+        for start in batches:
+            rows = slice(start, start + batch_size)
+            batch_prompts, batch_images = list(prompts[rows]), list(images[rows])
+            inputs = family.to_device(model, probe_inputs(processor, batch_prompts, NAIVE, batch_images))
+            noise_seeds = probe_seeds("vcd-noise", seed, list(image_keys[rows]))
+            batch = GenerationBatch(model, processor, batch_prompts, batch_images, noise_seeds)
+            kwargs = decoder.generate_kwargs(batch, config, parameters)
+            torch.manual_seed(stable_seed(seed, method, config.name, image_keys[start]))
+            out = decoder.generate(batch, inputs, kwargs, max_new_tokens)
+            length = inputs["input_ids"].shape[1]
+            texts += [t.strip() for t in processor.tokenizer.batch_decode(out[:, length:], skip_special_tokens=True)]
     return texts
 
 
@@ -164,6 +172,8 @@ def decode_with_entry(
     sweep's ``summary`` table read from its path for "best", on ``benchmark``), with the model of a config ``entry``
     (loaded from ``model_dir``) and its prompt, for the ``methods`` and the :class:`DecodingParameters` (``alpha``,
     ``beta``) of a config's ``generation`` section (``decoding``, as the schema filled it)."""
+    from lvlm_debias.models.load import load_entry
+
     config = decoding_setting(setting, sweep, pd.read_csv(summary) if summary else None, benchmark)
     log.info("setting %s: %s", setting, config.name)
     methods = setting_methods(decoding["methods"], setting, decoding.get("settings", SETTINGS))

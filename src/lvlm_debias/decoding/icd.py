@@ -10,19 +10,19 @@ are a confused object detector."):
 
 the contrast and plausibility cut of VCD and VDD (``decoding.vdd``), at the config's ``generation.alpha`` and
 ``beta`` (the paper's 1 and 0.1). The disturbed branch reads the image (one extra image pass per batch) and keeps its
-own KV cache (``decoding.vdd.ReferenceBranch``).
+own KV cache (``decoding.processors.ReferenceBranch``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from transformers import LogitsProcessor
+from typing import TYPE_CHECKING
 
 from lvlm_debias.decoding.base import DecodingMethod, DecodingParameters, GenerationBatch
-from lvlm_debias.decoding.vdd import ContrastLogitsProcessor, ReferenceBranch
-from lvlm_debias.inputs.probes import probe_inputs
+
+if TYPE_CHECKING:  # annotations only: the method is read by jobs that load no model (decoding.processors runs it)
+    from transformers import LogitsProcessor
 
 #: the prompts' image placeholder (config/schema.yaml's `prompt` pattern requires one)
 IMAGE = "<image>"
@@ -45,13 +45,16 @@ def disturbed_prompts(prompts: Sequence[str], instruction: str) -> list[str]:
 
 @dataclass(frozen=True)
 class ICD(DecodingMethod):
-    """ICD: :class:`~lvlm_debias.decoding.vdd.ContrastLogitsProcessor` against the same images under the prompts
+    """ICD: :class:`~lvlm_debias.decoding.processors.ContrastLogitsProcessor` against the same images under the prompts
     with the parameters' ``icd_instruction`` before them. Its reference is a prompt, not a probe: ``references`` is
     empty, so the logit cache derives nothing of it."""
 
     def logits_processors(self, batch: GenerationBatch, parameters: DecodingParameters) -> list[LogitsProcessor]:
         if batch.images is None:
             raise ValueError("ICD contrasts with the same images under a disturbing instruction: it needs the images")
+        from lvlm_debias.decoding.processors import ContrastLogitsProcessor, ReferenceBranch
+        from lvlm_debias.inputs.probes import probe_inputs
+
         prompts = disturbed_prompts(batch.prompts, parameters.icd_instruction)
         branch = ReferenceBranch(batch.model, dict(probe_inputs(batch.processor, prompts, "naive", batch.images)))
         return [ContrastLogitsProcessor([branch], parameters.alpha, parameters.beta)]

@@ -10,19 +10,21 @@ and ``l_u`` the image-free branch's (None: image tokens removed) for the same pr
 then the usual temperature / top-k / top-p warpers act on ``s_t``. The paper's ``lambda`` is 0.02 (the config's
 ``generation.m3id_lambda``, whose default the schema holds): the weight is 0.020 at the first token, 0.22 at the
 tenth, 1.7 at the fiftieth. So a one-word answer is nearly naive decoding's; M3ID acts on captions and long answers.
-No plausibility cut. The image-free branch keeps its own KV cache (``decoding.vdd.ReferenceBranch``).
+No plausibility cut. The image-free branch keeps its own KV cache (``decoding.processors.ReferenceBranch``, which
+also holds the logits processor, ``M3IDLogitsProcessor``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import torch
-from transformers import LogitsProcessor
+from typing import TYPE_CHECKING
 
 from lvlm_debias.decoding.base import DecodingMethod, DecodingParameters, GenerationBatch
-from lvlm_debias.decoding.vdd import ReferenceBranch, reference_inputs
+
+if TYPE_CHECKING:  # annotations only: the method is read by jobs that load no model (decoding.processors runs it)
+    import torch
+    from transformers import LogitsProcessor
 
 
 def m3id_weight(step: int, lam: float) -> float:
@@ -35,23 +37,9 @@ def m3id_scores(logits: torch.Tensor, ref_logits: torch.Tensor, step: int, lam: 
     """``l_c + w_t (l_c - l_u)`` on log-probabilities (module docstring), ``w_t = m3id_weight(step, lam)``."""
     if logits.shape != ref_logits.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and ref_logits {tuple(ref_logits.shape)} differ in shape")
-    conditioned = torch.log_softmax(logits.float(), dim=-1)
-    unconditioned = torch.log_softmax(ref_logits.float(), dim=-1)
+    conditioned = logits.float().log_softmax(dim=-1)
+    unconditioned = ref_logits.float().log_softmax(dim=-1)
     return (conditioned + m3id_weight(step, lam) * (conditioned - unconditioned)).to(logits.dtype)
-
-
-class M3IDLogitsProcessor(LogitsProcessor):
-    """:func:`m3id_scores` of the image branch's scores against ``branch``'s logits for the same prefix, the step
-    counted from the first call (t = 1); ``lam`` as ``DecodingParameters`` checked it. Put it before the warpers."""
-
-    def __init__(self, branch: ReferenceBranch, lam: float) -> None:
-        self.branch, self.lam, self.step = branch, lam, 0
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        new = input_ids[:, -1] if self.step else None
-        self.step += 1
-        ref = self.branch.next_logits(new).to(scores.device)
-        return m3id_scores(scores, ref, self.step, self.lam)
 
 
 @dataclass(frozen=True)
@@ -61,6 +49,8 @@ class M3ID(DecodingMethod):
     references: tuple[str, ...] = ("none",)
 
     def logits_processors(self, batch: GenerationBatch, parameters: DecodingParameters) -> list[LogitsProcessor]:
+        from lvlm_debias.decoding.processors import M3IDLogitsProcessor, ReferenceBranch, reference_inputs
+
         (reference,) = self.references
         branch = ReferenceBranch(batch.model, reference_inputs(batch.processor, batch.prompts, reference))
         return [M3IDLogitsProcessor(branch, parameters.m3id_lambda)]

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lvlm_debias.decoding.base import DecodingMethod, Naive
+from lvlm_debias.decoding.beams import OPERA, BeamSearch
 from lvlm_debias.decoding.icd import ICD
 from lvlm_debias.decoding.m3id import M3ID
-from lvlm_debias.decoding.opera import OPERA, BeamSearch
 from lvlm_debias.decoding.vdd import ContrastiveDecoding
 
 NAIVE = "naive"

@@ -2,7 +2,8 @@
 and Retrospection-Allocation", CVPR 2024, arXiv 2311.17911): beam search whose candidates are penalised when their
 attention shows the "over-trust" pattern (the response keeps attending to one summary token instead of the image),
 and that rolls the beams back when one summary token keeps drawing it. Not a logits processor: :class:`OPERA`
-overrides ``DecodingMethod.generate`` with its own beam-search loop, :func:`opera_search`.
+overrides ``DecodingMethod.generate`` with its own beam-search loop, :func:`opera_search` (the method descriptors,
+``OPERA`` and ``BeamSearch``, are in ``decoding.beams``, which imports this module only when it decodes).
 
 At each step, for each beam, the top ``candidates`` tokens ``c`` (by logit ``l_c``) are fed in one extra forward
 pass, side by side at the same position (a 4-D mask lets each see the cache and itself), to read their attention.
@@ -41,14 +42,12 @@ import logging
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from lvlm_debias.decoding.base import DecodingMethod, DecodingParameters, GenerationBatch, OperaParameters
-from lvlm_debias.decoding.sampling import DecodingConfig
+from lvlm_debias.decoding.base import GenerationBatch, OperaParameters
 from lvlm_debias.inputs.probes import image_token_id, probe_inputs
 from lvlm_debias.models.families import family_of
 
@@ -432,64 +431,38 @@ def end_tokens(model: PreTrainedModel, tokenizer) -> list[int]:
     return [int(e) for e in (eos if isinstance(eos, list | tuple) else [eos])]
 
 
-@dataclass(frozen=True)
-class OPERA(DecodingMethod):
-    """OPERA (module docstring) at the parameters' ``opera`` settings: no reference input; prompts searched side by
-    side with eager attention; the sampling setting ignored (beam search is deterministic), so it is decoded at the
-    config's first generation setting only."""
+def opera_generate(
+    batch: GenerationBatch, inputs: Mapping[str, torch.Tensor], parameters: OperaParameters, max_new_tokens: int
+) -> torch.Tensor:
+    """The generated ids (prompt included) of ``batch``'s prompts under OPERA (``decoding.beams.OPERA.generate``):
+    searched side by side, ``len(batch) // beams`` at a time (so that the rows of the KV cache stay about the batch
+    size the config chose), with eager attention; a prompt that rolls back is searched again on its own."""
+    model, processor = batch.model, batch.processor
+    family, image_id = family_of(model), image_token_id(processor)
+    eos = end_tokens(model, processor.tokenizer)
+    step = max(1, len(batch.prompts) // parameters.beams)
 
-    samples: ClassVar[bool] = False
+    def prompt_inputs(rows: slice) -> dict[str, torch.Tensor]:
+        images = None if batch.images is None else list(batch.images[rows])
+        return family.to_device(model, probe_inputs(processor, list(batch.prompts[rows]), "naive", images))
 
-    def generate_kwargs(
-        self, batch: GenerationBatch, config: DecodingConfig, parameters: DecodingParameters
-    ) -> dict[str, object]:
-        return {"parameters": parameters.opera}
-
-    def generate(
-        self, batch: GenerationBatch, inputs: Mapping[str, torch.Tensor], kwargs: Mapping, max_new_tokens: int
-    ) -> torch.Tensor:
-        """The batch's prompts searched side by side, ``len(batch) // beams`` at a time (so that the rows of the KV
-        cache stay about the batch size the config chose); a prompt that rolls back is searched again on its own."""
-        model, processor, parameters = batch.model, batch.processor, kwargs["parameters"]
-        family, image_id = family_of(model), image_token_id(processor)
-        eos = end_tokens(model, processor.tokenizer)
-        step = max(1, len(batch.prompts) // parameters.beams)
-
-        def prompt_inputs(rows: slice) -> dict[str, torch.Tensor]:
-            images = None if batch.images is None else list(batch.images[rows])
-            return family.to_device(model, probe_inputs(processor, list(batch.prompts[rows]), "naive", images))
-
-        found: list[tuple[torch.Tensor | None, int]] = []
-        with eager_attention(model):
-            for start in range(0, len(batch.prompts), step):
-                chunk = prompt_inputs(slice(start, start + step))
-                found += opera_search(model, chunk, chunk["input_ids"] == image_id, parameters, eos,
-                                      max_new_tokens, roll_back=False)  # fmt: skip
-            for i, (generated, _) in enumerate(found):
-                if generated is None:
-                    row = prompt_inputs(slice(i, i + 1))
-                    (found[i],) = opera_search(model, row, row["input_ids"] == image_id, parameters, eos,
-                                               max_new_tokens)  # fmt: skip
-                    log.info("OPERA rolled back %d times on prompt %d of the batch", found[i][1], i)
-        outputs = [generated for generated, _ in found]
-        pad = processor.tokenizer.pad_token_id
-        tail = torch.full(
-            (len(outputs), max(1, *map(len, outputs))), pad, dtype=torch.long, device=inputs["input_ids"].device
-        )
-        for i, generated in enumerate(outputs):
-            tail[i, : len(generated)] = generated
-        return torch.cat([inputs["input_ids"], tail], dim=1)
-
-
-@dataclass(frozen=True)
-class BeamSearch(DecodingMethod):
-    """Plain beam search at OPERA's ``beams`` (transformers' own: length penalty 1, ``early_stopping`` False): the
-    null OPERA has to beat, as its paper compares with it, since beam search alone already changes what a model
-    says. It is OPERA with the penalty and the rollback off (a test checks it token for token)."""
-
-    samples: ClassVar[bool] = False
-
-    def generate_kwargs(
-        self, batch: GenerationBatch, config: DecodingConfig, parameters: DecodingParameters
-    ) -> dict[str, object]:
-        return {"num_beams": parameters.opera.beams, "do_sample": False}
+    found: list[tuple[torch.Tensor | None, int]] = []
+    with eager_attention(model):
+        for start in range(0, len(batch.prompts), step):
+            chunk = prompt_inputs(slice(start, start + step))
+            found += opera_search(model, chunk, chunk["input_ids"] == image_id, parameters, eos,
+                                  max_new_tokens, roll_back=False)  # fmt: skip
+        for i, (generated, _) in enumerate(found):
+            if generated is None:
+                row = prompt_inputs(slice(i, i + 1))
+                (found[i],) = opera_search(model, row, row["input_ids"] == image_id, parameters, eos,
+                                           max_new_tokens)  # fmt: skip
+                log.info("OPERA rolled back %d times on prompt %d of the batch", found[i][1], i)
+    outputs = [generated for generated, _ in found]
+    pad = processor.tokenizer.pad_token_id
+    tail = torch.full(
+        (len(outputs), max(1, *map(len, outputs))), pad, dtype=torch.long, device=inputs["input_ids"].device
+    )
+    for i, generated in enumerate(outputs):
+        tail[i, : len(generated)] = generated
+    return torch.cat([inputs["input_ids"], tail], dim=1)

@@ -27,16 +27,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-
-import torch
-from PIL import Image
-from transformers import BatchFeature, ProcessorMixin
+from typing import TYPE_CHECKING
 
 from lvlm_debias.inputs.noise import NOISE_PROBE_STEP, VCD_STEP, diffusion_noise, stable_seed
-from lvlm_debias.models.families import family_of
-from lvlm_debias.models.families.base import map_rows
 from lvlm_debias.models.prompts import build_prompt
 from lvlm_debias.settings import registered_in
+
+if TYPE_CHECKING:  # annotations only: the registry is read by the Snakefile and by jobs that load no model
+    import torch
+    from PIL import Image
+    from transformers import BatchFeature, ProcessorMixin
 
 #: the kinds of probe (see the module docstring).
 KINDS = ("image", "pixel", "text")
@@ -46,7 +46,7 @@ CONTENT_FREE = "N/A"
 #: a pixel probe's transformation: the processed pixel tensor, one seed per image (None unless the probe is
 #: ``seeded``) and the family's ``map_images(pixels, fn)`` (``fn(i, image i's pixels)`` for every image, whatever the
 #: tensor's layout) to the tensor fed instead, of the same shape and dtype.
-PixelTransform = Callable[[torch.Tensor, Sequence[int] | None, Callable], torch.Tensor]
+PixelTransform = Callable[["torch.Tensor", Sequence[int] | None, Callable], "torch.Tensor"]
 #: a text probe's transformation: a prompt's token ids, the image token's id and the Unk token's id (the family's
 #: ``unk_token_id``: ``<unk>``, for Qwen2.5-VL ``<|vision_pad|>``) to the ids fed.
 TextTransform = Callable[[Sequence[int], int, int], list[int]]
@@ -119,8 +119,8 @@ PROBES: dict[str, Probe] = {
         Probe("none", "text", ids=_without_image),
         Probe("unk", "text", ids=_unk_for_image, attention_groups=False),
         Probe("noise", "pixel", pixels=partial(_noised, step=NOISE_PROBE_STEP), reads_image=True, seeded=True),
-        Probe("zero", "pixel", pixels=lambda pixels, seeds, map_images: torch.zeros_like(pixels)),
-        Probe("one", "pixel", pixels=lambda pixels, seeds, map_images: torch.ones_like(pixels)),
+        Probe("zero", "pixel", pixels=lambda pixels, seeds, map_images: pixels.new_zeros(pixels.shape)),
+        Probe("one", "pixel", pixels=lambda pixels, seeds, map_images: pixels.new_ones(pixels.shape)),
         Probe("vcd-noise", "pixel", pixels=partial(_noised, step=VCD_STEP), reads_image=True, seeded=True),
         Probe("na", "text", ids=_without_image, attention_groups=False, question=CONTENT_FREE),
     )
@@ -162,11 +162,15 @@ def probe_prompt(template: str, question: str, probe: str) -> str:
 
 def image_token_id(processor: ProcessorMixin) -> int:
     """The id of the processor's image placeholder token (its family's ``image_token_id``)."""
+    from lvlm_debias.models.families import family_of
+
     return family_of(processor).image_token_id(processor)
 
 
 def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
     """Left-padded ``input_ids`` and ``attention_mask`` for token id lists of unequal length."""
+    import torch
+
     width = max(len(row) for row in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -193,14 +197,18 @@ def probe_pixels(
     pixels: torch.Tensor,
     probe: str,
     noise_seeds: Sequence[int] | None = None,
-    map_images: Callable = map_rows,
+    map_images: Callable | None = None,
     n_images: int | None = None,
 ) -> torch.Tensor:
     """The processed pixel tensor a probe feeds: unchanged (naive), ``zeros_like`` (zero), ``ones_like`` (one), or
     each image noised at step 999 (noise) or 500 (vcd-noise) with its own seed. ``map_images(pixels, fn)`` finds the
-    images in the tensor: the family's ``map_images``, by default one per row of a (N, C, H, W) tensor; ``n_images``
-    the images it holds (None: one per row; Qwen2.5-VL's rows are patches)."""
+    images in the tensor: the family's ``map_images``, by default (None) one per row of a (N, C, H, W) tensor
+    (``models.families.base.map_rows``); ``n_images`` the images it holds (None: one per row; Qwen2.5-VL's rows are
+    patches)."""
+    from lvlm_debias.models.families.base import map_rows
+
     spec = get_probe(probe)
+    map_images = map_rows if map_images is None else map_images
     if spec.kind == "image":
         return pixels
     if spec.kind != "pixel":
@@ -225,6 +233,8 @@ def probe_inputs(
     pixel probe (zero, one) needs no image: a blank one is processed only to get the pixel tensor's shape and the
     image-token count, then replaced; a text probe feeds token ids alone.
     """
+    from lvlm_debias.models.families import family_of
+
     spec = get_probe(probe)
     tokenizer = processor.tokenizer
     family = family_of(processor)
