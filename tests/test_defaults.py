@@ -99,7 +99,7 @@ COINCIDENCES = {
     ("decoding/sampling.py", "DecodingConfig", "temperature"),
     ("decoding/sampling.py", "DecodingConfig", "top_k"),
     # models.<name>.training.batch_size (no schema default) is not generation.captions.batch_size
-    ("embedded/train.py", "TrainSettings", "batch_size"),
+    ("embedded/training_settings.py", "TrainSettings", "batch_size"),
 }
 
 

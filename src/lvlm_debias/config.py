@@ -17,7 +17,10 @@ import yaml
 from lvlm_debias.benchmarks import BENCHMARKS, FORMATS, benchmark, converter
 from lvlm_debias.data.fetch import local_path
 from lvlm_debias.embedded.corpus import Prior
+from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec
+from lvlm_debias.embedded.training_settings import TrainSettings
 from lvlm_debias.metrics.chair import synonym_table
+from lvlm_debias.scoring.official import OfficialSettings
 from lvlm_debias.settings import ConfigError
 from lvlm_debias.world.scenes import world_spec
 
@@ -142,10 +145,6 @@ def check_sources(config: Mapping) -> None:
 
 def check_config(config: Mapping) -> None:
     """Raise :class:`ConfigError` naming the key of the first inconsistency the schema cannot catch."""
-    # here, not at the top: the model-free jobs that read world_spec need no torch or transformers
-    from lvlm_debias.embedded.tiny_llava import TinyLlavaSpec
-    from lvlm_debias.embedded.train import TrainSettings
-
     spec = world_spec(config)
     for name in trained_models(config):
         entry = config["models"][name]
@@ -194,8 +193,6 @@ def _check_study(config: Mapping) -> None:
 
 def _check_official(config: Mapping) -> None:
     """The official reading's settings against what scoring stores (it reads the top 10 of ``store_top`` logits)."""
-    from lvlm_debias.scoring.official import OfficialSettings  # the official reading imports the decoding methods
-
     scoring = config.get("scoring", {})
     if "official" not in scoring.get("readings", []):
         return

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from transformers import (
-    CLIPImageProcessor,
-    CLIPVisionConfig,
-    LlamaConfig,
-    LlavaConfig,
-    LlavaForConditionalGeneration,
-    LlavaProcessor,
-    PreTrainedTokenizerFast,
-)
+from typing import TYPE_CHECKING
 
 from lvlm_debias.settings import from_section, schema_default
+
+if TYPE_CHECKING:  # annotations only: the spec is checked at every parse of the Snakefile (config.check_config)
+    from transformers import LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast
 
 
 @dataclass(frozen=True)
@@ -52,6 +46,8 @@ class TinyLlavaSpec:
 
 def build_processor(spec: TinyLlavaSpec, tokenizer: PreTrainedTokenizerFast) -> LlavaProcessor:
     """A ``LlavaProcessor`` with a CLIP image processor at the spec's resolution (CLIP mean/std, as LLaVA-1.5)."""
+    from transformers import CLIPImageProcessor, LlavaProcessor
+
     image_processor = CLIPImageProcessor(
         size={"shortest_edge": spec.image_size},
         crop_size={"height": spec.image_size, "width": spec.image_size},
@@ -67,6 +63,8 @@ def build_processor(spec: TinyLlavaSpec, tokenizer: PreTrainedTokenizerFast) -> 
 
 def build_model(spec: TinyLlavaSpec, tokenizer: PreTrainedTokenizerFast) -> LlavaForConditionalGeneration:
     """A randomly initialised LLaVA whose vocabulary is the tokenizer's (call ``torch.manual_seed`` first)."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
     vision = CLIPVisionConfig(
         image_size=spec.image_size,
         patch_size=spec.patch_size,
